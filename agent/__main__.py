@@ -1,0 +1,5 @@
+"""``python -m agent`` = ``ratwatch-agent``."""
+
+from agent.cli import main
+
+main()

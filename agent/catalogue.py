@@ -1,0 +1,114 @@
+"""The loaded detection content as plain, immutable values.
+
+``agent.signatures`` builds these from the YAML under ``signatures/`` (and
+any extra catalogue files named in the config); everything else only
+reads them. Adding a tool or a phrase is a YAML change, never a code change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agent.events import Confidence
+
+
+@dataclass(frozen=True)
+class IncomingSession:
+    """A command-line shape that means "someone is connected right now"."""
+
+    process: str  # process name, case-insensitive (e.g. "TeamViewer_Desktop.exe")
+    args: tuple[str, ...]  # every token must appear in the command line, in order
+
+
+@dataclass(frozen=True)
+class PeMatch:
+    """Version-resource values that identify the tool (any one suffices)."""
+
+    original_filenames: tuple[str, ...] = ()
+    product_names: tuple[str, ...] = ()
+    company_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One remote-access tool."""
+
+    tool_id: str
+    display_name: str
+    # OS ("windows", "macos", "linux") -> process names, case-insensitive.
+    process_names: tuple[tuple[str, tuple[str, ...]], ...]
+    # fnmatch patterns for installers / portable executables (case-insensitive).
+    file_patterns: tuple[str, ...]
+    pe: PeMatch
+    signers: tuple[str, ...]
+    domains: tuple[str, ...]  # "anydesk.com" or "*.anydesk.com"
+    ports: tuple[int, ...]
+    incoming_sessions: tuple[IncomingSession, ...] = ()
+    vendor_hosts: tuple[str, ...] = ()  # download origins that are the vendor's own
+    confidence: Confidence = Confidence.HIGH
+    # Ordinary desktop programs that share a name with the tool should not hit
+    # (e.g. "vncviewer" is an outgoing viewer, not a server); False = viewer-only.
+    notes: str = ""
+    source: str = ""  # file the entry came from (for messages)
+
+    def names_for(self, os_name: str) -> tuple[str, ...]:
+        """Process names for one OS ("windows", "macos", "linux")."""
+        return dict(self.process_names).get(os_name, ())
+
+
+@dataclass(frozen=True)
+class ScareTactic:
+    """A process or command a scammer uses to "prove" an infection."""
+
+    tactic_id: str
+    description: str
+    process_names: tuple[str, ...] = ()  # e.g. "eventvwr.exe", "mmc.exe"
+    # Regular expressions over the joined command line (case-insensitive),
+    # e.g. r"(^|\s)tree(\s|$)" for cmd /c tree.
+    cmdline_patterns: tuple[str, ...] = ()
+    # Only when the parent / host process is one of these (empty = any).
+    hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PagePattern:
+    """A browser page shape: scareware, banking, payment or gift card."""
+
+    pattern_id: str
+    kind: str  # "scareware" | "banking" | "payment" | "gift_card"
+    title_phrases: tuple[str, ...] = ()  # case-insensitive substrings
+    title_regexes: tuple[str, ...] = ()
+    url_regexes: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()  # exact host or "*.host"
+    language: str = ""
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Correlation windows and levels from rules.yaml (minutes unless named otherwise)."""
+
+    call_window_minutes: float = 30.0
+    scareware_window_minutes: float = 30.0
+    installer_window_minutes: float = 30.0
+    long_installed_days: float = 7.0
+    trust_hours: float = 8.0
+    levels: tuple[tuple[str, str], ...] = ()  # rule name -> level name
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Everything the agent detects with, as one immutable snapshot."""
+
+    version: int
+    tools: tuple[Tool, ...]
+    scare_tactics: tuple[ScareTactic, ...]
+    pages: tuple[PagePattern, ...]
+    rules: Rules
+    sources: tuple[str, ...] = field(default=())
+
+    def tool(self, tool_id: str) -> Tool | None:
+        """Return the tool with this id, or None."""
+        for t in self.tools:
+            if t.tool_id == tool_id:
+                return t
+        return None

@@ -1,0 +1,93 @@
+"""What the correlator decides, and what the person chose.
+
+The enums mirror the wire contract (``ratwatch_proto``) by name; only the
+reporter converts between them. ``Verdict.evidence`` is structured so the
+dialog can render it in the person's language; ``Evidence.text`` is the
+English fallback for the console and the journal.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Level(enum.IntEnum):
+    """How loud to be. NOTE is journal-only."""
+
+    NOTE = 1
+    WARN = 2
+    ALERT = 3
+
+
+class Trigger(str, enum.Enum):
+    """The scam context that came before the tool (wire: Trigger)."""
+
+    NONE = "none"
+    UNKNOWN_CALL = "unknown_call"
+    SCAREWARE_PAGE = "scareware_page"
+    INSTALLER_DOWNLOAD = "installer_download"
+    UNVERIFIED_CALL = "unverified_call"
+
+
+class Stage(str, enum.Enum):
+    """The furthest step of the scam journey observed (wire: Stage)."""
+
+    REMOTE_TOOL_STARTED = "remote_tool_started"
+    SESSION_ACTIVE = "session_active"
+    SCARE_TACTICS = "scare_tactics"
+    BANKING_DURING_SESSION = "banking_during_session"
+    PAYMENT_DURING_SESSION = "payment_during_session"
+
+
+class Outcome(str, enum.Enum):
+    """What the person did with the warning (wire: Outcome)."""
+
+    USER_STOPPED = "user_stopped"
+    USER_PAUSED = "user_paused"
+    USER_TRUSTED = "user_trusted"
+    IGNORED = "ignored"
+    NO_WARNING_SHOWN = "no_warning_shown"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One reason for a verdict.
+
+    ``code`` selects a message in the dialog's catalogues (e.g. "after_unknown_call"),
+    ``params`` fills it (tool name, minutes, tactic id), ``text`` is plain English.
+    """
+
+    code: str
+    text: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    def param(self, key: str, default: str = "") -> str:
+        """Return the named parameter or ``default``."""
+        return dict(self.params).get(key, default)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A decision about one remote tool at one moment."""
+
+    verdict_id: str  # random, local only (links journal entries for the same verdict)
+    at: float
+    level: Level
+    tool_id: str
+    tool_name: str
+    trigger: Trigger
+    stage: Stage
+    minutes_from_trigger: float | None
+    evidence: tuple[Evidence, ...]
+    # Processes of the tool at decision time, for suspend / stop. Local only.
+    pids: tuple[int, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A verdict together with the person's choice; this is what gets counted."""
+
+    verdict: Verdict
+    outcome: Outcome
+    at: float

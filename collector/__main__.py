@@ -1,0 +1,5 @@
+"""``python -m collector`` = ``ratwatch-collector``."""
+
+from collector.cli import main
+
+main()

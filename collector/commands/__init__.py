@@ -1,0 +1,1 @@
+"""One module per ``ratwatch-collector`` command or command group (see collector/cli.py)."""

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up everything the tests need from the project's own files, then run
+# the linters and the test suite. This is the README's test command and
+# what CI runs (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System tools for the real-window tests (Tk on a virtual display).
+if ! command -v Xvfb >/dev/null 2>&1 || ! command -v xdotool >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb xdotool x11-utils >/dev/null
+  else
+    echo "note: Xvfb/xdotool missing and not root: the Tk tests will be skipped" >&2
+  fi
+fi
+
+bash scripts/setup-venv.sh dev
+export PATH="$PWD/.venv/bin:$PATH"
+
+echo "== ruff"
+ruff check agent collector tests bench proto/generate.py
+echo "== mypy (strict)"
+mypy
+echo "== pytest"
+pytest -q
