@@ -81,6 +81,20 @@ class PagePattern:
     url_regexes: tuple[str, ...] = ()
     hosts: tuple[str, ...] = ()  # exact host or "*.host"
     language: str = ""
+    # A page that matched is still not this kind when its title has one of these
+    # phrases (e.g. "how to spot", "scam" for news about scareware) or its host is
+    # one of these (the real support.microsoft.com is not a scareware page).
+    exclude_phrases: tuple[str, ...] = ()
+    exclude_hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Softphone:
+    """A softphone / VoIP / phone-link app: with the microphone capturing, a call is on."""
+
+    softphone_id: str
+    display_name: str
+    process_names: tuple[str, ...]  # any OS, case-insensitive (e.g. "Zoom.exe", "zoom")
 
 
 @dataclass(frozen=True)
@@ -105,6 +119,7 @@ class Catalogue:
     pages: tuple[PagePattern, ...]
     rules: Rules
     sources: tuple[str, ...] = field(default=())
+    softphones: tuple[Softphone, ...] = field(default=())
 
     def tool(self, tool_id: str) -> Tool | None:
         """Return the tool with this id, or None."""
