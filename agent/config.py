@@ -54,6 +54,7 @@ class SensorsSection:
     poll_hz: float = 4.0
     process_events: str = "auto"  # "auto" | "netlink" | "poll"
     session_poll_seconds: float = 2.0
+    call_poll_seconds: float = 2.0  # how often the calls sensor checks the microphone
 
 
 @dataclass(frozen=True)
