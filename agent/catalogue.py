@@ -50,6 +50,14 @@ class Tool:
     # (e.g. "vncviewer" is an outgoing viewer, not a server); False = viewer-only.
     notes: str = ""
     source: str = ""  # file the entry came from (for messages)
+    # The vendor's outgoing viewers / consoles (e.g. "vncviewer"): they connect
+    # from this PC to another one, so they never identify the tool, even when the
+    # signer or company matches.
+    viewer_names: tuple[str, ...] = ()
+    # The company / signer names make nothing but this tool, so a match on them
+    # alone identifies it (AnyDesk Software GmbH); False for vendors of many
+    # products (Microsoft, Google), whose names only corroborate.
+    vendor_exclusive: bool = False
 
     def names_for(self, os_name: str) -> tuple[str, ...]:
         """Process names for one OS ("windows", "macos", "linux")."""
@@ -120,6 +128,9 @@ class Catalogue:
     rules: Rules
     sources: tuple[str, ...] = field(default=())
     softphones: tuple[Softphone, ...] = field(default=())
+    # Informational notes from loading (e.g. an extra file's tool skipped because
+    # a bundled tool has the same id); never errors.
+    notes: tuple[str, ...] = field(default=())
 
     def tool(self, tool_id: str) -> Tool | None:
         """Return the tool with this id, or None."""
