@@ -110,6 +110,7 @@ class TelemetrySection:
     jitter_minutes: float = 30.0
     deadline_seconds: float = 10.0
     max_backoff_minutes: float = 360.0
+    retry_initial_seconds: float = 60.0  # first retry delay after a failed upload (doubles)
     outbox_max_rows: int = 10_000
     outbox_max_bytes: int = 5 * 1024 * 1024
 
