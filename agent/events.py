@@ -70,6 +70,10 @@ class PeInfo:
     company_name: str | None = None
     file_description: str | None = None
     signer: str | None = None
+    # The signature checked out: file digest intact and the chain ends in a trusted
+    # root. False = not checked, not possible here, or failed (e.g. a self-signed
+    # certificate that merely *names* a vendor); ``signer`` is reported either way.
+    signer_verified: bool = False
 
 
 @dataclass(frozen=True)
