@@ -1,0 +1,462 @@
+"""The correlator: decides from the timeline whether a remote tool is part of a scam.
+
+Pure by design (no threads, no I/O, an injected clock) so every rule and every
+window edge is unit-testable without sleeping. The runtime feeds it events
+from one thread and calls ``tick`` now and then to expire old state.
+
+Rules (name -> default level; ``levels`` in ``signatures/rules.yaml`` may map a
+rule name to ``note``, ``warn``, ``alert`` or ``off``; see ``RULES``):
+
+``tool_after_context`` (WARN), stage REMOTE_TOOL_STARTED
+    A remote tool starts during an unknown or unverified call or up to
+    ``call_window_minutes`` after it ended, or up to ``scareware_window_minutes``
+    after a scareware page, or up to ``installer_window_minutes`` after its own
+    installer was downloaded (see ``agent.timeline``). A known caller is no context.
+``tool_without_context`` (NOTE)
+    The same start with no context: journal only. A tool first seen more than
+    ``long_installed_days`` ago or started by the service manager gives nothing,
+    and a LOW-confidence tool (e.g. a LOLRMM import) gives nothing without context.
+``session_after_context`` (WARN), stage SESSION_ACTIVE
+    A session becomes active (``SessionStarted``, or a tool process whose command
+    line is the incoming-session shape). Decision: if the episode was already
+    warned about, this is a stage escalation and gives a NEW verdict: someone is
+    now on the PC, which deserves a second look (the person may have let the
+    first warning time out). If not warned about (a long-installed TeamViewer
+    used during a scam call) it gives a verdict only with context at the moment
+    the session starts. A session on a NOTE-only episode with no context is silent.
+``scare_tactic_in_session`` (ALERT), stage SCARE_TACTICS
+``banking_in_session`` (ALERT), stage BANKING_DURING_SESSION
+``payment_in_session`` (ALERT), stage PAYMENT_DURING_SESSION (gift cards too)
+    While a session is active on a tool (the most recent one if several). No
+    call/page context needed: most scam calls reach a landline the agent never
+    hears about, and a scare demonstration during a session is evidence itself.
+
+Episodes and de-duplication: all processes of one tool form an *episode*,
+alive while any of them is and ``EPISODE_GRACE_SECONDS`` longer (a launcher
+that exits before its child is seen does not start a new episode). An episode
+gives a new verdict only for a stage beyond the furthest already reported, so
+five processes, or ten ``netstat`` runs, give one verdict.
+
+Late context: intake may arrive after the tool was seen (a phone app a few
+seconds late, or ``--at`` in the past). Context that belongs before a running
+episode's start upgrades that episode to a WARN (with the same stage) once.
+
+Trust: ``trust(tool_id, until)`` silences every rule for that tool until the
+injected clock passes ``until``; the episode is still tracked, so a scare
+tactic after the trust lapsed still alerts.
+
+Times: the timeline uses the events' own times (a process's ``create_time``,
+the intake's ``at``); expiry and trust use the injected clock.
+``minutes_from_trigger`` is from the trigger's start (call start, page visit,
+download) to the tool's start. Evidence codes: see ``agent.evidence``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from agent import evidence as ev
+from agent.catalogue import Catalogue, Rules
+from agent.events import (
+    CallEnded,
+    CallerKind,
+    CallStarted,
+    Confidence,
+    Event,
+    InstallerDownloaded,
+    MatchedBy,
+    PageKind,
+    PathClass,
+    ProcessEnded,
+    ProcessStarted,
+    ScarewarePage,
+    SensitivePage,
+    SessionEnded,
+    SessionStarted,
+    ToolMatch,
+)
+from agent.timeline import MAX_CALL_SECONDS, SKEW_SECONDS, Context, Timeline
+from agent.verdict import Evidence, Level, Stage, Trigger, Verdict
+
+Clock = Callable[[], float]
+
+RULES: dict[str, Level | None] = {
+    "tool_after_context": Level.WARN,
+    "tool_without_context": Level.NOTE,
+    "session_after_context": Level.WARN,
+    "scare_tactic_in_session": Level.ALERT,
+    "banking_in_session": Level.ALERT,
+    "payment_in_session": Level.ALERT,
+}
+"""Every rule name rules.yaml may set a level for, with its default level."""
+
+LEVEL_NAMES: dict[str, Level | None] = {
+    "note": Level.NOTE,
+    "warn": Level.WARN,
+    "alert": Level.ALERT,
+    "off": None,
+}
+"""Level names accepted in rules.yaml (case-insensitive); ``off`` disables a rule."""
+
+EPISODE_GRACE_SECONDS = 10.0
+
+_STAGE_ORDER = {stage: i for i, stage in enumerate(Stage)}
+_RUNS_FROM = {PathClass.DOWNLOADS, PathClass.TEMP, PathClass.DESKTOP}
+
+
+@dataclass
+class _Episode:
+    """One tool's processes from first start until the last one is gone."""
+
+    tool_id: str
+    tool_name: str
+    start: float
+    pids: set[int] = field(default_factory=set)
+    session_pids: set[int] = field(default_factory=set)
+    level: Level | None = None  # loudest verdict level given in this episode
+    stage: Stage | None = None  # furthest stage reported in this episode
+    trigger: Trigger = Trigger.NONE
+    trigger_at: float | None = None
+    context_evidence: tuple[Evidence, ...] = ()
+    quiet: bool = False  # long-installed / service-started / seen before the agent
+    gone_at: float | None = None  # clock time when the last pid ended
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """A verdict about to be emitted: what differs between rules."""
+
+    level: Level | None
+    stage: Stage
+    at: float
+    contexts: tuple[Context, ...]
+    evidence: tuple[Evidence, ...]
+
+
+class Correlator:
+    """Turns a stream of events into verdicts; see the module docstring for the rules."""
+
+    def __init__(
+        self,
+        catalogue: Callable[[], Catalogue],
+        clock: Clock,
+        *,
+        new_id: Callable[[], str] | None = None,
+    ) -> None:
+        self._catalogue = catalogue
+        self._clock = clock
+        self._new_id = new_id or (lambda: uuid.uuid4().hex)
+        self._timeline = Timeline()
+        self._episodes: dict[str, _Episode] = {}
+        self._trusted: dict[str, float] = {}
+        self._session_order: list[str] = []  # tool ids, most recent session last
+
+    # -- public interface ---------------------------------------------------
+
+    def feed(self, event: Event) -> list[Verdict]:
+        """Take one event; return the verdicts it causes (usually none)."""
+        self._expire(self._clock())
+        verdicts: list[Verdict] = []
+        match event:
+            case ProcessStarted():
+                verdicts = self._process_started(event)
+            case ProcessEnded():
+                self._process_ended(event)
+            case SessionStarted():
+                verdicts = self._session_started(event.tool_id, event.pid, event.at, None)
+            case SessionEnded():
+                self._session_ended(event)
+            case CallStarted():
+                verdicts = self._call_started(event)
+            case CallEnded():
+                self._timeline.call_ended(event)
+            case ScarewarePage():
+                verdicts = self._scareware(event)
+            case SensitivePage():
+                verdicts = self._sensitive_page(event)
+            case InstallerDownloaded():
+                verdicts = self._installer(event)
+        return verdicts
+
+    def tick(self) -> list[Verdict]:
+        """Expire old context, ended episodes and lapsed trust; no rule fires on time alone."""
+        self._expire(self._clock())
+        return []
+
+    def trust(self, tool_id: str, until: float) -> None:
+        """Keep ``tool_id`` quiet until the clock reaches ``until`` ("I know this person")."""
+        self._trusted[tool_id] = max(until, self._trusted.get(tool_id, 0.0))
+
+    def trusted_until(self, tool_id: str) -> float | None:
+        """When the trust in ``tool_id`` lapses, or None if it is not trusted now."""
+        until = self._trusted.get(tool_id)
+        return until if until is not None and until > self._clock() else None
+
+    def memory(self) -> dict[str, int]:
+        """How much state is held (diagnostics; tests prove it stays bounded)."""
+        return {
+            **self._timeline.sizes(),
+            "episodes": len(self._episodes),
+            "trusted": len(self._trusted),
+        }
+
+    # -- helpers --------------------------------------------------------------
+
+    @property
+    def _rules(self) -> Rules:
+        return self._catalogue().rules
+
+    def _level(self, rule: str) -> Level | None:
+        for name, level in self._rules.levels:
+            if name == rule:
+                return LEVEL_NAMES.get(level.strip().lower(), RULES[rule])
+        return RULES[rule]
+
+    def _is_trusted(self, tool_id: str) -> bool:
+        return self._trusted.get(tool_id, 0.0) > self._clock()
+
+    def _contexts(self, moment: float, ep: _Episode) -> tuple[Context, ...]:
+        return tuple(self._timeline.applicable(moment, ep.tool_id, ep.tool_name, self._rules))
+
+    def _tool_name(self, tool_id: str, fallback: str) -> str:
+        tool = self._catalogue().tool(tool_id)
+        return tool.display_name if tool is not None else fallback
+
+    # -- processes ----------------------------------------------------------
+
+    def _process_started(self, event: ProcessStarted) -> list[Verdict]:
+        verdicts: list[Verdict] = []
+        if event.tool is not None:
+            verdicts.extend(self._tool_started(event, event.tool))
+        tactic = event.scare_tactic
+        if tactic is not None:
+            verdicts.extend(
+                self._in_session(
+                    "scare_tactic_in_session",
+                    Stage.SCARE_TACTICS,
+                    lambda tool: ev.scare_tactic(tool, tactic),
+                    event.at,
+                )
+            )
+        return verdicts
+
+    def _tool_started(self, event: ProcessStarted, match: ToolMatch) -> list[Verdict]:
+        ep = self._episodes.get(match.tool_id)
+        if ep is not None:  # another process of a tool already seen: same episode
+            ep.pids.add(event.pid)
+            ep.gone_at = None
+            if match.incoming_session:
+                return self._session_started(match.tool_id, event.pid, event.at, match)
+            return []
+        start = event.create_time if event.create_time > 0 else event.at
+        name = self._tool_name(match.tool_id, match.display_name or match.tool_id)
+        long_installed = event.started_by_service or (
+            event.first_seen_days_ago is not None
+            and event.first_seen_days_ago > self._rules.long_installed_days
+        )
+        ep = _Episode(match.tool_id, name, start, pids={event.pid}, quiet=long_installed)
+        self._episodes[match.tool_id] = ep
+        stage = Stage.REMOTE_TOOL_STARTED
+        if match.incoming_session:
+            ep.session_pids.add(event.pid)
+            self._mark_session(match.tool_id)
+            stage = Stage.SESSION_ACTIVE
+        if self._is_trusted(match.tool_id):
+            return []
+        tool_evidence = self._tool_evidence(name, event, match)
+        contexts = self._contexts(start, ep)
+        if contexts:
+            level = self._level("tool_after_context")
+            return self._emit(ep, _Draft(level, stage, event.at, contexts, tool_evidence))
+        if long_installed or match.confidence is Confidence.LOW:
+            return []
+        level = self._level("tool_without_context")
+        evidence = (*tool_evidence, ev.no_context())
+        return self._emit(ep, _Draft(level, stage, event.at, (), evidence))
+
+    @staticmethod
+    def _tool_evidence(name: str, event: ProcessStarted, match: ToolMatch) -> tuple[Evidence, ...]:
+        out = [ev.tool_started(name)]
+        if match.matched_by is not MatchedBy.PROCESS_NAME:
+            out.append(ev.renamed(name, event.name))
+        if event.path_class in _RUNS_FROM:
+            out.append(ev.runs_from(name, event.path_class.value))
+        if match.incoming_session:
+            out.append(ev.session_active(name))
+        return tuple(out)
+
+    def _process_ended(self, event: ProcessEnded) -> None:
+        for ep in self._episodes.values():
+            if event.pid in ep.pids:
+                ep.pids.discard(event.pid)
+                ep.session_pids.discard(event.pid)
+                if not ep.pids:
+                    ep.gone_at = self._clock()
+                if not ep.session_pids:
+                    self._unmark_session(ep.tool_id)
+
+    # -- sessions -----------------------------------------------------------
+
+    def _mark_session(self, tool_id: str) -> None:
+        self._unmark_session(tool_id)
+        self._session_order.append(tool_id)
+
+    def _unmark_session(self, tool_id: str) -> None:
+        if tool_id in self._session_order:
+            self._session_order.remove(tool_id)
+
+    def _session_started(
+        self, tool_id: str, pid: int, at: float, match: ToolMatch | None
+    ) -> list[Verdict]:
+        ep = self._episodes.get(tool_id)
+        if ep is None:
+            # A session on a tool whose start we never saw (running before the agent).
+            name = self._tool_name(tool_id, match.display_name if match else tool_id)
+            ep = _Episode(tool_id, name, start=at, quiet=True)
+            self._episodes[tool_id] = ep
+        ep.pids.add(pid)
+        ep.gone_at = None
+        ep.session_pids.add(pid)
+        self._mark_session(tool_id)
+        if self._is_trusted(tool_id) or not _escalates(ep, Stage.SESSION_ACTIVE):
+            return []
+        level = self._level("session_after_context")
+        session = (ev.session_active(ep.tool_name),)
+        if ep.level is not None and ep.level >= Level.WARN:
+            draft = _Draft(level, Stage.SESSION_ACTIVE, at, (), (*session, *ep.context_evidence))
+            return self._emit(ep, draft)
+        contexts = self._contexts(at, ep)
+        if not contexts:
+            return []
+        return self._emit(ep, _Draft(level, Stage.SESSION_ACTIVE, at, contexts, session))
+
+    def _session_ended(self, event: SessionEnded) -> None:
+        ep = self._episodes.get(event.tool_id)
+        if ep is not None:
+            ep.session_pids.discard(event.pid)
+            if not ep.session_pids:
+                self._unmark_session(event.tool_id)
+
+    def _in_session(
+        self, rule: str, stage: Stage, evidence: Callable[[str], Evidence], at: float
+    ) -> list[Verdict]:
+        """Fire ``rule`` for the tool whose session became active most recently."""
+        for tool_id in reversed(self._session_order):
+            ep = self._episodes.get(tool_id)
+            if ep is None or not ep.session_pids:
+                continue
+            if self._is_trusted(tool_id):
+                return []
+            draft = _Draft(self._level(rule), stage, at, (), (evidence(ep.tool_name),))
+            return self._emit(ep, draft)
+        return []
+
+    def _sensitive_page(self, event: SensitivePage) -> list[Verdict]:
+        if event.kind is PageKind.BANKING:
+            return self._in_session(
+                "banking_in_session",
+                Stage.BANKING_DURING_SESSION,
+                lambda tool: ev.banking(tool, event.pattern_id),
+                event.at,
+            )
+        return self._in_session(
+            "payment_in_session",
+            Stage.PAYMENT_DURING_SESSION,
+            lambda tool: ev.payment(tool, event.pattern_id, event.kind.value),
+            event.at,
+        )
+
+    # -- context ------------------------------------------------------------
+
+    def _call_started(self, event: CallStarted) -> list[Verdict]:
+        self._timeline.call_started(event)
+        if event.caller is CallerKind.KNOWN:
+            return []
+        return self._late_context(event.at, event.at + MAX_CALL_SECONDS)
+
+    def _scareware(self, event: ScarewarePage) -> list[Verdict]:
+        self._timeline.page(event)
+        return self._late_context(event.at, event.at + self._rules.scareware_window_minutes * 60)
+
+    def _installer(self, event: InstallerDownloaded) -> list[Verdict]:
+        self._timeline.installer(event)
+        latest = event.at + self._rules.installer_window_minutes * 60
+        return self._late_context(event.at, latest, tool_id=event.tool_id)
+
+    def _late_context(
+        self, earliest: float, latest: float, tool_id: str | None = None
+    ) -> list[Verdict]:
+        """Context that arrived after a tool started but belongs before it: upgrade to WARN."""
+        verdicts: list[Verdict] = []
+        for ep in list(self._episodes.values()):
+            if tool_id is not None and ep.tool_id != tool_id:
+                continue
+            if ep.quiet or not ep.pids or self._is_trusted(ep.tool_id):
+                continue
+            if (ep.level is not None and ep.level >= Level.WARN) or not (
+                earliest - SKEW_SECONDS <= ep.start <= latest
+            ):
+                continue
+            contexts = self._contexts(ep.start, ep)
+            if not contexts:
+                continue
+            stage = ep.stage or Stage.REMOTE_TOOL_STARTED
+            draft = _Draft(
+                self._level("tool_after_context"),
+                stage,
+                self._clock(),
+                contexts,
+                (ev.tool_started(ep.tool_name),),
+            )
+            verdicts.extend(self._emit(ep, draft, upgrade=True))
+        return verdicts
+
+    # -- emitting and expiry ------------------------------------------------
+
+    def _emit(self, ep: _Episode, draft: _Draft, *, upgrade: bool = False) -> list[Verdict]:
+        """Record the verdict on the episode and return it (nothing if the rule is off).
+
+        ``upgrade`` lets a louder verdict for the same stage through (late context).
+        """
+        if draft.level is None or not (upgrade or _escalates(ep, draft.stage)):
+            return []
+        if draft.contexts:
+            ep.trigger = draft.contexts[0].trigger
+            ep.trigger_at = draft.contexts[0].at
+            ep.context_evidence = tuple(c.evidence for c in draft.contexts)
+        minutes = ev.minutes(ep.start - ep.trigger_at) if ep.trigger_at is not None else None
+        first = tuple(e for e in draft.evidence if e.code == "remote_tool_started")
+        rest = tuple(e for e in draft.evidence if e.code != "remote_tool_started")
+        verdict = Verdict(
+            verdict_id=self._new_id(),
+            at=draft.at,
+            level=draft.level,
+            tool_id=ep.tool_id,
+            tool_name=ep.tool_name,
+            trigger=ep.trigger,
+            stage=draft.stage,
+            minutes_from_trigger=minutes,
+            evidence=(*first, *(c.evidence for c in draft.contexts), *rest),
+            pids=tuple(sorted(ep.pids)),
+        )
+        ep.level = draft.level if ep.level is None else max(ep.level, draft.level)
+        if ep.stage is None or _STAGE_ORDER[draft.stage] > _STAGE_ORDER[ep.stage]:
+            ep.stage = draft.stage
+        return [verdict]
+
+    def _expire(self, now: float) -> None:
+        """Forget what can no longer matter: memory stays bounded on a PC that runs for months."""
+        self._timeline.expire(now, self._rules)
+        for tool_id, ep in list(self._episodes.items()):
+            if not ep.pids and ep.gone_at is not None and now - ep.gone_at > EPISODE_GRACE_SECONDS:
+                del self._episodes[tool_id]
+                self._unmark_session(tool_id)
+        for tool_id, until in list(self._trusted.items()):
+            if until <= now:
+                del self._trusted[tool_id]
+
+
+def _escalates(ep: _Episode, stage: Stage) -> bool:
+    return ep.stage is None or _STAGE_ORDER[stage] > _STAGE_ORDER[ep.stage]
