@@ -212,6 +212,9 @@ class Reporter:
                 )
             else:
                 self._log_failure(code)
+                # A fresh channel next time: gRPC's own reconnect backoff must not
+                # stretch ours (a channel in TRANSIENT_FAILURE fails fast for minutes).
+                self._close_channel()
                 return False
             stats = self.outbox.stats()
             if not stats.pending_rows and not stats.in_flight_batches:
@@ -283,6 +286,9 @@ class Reporter:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        self._close_channel()
+
+    def _close_channel(self) -> None:
         if self._channel is not None:
             self._channel.close()
             self._channel = None
