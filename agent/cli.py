@@ -26,3 +26,6 @@ def main(verbose: bool) -> None:
 
 
 # --- command table (keep sorted by command name) ---------------------------
+from agent.commands.telemetry import telemetry  # noqa: E402
+
+main.add_command(telemetry)

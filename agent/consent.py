@@ -44,7 +44,7 @@ def decide(config: AgentConfig) -> Consent:
         return Consent(False, "no collector configured ([telemetry].collector is empty)")
     if person_opted_out(config.state_dir):
         return Consent(False, "turned off on this PC (ratwatch-agent telemetry off)")
-    return Consent(True, f"on: counts are sent to {config.telemetry.collector}")
+    return Consent(True, f"counts are sent to {config.telemetry.collector}")
 
 
 def set_opt_out(state_dir: Path, off: bool) -> None:

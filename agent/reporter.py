@@ -29,10 +29,10 @@ import grpc
 from ratwatch_proto import telemetry_pb2 as pb
 from ratwatch_proto import telemetry_pb2_grpc as pb_grpc
 
-from agent import __version__
-from agent.config import TelemetrySection
+from agent import __version__, consent
+from agent.config import AgentConfig, TelemetrySection
 from agent.errors import TelemetryError
-from agent.outbox import Batch, Outbox, parse_version
+from agent.outbox import OUTBOX_FILE, Batch, Outbox, parse_version
 from agent.upload_schedule import Backoff, UploadSchedule
 
 log = logging.getLogger(__name__)
@@ -292,3 +292,36 @@ class Reporter:
         if self._channel is not None:
             self._channel.close()
             self._channel = None
+
+
+def build_telemetry(
+    config: AgentConfig,
+    *,
+    catalogue_version: Callable[[], int] = lambda: 0,
+    clock: Callable[[], float] = time.time,
+) -> tuple[Outbox, Reporter] | None:
+    """The outbox (resolution sink) and reporter (service) for a config; None when telemetry is off.
+
+    Off by the deployer (or no collector) means no outbox file at all. The
+    person's own "off" flag is checked live by both, so ``telemetry off``
+    takes effect in a running agent without a restart.
+    """
+    settings = config.telemetry
+    if not settings.enabled or not settings.collector:
+        return None
+    state_dir = config.state_dir
+    outbox = Outbox(
+        state_dir / OUTBOX_FILE,
+        max_rows=settings.outbox_max_rows,
+        max_bytes=settings.outbox_max_bytes,
+        clock=clock,
+        opted_out=lambda: consent.person_opted_out(state_dir),
+    )
+    reporter = Reporter(
+        outbox,
+        settings,
+        consent=lambda: consent.decide(config).enabled,
+        catalogue_version=catalogue_version,
+        clock=clock,
+    )
+    return outbox, reporter
