@@ -16,11 +16,18 @@ from agent.dialog.base import Presenter
 from agent.errors import ConfigError
 
 DIALOGS: dict[str, str] = {
+    "console": "agent.dialog.console:ConsolePresenter",
     "log": "agent.dialog.log:LogPresenter",
+    "tk": "agent.dialog.tk:TkPresenter",
 }
 
 
 def _available(name: str) -> bool:
+    if name == "tk":
+        # Linux distributions ship tkinter separately (python3-tk).
+        import importlib.util
+
+        return name in DIALOGS and importlib.util.find_spec("tkinter") is not None
     return name in DIALOGS
 
 
