@@ -1,0 +1,561 @@
+"""Turn one signature file's YAML node tree into catalogue values, collecting every problem.
+
+Why nodes: PyYAML's composed node tree keeps each value's position
+(``start_mark``), so a message can point at ``file:line`` of the very field that
+is wrong; ``yaml.safe_load`` throws the positions away. Nothing stops at the
+first problem: the reader records it, drops the broken value and carries on,
+so one ``signatures check`` run lists every mistake in a file.
+
+The schema itself is documented field by field in ``signatures/README.md``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from agent.catalogue import (
+    IncomingSession,
+    PagePattern,
+    PeMatch,
+    ScareTactic,
+    Softphone,
+    Tool,
+)
+from agent.errors import Problem
+from agent.events import Confidence
+
+SCHEMA_VERSION = 1
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,47}$")
+OS_NAMES = ("windows", "macos", "linux")
+PAGE_KINDS = ("scareware", "banking", "payment", "gift_card")
+LEVEL_NAMES = ("none", "note", "warn", "alert")
+# Ports every program uses: a connection on them says nothing about a remote tool.
+GENERIC_PORTS = frozenset({53, 80, 443})
+# Second-level suffixes under which "*.suffix" would cover millions of sites.
+_PUBLIC_SUFFIXES = frozenset(
+    {"co.uk", "com.au", "co.jp", "com.br", "com.cn", "co.in", "co.nz", "co.za", "com.tr"}
+)
+_HOST = re.compile(r"^(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
+_NAME_BAD = re.compile(r"[\\/*?\[\]\x00-\x1f]")
+
+TOP_KEYS = ("schema", "version", "tools", "scare_tactics", "pages", "softphones", "rules")
+TOOL_KEYS = (
+    "id",
+    "name",
+    "processes",
+    "viewer_processes",
+    "files",
+    "pe",
+    "signers",
+    "vendor_exclusive",
+    "domains",
+    "ports",
+    "vendor_hosts",
+    "incoming_sessions",
+    "confidence",
+    "notes",
+)
+PE_KEYS = ("original_filename", "product", "company")
+SESSION_KEYS = ("process", "args")
+TACTIC_KEYS = ("id", "description", "processes", "cmdline", "hosts")
+PAGE_KEYS = (
+    "id",
+    "kind",
+    "language",
+    "title_phrases",
+    "title_regexes",
+    "url_regexes",
+    "hosts",
+    "exclude_phrases",
+    "exclude_hosts",
+)
+SOFTPHONE_KEYS = ("id", "name", "processes")
+RULE_NUMBERS: dict[str, float] = {
+    # field -> largest sensible value (a typo like 3000 minutes is an error)
+    "call_window_minutes": 24 * 60,
+    "scareware_window_minutes": 24 * 60,
+    "installer_window_minutes": 24 * 60,
+    "long_installed_days": 3650,
+    "trust_hours": 24 * 30,
+}
+RULE_KEYS = (*RULE_NUMBERS, "levels")
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+
+
+def _kind(node: Node) -> str:
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    short = node.tag.rsplit(":", 1)[-1]
+    return {"str": "text", "int": "a number", "float": "a number", "null": "nothing"}.get(
+        short, f"a {short}"
+    )
+
+
+@dataclass
+class FileContent:
+    """What one file contributed, each value paired with the line it came from."""
+
+    version: int | None = None
+    tools: list[tuple[Tool, int]] = field(default_factory=list)
+    tactics: list[tuple[ScareTactic, int]] = field(default_factory=list)
+    pages: list[tuple[PagePattern, int]] = field(default_factory=list)
+    softphones: list[tuple[Softphone, int]] = field(default_factory=list)
+    rules: dict[str, Any] = field(default_factory=dict)  # only the keys the file set
+    rules_line: int = 0
+
+
+class NodeReader:
+    """Typed accessors over YAML nodes that record a Problem instead of raising."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+        self._constructor = SafeConstructor()
+
+    def report(self, node: Node | None, where: str, message: str) -> None:
+        """Record one problem at ``node``'s line."""
+        line = node.start_mark.line + 1 if node is not None else 0
+        self.problems.append(Problem(self.file, line, where, message))
+
+    def mapping(
+        self, node: Node, where: str, keys: Collection[str], required: Collection[str] = ()
+    ) -> dict[str, Node] | None:
+        """The mapping's values by key; unknown and repeated keys are problems."""
+        if not isinstance(node, MappingNode):
+            self.report(node, where, f"expected a mapping (key: value), got {_kind(node)}")
+            return None
+        out: dict[str, Node] = {}
+        for key_node, value in node.value:
+            name = key_node.value if isinstance(key_node, ScalarNode) else None
+            sub = f"{where}.{name}" if where else str(name)
+            if not isinstance(name, str) or key_node.tag != _STR:
+                self.report(key_node, where or "(top)", f"a key must be a plain word, got {name!r}")
+            elif name not in keys:
+                self.report(
+                    key_node, sub, f"unknown key {name!r}; valid keys: {', '.join(sorted(keys))}"
+                )
+            elif name in out:
+                self.report(key_node, sub, "key given twice (YAML would silently keep only one)")
+            else:
+                out[name] = value
+        for name in required:
+            if name not in out:
+                self.report(node, f"{where}.{name}" if where else name, "missing (required)")
+        return out
+
+    def sequence(self, node: Node, where: str) -> list[Node]:
+        """The items of a list (a single scalar is a problem, not a one-item list)."""
+        if isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+            return []
+        if not isinstance(node, SequenceNode):
+            self.report(node, where, f"expected a list, got {_kind(node)}")
+            return []
+        return list(node.value)
+
+    def text(self, node: Node, where: str, *, numbers_ok: bool = False) -> str | None:
+        """A non-empty string (numbers too when ``numbers_ok``, e.g. command-line args)."""
+        allowed = (_STR, _INT, _FLOAT) if numbers_ok else (_STR,)
+        if not isinstance(node, ScalarNode) or node.tag not in allowed:
+            self.report(node, where, f"expected text, got {_kind(node)}")
+            return None
+        value = str(node.value).strip()
+        if not value:
+            self.report(node, where, "must not be empty")
+            return None
+        return value
+
+    def integer(self, node: Node, where: str, low: int, high: int) -> int | None:
+        """An integer in [low, high]."""
+        if not isinstance(node, ScalarNode) or node.tag != _INT:
+            self.report(node, where, f"expected a whole number, got {_kind(node)}")
+            return None
+        value = self._construct(node, where)
+        if not isinstance(value, int):
+            return None
+        if not low <= value <= high:
+            self.report(node, where, f"{value} is out of range {low}..{high}")
+            return None
+        return value
+
+    def number(self, node: Node, where: str, high: float) -> float | None:
+        """A number in [0, high]."""
+        if not isinstance(node, ScalarNode) or node.tag not in (_INT, _FLOAT):
+            self.report(node, where, f"expected a number, got {_kind(node)}")
+            return None
+        value = self._construct(node, where)
+        if not isinstance(value, (int, float)) or math.isnan(value):
+            self.report(node, where, "expected a number")
+            return None
+        if not 0 <= value <= high:
+            self.report(node, where, f"{value} is out of range 0..{high:g}")
+            return None
+        return float(value)
+
+    def boolean(self, node: Node, where: str) -> bool | None:
+        """true or false."""
+        if not isinstance(node, ScalarNode) or node.tag != _BOOL:
+            self.report(node, where, f"expected true or false, got {_kind(node)}")
+            return None
+        value = self._construct(node, where)
+        return value if isinstance(value, bool) else None
+
+    def choice(self, node: Node, where: str, choices: Collection[str]) -> str | None:
+        """One of a fixed set of words."""
+        value = self.text(node, where)
+        if value is not None and value not in choices:
+            self.report(node, where, f"{value!r} is not one of: {', '.join(choices)}")
+            return None
+        return value
+
+    def slug(self, node: Node, where: str) -> str | None:
+        """A stable id: lower-case letters, digits, '_', '.', '-'; at most 48 characters."""
+        value = self.text(node, where)
+        if value is not None and not SLUG.match(value):
+            self.report(
+                node,
+                where,
+                f"{value!r} is not a valid id: use 1-48 of a-z 0-9 _ . - "
+                "starting with a letter or digit",
+            )
+            return None
+        return value
+
+    def texts(self, node: Node | None, where: str, check: Any = None) -> tuple[str, ...]:
+        """A list of strings; ``check(value) -> message | None`` rejects single items."""
+        if node is None:
+            return ()
+        out: list[str] = []
+        for i, item in enumerate(self.sequence(node, where)):
+            value = self.text(item, f"{where}[{i}]")
+            if value is None:
+                continue
+            message = check(value) if check else None
+            if message:
+                self.report(item, f"{where}[{i}]", message)
+                continue
+            out.append(value)
+        return tuple(out)
+
+    def _construct(self, node: ScalarNode, where: str) -> Any:
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except (ConstructorError, ValueError) as exc:
+            self.report(node, where, f"unreadable value: {exc}")
+            return None
+
+
+def check_process_name(value: str) -> str | None:
+    """A bare executable name: no folders, no wildcards."""
+    if _NAME_BAD.search(value):
+        return f"{value!r} must be a bare process name (no path, no wildcard)"
+    return None
+
+
+def check_regex(value: str) -> str | None:
+    """A regular expression that compiles."""
+    try:
+        re.compile(value, re.IGNORECASE)
+    except re.error as exc:
+        return f"regular expression {value!r} does not compile: {exc}"
+    return None
+
+
+def check_file_pattern(value: str) -> str | None:
+    """An fnmatch pattern specific enough that it cannot match everyday downloads."""
+    if "/" in value or "\\" in value:
+        return f"{value!r} must be a file-name pattern, not a path"
+    stem = value.rsplit(".", 1)[0] if "." in value else value
+    literal = re.sub(r"\[[^\]]*\]|[*?]", "", stem)
+    if sum(c.isalnum() for c in literal) < 3:
+        return f"{value!r} is too broad: give at least 3 letters of the tool's own name"
+    return None
+
+
+def check_host(value: str) -> str | None:
+    """A host name or ``*.domain``: no regex, no port, no bare word, no whole TLD."""
+    host = value.lower()
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return f"{value!r} is an IP address; list host names (addresses change hands)"
+    if ":" in host:
+        return f"{value!r} must be a host name without a port (ports go under ports)"
+    if not _HOST.match(host):
+        return (
+            f"{value!r} is not a host name or '*.domain' (regular expressions and "
+            "globs inside labels are not supported)"
+        )
+    if host.startswith("*."):
+        rest = host[2:]
+        if rest.count(".") == 0 or rest in _PUBLIC_SUFFIXES or rest.endswith(".local"):
+            return f"{value!r} is far too broad: it covers a whole top-level domain"
+    return None
+
+
+def _pe(r: NodeReader, node: Node | None, where: str) -> PeMatch:
+    if node is None:
+        return PeMatch()
+    pm = r.mapping(node, f"{where}.pe", PE_KEYS) or {}
+    return PeMatch(
+        original_filenames=r.texts(pm.get("original_filename"), f"{where}.pe.original_filename"),
+        product_names=r.texts(pm.get("product"), f"{where}.pe.product"),
+        company_names=r.texts(pm.get("company"), f"{where}.pe.company"),
+    )
+
+
+def _ports(r: NodeReader, node: Node | None, where: str) -> tuple[int, ...]:
+    ports: list[int] = []
+    for i, pn in enumerate(r.sequence(node, f"{where}.ports") if node is not None else []):
+        port = r.integer(pn, f"{where}.ports[{i}]", 1, 65535)
+        if port in GENERIC_PORTS:
+            r.report(pn, f"{where}.ports[{i}]", f"port {port} is too generic: all programs use it")
+        elif port is not None:
+            ports.append(port)
+    return tuple(ports)
+
+
+def _sessions(r: NodeReader, node: Node | None, where: str) -> tuple[IncomingSession, ...]:
+    sessions: list[IncomingSession] = []
+    items = r.sequence(node, f"{where}.incoming_sessions") if node is not None else []
+    for i, sn in enumerate(items):
+        sw = f"{where}.incoming_sessions[{i}]"
+        sm = r.mapping(sn, sw, SESSION_KEYS, required=SESSION_KEYS)
+        if not sm or "process" not in sm or "args" not in sm:
+            continue
+        proc = r.text(sm["process"], f"{sw}.process")
+        bad = check_process_name(proc) if proc else None
+        if bad:
+            r.report(sm["process"], f"{sw}.process", bad)
+        args = [
+            r.text(a, f"{sw}.args[{j}]", numbers_ok=True)
+            for j, a in enumerate(r.sequence(sm["args"], f"{sw}.args"))
+        ]
+        if not args:
+            r.report(sm["args"], f"{sw}.args", "give at least one argument")
+        if proc and not bad and args and all(args):
+            sessions.append(IncomingSession(process=proc, args=tuple(a for a in args if a)))
+    return tuple(sessions)
+
+
+def _hosts(r: NodeReader, node: Node | None, where: str) -> tuple[str, ...]:
+    return tuple(h.lower() for h in r.texts(node, where, check_host))
+
+
+def build_tool(r: NodeReader, node: Node, where: str) -> Tool | None:
+    """One entry of ``tools:``."""
+    m = r.mapping(node, where, TOOL_KEYS, required=("id", "name"))
+    if m is None:
+        return None
+    tool_id = r.slug(m["id"], f"{where}.id") if "id" in m else None
+    if tool_id:
+        where = f"tools[{tool_id}]"
+    name = r.text(m["name"], f"{where}.name") if "name" in m else None
+    processes: list[tuple[str, tuple[str, ...]]] = []
+    if "processes" in m:
+        per_os = r.mapping(m["processes"], f"{where}.processes", OS_NAMES) or {}
+        for os_name, names_node in per_os.items():
+            names = r.texts(names_node, f"{where}.processes.{os_name}", check_process_name)
+            if names:
+                processes.append((os_name, names))
+    pe = _pe(r, m.get("pe"), where)
+    signers = r.texts(m.get("signers"), f"{where}.signers")
+    exclusive = False
+    if "vendor_exclusive" in m:
+        exclusive = bool(r.boolean(m["vendor_exclusive"], f"{where}.vendor_exclusive"))
+        if exclusive and not (signers or pe.company_names):
+            r.report(
+                m["vendor_exclusive"], f"{where}.vendor_exclusive", "needs signers or pe.company"
+            )
+    confidence = Confidence.HIGH
+    if "confidence" in m:
+        chosen = r.choice(m["confidence"], f"{where}.confidence", [c.value for c in Confidence])
+        confidence = Confidence(chosen) if chosen else Confidence.HIGH
+    tool = Tool(
+        tool_id=tool_id or "",
+        display_name=name or "",
+        process_names=tuple(processes),
+        file_patterns=r.texts(m.get("files"), f"{where}.files", check_file_pattern),
+        pe=pe,
+        signers=signers,
+        domains=_hosts(r, m.get("domains"), f"{where}.domains"),
+        ports=_ports(r, m.get("ports"), where),
+        incoming_sessions=_sessions(r, m.get("incoming_sessions"), where),
+        vendor_hosts=_hosts(r, m.get("vendor_hosts"), f"{where}.vendor_hosts"),
+        confidence=confidence,
+        notes=(r.text(m["notes"], f"{where}.notes") or "") if "notes" in m else "",
+        source=r.file,
+        viewer_names=r.texts(
+            m.get("viewer_processes"), f"{where}.viewer_processes", check_process_name
+        ),
+        vendor_exclusive=exclusive,
+    )
+    if not (tool.process_names or pe.original_filenames or pe.product_names or signers):
+        r.report(node, where, "cannot identify anything: give processes, pe or signers")
+    return tool if tool_id and name else None
+
+
+def build_tactic(r: NodeReader, node: Node, where: str) -> ScareTactic | None:
+    """One entry of ``scare_tactics:``."""
+    m = r.mapping(node, where, TACTIC_KEYS, required=("id", "description"))
+    if m is None:
+        return None
+    tactic_id = r.slug(m["id"], f"{where}.id") if "id" in m else None
+    if tactic_id:
+        where = f"scare_tactics[{tactic_id}]"
+    description = r.text(m["description"], f"{where}.description") if "description" in m else None
+    processes = r.texts(m.get("processes"), f"{where}.processes", check_process_name)
+    cmdline = r.texts(m.get("cmdline"), f"{where}.cmdline", check_regex)
+    hosts = r.texts(m.get("hosts"), f"{where}.hosts", check_process_name)
+    if "processes" not in m and "cmdline" not in m:
+        r.report(node, where, "give processes or cmdline (or both)")
+    if not (tactic_id and description):
+        return None
+    return ScareTactic(tactic_id, description, processes, cmdline, hosts)
+
+
+def build_page(r: NodeReader, node: Node, where: str) -> PagePattern | None:
+    """One entry of ``pages:``."""
+    m = r.mapping(node, where, PAGE_KEYS, required=("id", "kind"))
+    if m is None:
+        return None
+    page_id = r.slug(m["id"], f"{where}.id") if "id" in m else None
+    if page_id:
+        where = f"pages[{page_id}]"
+    kind = r.choice(m["kind"], f"{where}.kind", PAGE_KINDS) if "kind" in m else None
+    language = ""
+    if "language" in m:
+        language = r.text(m["language"], f"{where}.language") or ""
+        if language and not re.fullmatch(r"[a-z]{2}", language):
+            r.report(m["language"], f"{where}.language", "use a two-letter code like nl, en, de")
+            language = ""
+    page = PagePattern(
+        pattern_id=page_id or "",
+        kind=kind or "",
+        title_phrases=r.texts(m.get("title_phrases"), f"{where}.title_phrases"),
+        title_regexes=r.texts(m.get("title_regexes"), f"{where}.title_regexes", check_regex),
+        url_regexes=r.texts(m.get("url_regexes"), f"{where}.url_regexes", check_regex),
+        hosts=_hosts(r, m.get("hosts"), f"{where}.hosts"),
+        language=language,
+        exclude_phrases=r.texts(m.get("exclude_phrases"), f"{where}.exclude_phrases"),
+        exclude_hosts=_hosts(r, m.get("exclude_hosts"), f"{where}.exclude_hosts"),
+    )
+    if not any(k in m for k in ("title_phrases", "title_regexes", "url_regexes", "hosts")):
+        r.report(node, where, "give title_phrases, title_regexes, url_regexes or hosts")
+    return page if page_id and kind else None
+
+
+def build_softphone(r: NodeReader, node: Node, where: str) -> Softphone | None:
+    """One entry of ``softphones:``."""
+    m = r.mapping(node, where, SOFTPHONE_KEYS, required=SOFTPHONE_KEYS)
+    if m is None:
+        return None
+    phone_id = r.slug(m["id"], f"{where}.id") if "id" in m else None
+    if phone_id:
+        where = f"softphones[{phone_id}]"
+    name = r.text(m["name"], f"{where}.name") if "name" in m else None
+    processes = r.texts(m.get("processes"), f"{where}.processes", check_process_name)
+    if not (phone_id and name and processes):
+        return None
+    return Softphone(phone_id, name, processes)
+
+
+def build_rules(r: NodeReader, node: Node) -> dict[str, Any]:
+    """The ``rules:`` mapping: only the keys given (defaults come from ``Rules``)."""
+    m = r.mapping(node, "rules", RULE_KEYS)
+    out: dict[str, Any] = {}
+    for key, high in RULE_NUMBERS.items():
+        if m and key in m:
+            value = r.number(m[key], f"rules.{key}", high)
+            if value is not None:
+                out[key] = value
+    if m and "levels" in m:
+        levels = r.mapping(m["levels"], "rules.levels", _AnyKey())
+        pairs: list[tuple[str, str]] = []
+        for rule, level_node in (levels or {}).items():
+            if not SLUG.match(rule):
+                r.report(level_node, f"rules.levels.{rule}", "rule names are ids (a-z 0-9 _ . -)")
+                continue
+            level = r.choice(level_node, f"rules.levels.{rule}", LEVEL_NAMES)
+            if level:
+                pairs.append((rule, level))
+        out["levels"] = tuple(pairs)
+    return out
+
+
+class _AnyKey(Collection[str]):
+    """Accepts every key (rule names are open-ended)."""
+
+    def __contains__(self, item: object) -> bool:
+        return isinstance(item, str)
+
+    def __iter__(self) -> Any:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+_SECTIONS = {
+    "tools": ("tools", build_tool),
+    "scare_tactics": ("tactics", build_tactic),
+    "pages": ("pages", build_page),
+    "softphones": ("softphones", build_softphone),
+}
+
+
+def read_file(file: str, text: str) -> tuple[FileContent, list[Problem]]:
+    """Parse and check one signature file; returns what is usable and every problem."""
+    r = NodeReader(file)
+    content = FileContent()
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 0
+        r.problems.append(Problem(file, line, "yaml", f"not valid YAML: {exc.problem or exc}"))
+        return content, r.problems
+    except yaml.YAMLError as exc:
+        r.problems.append(Problem(file, 0, "yaml", f"not valid YAML: {exc}"))
+        return content, r.problems
+    if root is None:
+        r.problems.append(Problem(file, 1, "schema", "the file is empty"))
+        return content, r.problems
+    top = r.mapping(root, "", TOP_KEYS, required=("schema",))
+    if top is None:
+        return content, r.problems
+    if "schema" in top:
+        schema = r.integer(top["schema"], "schema", 1, 1_000)
+        if schema is not None and schema != SCHEMA_VERSION:
+            r.report(top["schema"], "schema", f"this agent reads schema {SCHEMA_VERSION} only")
+            return content, r.problems
+    if "version" in top:
+        content.version = r.integer(top["version"], "version", 1, 2**62)
+    for key, (attr, builder) in _SECTIONS.items():
+        if key not in top:
+            continue
+        bucket: list[tuple[Any, int]] = getattr(content, attr)
+        for i, item in enumerate(r.sequence(top[key], key)):
+            built = builder(r, item, f"{key}[{i}]")
+            if built is not None:
+                bucket.append((built, item.start_mark.line + 1))
+    if "rules" in top:
+        content.rules = build_rules(r, top["rules"])
+        content.rules_line = top["rules"].start_mark.line + 1
+    return content, r.problems
