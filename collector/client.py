@@ -1,0 +1,123 @@
+"""The analyst's side of Stats.Query: ask a running collector, get a Report back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from ratwatch_proto import telemetry_pb2 as pb
+from ratwatch_proto import telemetry_pb2_grpc as pb_grpc
+
+from collector.auth import METADATA_KEY, SCHEME
+from collector.errors import CollectorError
+from collector.model import PERIODS, CellKey, Dimension, Query
+from collector.queries import Report, ReportRow
+from collector.server import MAX_REPLY_BYTES
+
+
+@dataclass(frozen=True)
+class Remote:
+    """How to reach a collector."""
+
+    address: str
+    token: str
+    tls: bool = False
+    ca_file: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    timeout: float = 30.0
+
+
+def query_to_proto(query: Query) -> pb.StatsQuery:
+    """The wire form of a query."""
+    msg = pb.StatsQuery(
+        group_by=[int(d) for d in query.group_by],  # type: ignore[misc]
+        tool_ids=sorted(query.tool_ids),
+        triggers=sorted(query.triggers),  # type: ignore[arg-type]
+        stages=sorted(query.stages),  # type: ignore[arg-type]
+        outcomes=sorted(query.outcomes),  # type: ignore[arg-type]
+        regions=sorted(query.regions),
+    )
+    if query.since_day is not None:
+        msg.since_day = query.since_day
+    if query.until_day is not None:
+        msg.until_day = query.until_day
+    return msg
+
+
+def _key(group_by: tuple[Dimension, ...], row: pb.StatsRow) -> CellKey:
+    values: list[str | int] = []
+    for dim in group_by:
+        if dim is Dimension.TOOL:
+            values.append(row.tool_id)
+        elif dim in PERIODS:
+            values.append(row.period)
+        elif dim is Dimension.TRIGGER:
+            values.append(int(row.trigger))
+        elif dim is Dimension.STAGE:
+            values.append(int(row.stage))
+        elif dim is Dimension.OUTCOME:
+            values.append(int(row.outcome))
+        else:
+            values.append(row.region)
+    return tuple(values)
+
+
+def reply_to_report(query: Query, reply: pb.StatsReply) -> Report:
+    """A wire reply as the same Report a local query gives."""
+    rows = tuple(
+        ReportRow(
+            _key(query.group_by, r),
+            None if r.suppressed else r.count,
+            None if r.suppressed else r.share,
+        )
+        for r in reply.rows
+    )
+    return Report(
+        group_by=query.group_by,
+        rows=rows,
+        total=reply.total,
+        suppressed_cells=reply.suppressed_cells,
+        min_cell_count=reply.min_cell_count,
+    )
+
+
+def _read(path: Path | None, what: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CollectorError(f"{what} {path}: {exc.strerror}") from exc
+
+
+def channel(remote: Remote) -> grpc.Channel:
+    """A channel to the collector, with TLS when asked (or when any TLS file is given)."""
+    options = [("grpc.max_receive_message_length", MAX_REPLY_BYTES)]
+    if remote.tls or remote.ca_file or remote.client_cert:
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=_read(remote.ca_file, "CA file"),
+            private_key=_read(remote.client_key, "client key"),
+            certificate_chain=_read(remote.client_cert, "client certificate"),
+        )
+        return grpc.secure_channel(remote.address, creds, options=options)
+    return grpc.insecure_channel(remote.address, options=options)
+
+
+def remote_query(remote: Remote, query: Query) -> Report:
+    """Run ``query`` on the collector; CollectorError with the gRPC status on failure."""
+    with channel(remote) as ch:
+        stub = pb_grpc.StatsStub(ch)
+        try:
+            reply = stub.Query(
+                query_to_proto(query),
+                timeout=remote.timeout,
+                metadata=((METADATA_KEY, SCHEME + remote.token),),
+            )
+        except grpc.RpcError as exc:
+            code = exc.code() if isinstance(exc, grpc.Call) else None
+            name = code.name if code is not None else "error"
+            details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+            raise CollectorError(f"{remote.address}: {name}: {details}") from exc
+    return reply_to_report(query, reply)

@@ -1,0 +1,249 @@
+"""The collector's configuration: frozen dataclasses loaded from one TOML file.
+
+Every key is documented in the collector table of docs/configuration.md (a
+test checks that the table names every field here). Unknown sections or keys
+are errors, so a typo never silently falls back to a default. Tokens are kept
+only as hashes (see collector.auth), so the file may be read by operators
+without revealing a usable token.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from collector.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+DEFAULT_PORT = 50051
+TOKEN_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory where the SQLite database lives."""
+    return Path(platformdirs.user_data_dir("ratwatch-collector", appauthor=False))
+
+
+def default_config_path() -> Path:
+    """Where ``serve`` and ``token add`` look for the config when no --config is given."""
+    return Path(platformdirs.user_config_dir("ratwatch", appauthor=False)) / "collector.toml"
+
+
+@dataclass(frozen=True)
+class CollectorSection:
+    """[collector] where it listens, where it stores, and its limits."""
+
+    listen: str = f"127.0.0.1:{DEFAULT_PORT}"
+    data_dir: str = ""  # empty = platform default (default_data_dir())
+    min_cell_count: int = 5
+    max_concurrent_rpcs: int = 256
+    grace_seconds: float = 10.0
+    allow_insecure_remote: bool = False
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class TlsSection:
+    """[tls] server certificate and, optionally, the CA that client certificates must chain to."""
+
+    cert_file: str = ""
+    key_file: str = ""
+    client_ca_file: str = ""  # set = every client must present a certificate from this CA
+
+
+@dataclass(frozen=True)
+class TokensSection:
+    """[tokens] SHA-256 hashes of the accepted tokens, one list per role."""
+
+    agent: tuple[str, ...] = ()
+    analyst: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    """The whole collector configuration."""
+
+    collector: CollectorSection = field(default_factory=CollectorSection)
+    tls: TlsSection = field(default_factory=TlsSection)
+    tokens: TokensSection = field(default_factory=TokensSection)
+    source: str = ""  # the file it was loaded from (not a TOML key)
+
+    @property
+    def data_dir(self) -> Path:
+        """The resolved data directory."""
+        d = self.collector.data_dir
+        return Path(d).expanduser() if d else default_data_dir()
+
+    @property
+    def tls_enabled(self) -> bool:
+        """True when the server listens with TLS."""
+        return bool(self.tls.cert_file)
+
+
+SECTIONS: dict[str, type[Any]] = {
+    f.name: typing.get_type_hints(CollectorConfig)[f.name]
+    for f in dataclasses.fields(CollectorConfig)
+    if f.name != "source"
+}
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    """Split ``host:port`` / ``[v6]:port``; raises ValueError with what is valid."""
+    host, sep, port_text = address.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) < 65536:
+        raise ValueError(f"expected HOST:PORT like 127.0.0.1:{DEFAULT_PORT}, got {address!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port_text)
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _coerce(where: str, value: Any, annotation: Any) -> Any:
+    """Check one TOML value against a field's type and convert lists to tuples."""
+    if typing.get_origin(annotation) is tuple:
+        item_type = typing.get_args(annotation)[0]
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
+        return tuple(_coerce(f"{where}[{i}]", v, item_type) for i, v in enumerate(value))
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is int and isinstance(value, bool):
+        raise ConfigError(f"{where}: expected an integer, got a boolean")
+    if not isinstance(value, annotation):
+        raise ConfigError(
+            f"{where}: expected {annotation.__name__}, got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def _build(cls: type[Any], where: str, table: Any) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(table) - names)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(names))}"
+        )
+    return cls(**{k: _coerce(f"{where}.{k}", v, hints[k]) for k, v in table.items()})
+
+
+def from_dict(data: dict[str, Any], source: str = "<dict>") -> CollectorConfig:
+    """Build a config from parsed TOML; raises ConfigError naming source and key."""
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown section [{unknown[0]}]; valid sections: "
+            + ", ".join(f"[{s}]" for s in SECTIONS)
+        )
+    sections = {
+        name: _build(cls, f"{source}: [{name}]", data.get(name, {}))
+        for name, cls in SECTIONS.items()
+    }
+    config = CollectorConfig(**sections, source=source)
+    check(config)
+    return config
+
+
+def check(config: CollectorConfig) -> None:
+    """Value checks that types alone cannot express (also run after CLI overrides)."""
+    src = config.source or "<defaults>"
+    c = config.collector
+    try:
+        host, _port = split_host_port(c.listen)
+    except ValueError as exc:
+        raise ConfigError(f"{src}: [collector].listen: {exc}") from None
+    if c.min_cell_count < 1:
+        raise ConfigError(f"{src}: [collector].min_cell_count must be >= 1, got {c.min_cell_count}")
+    if not 1 <= c.max_concurrent_rpcs <= 100_000:
+        raise ConfigError(
+            f"{src}: [collector].max_concurrent_rpcs must be in 1..100000, "
+            f"got {c.max_concurrent_rpcs}"
+        )
+    if not 0 <= c.grace_seconds <= 3600:
+        raise ConfigError(
+            f"{src}: [collector].grace_seconds must be in 0..3600, got {c.grace_seconds}"
+        )
+    if c.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(
+            f"{src}: [collector].log_level must be DEBUG, INFO, WARNING or ERROR, "
+            f"got {c.log_level!r}"
+        )
+    t = config.tls
+    if bool(t.cert_file) != bool(t.key_file):
+        raise ConfigError(f"{src}: [tls].cert_file and [tls].key_file must be set together")
+    if t.client_ca_file and not t.cert_file:
+        raise ConfigError(f"{src}: [tls].client_ca_file needs [tls].cert_file and key_file")
+    if not config.tls_enabled and not is_loopback(host) and not c.allow_insecure_remote:
+        raise ConfigError(
+            f"{src}: [collector].listen {c.listen!r} is not a loopback address and TLS is off; "
+            "set [tls].cert_file/key_file, or [collector].allow_insecure_remote = true "
+            "(only behind a TLS-terminating proxy)"
+        )
+    for role in ("agent", "analyst"):
+        for i, h in enumerate(getattr(config.tokens, role)):
+            if not TOKEN_HASH.match(h):
+                raise ConfigError(
+                    f"{src}: [tokens].{role}[{i}] must be 'sha256:' and 64 lowercase hex "
+                    "digits (create tokens with `ratwatch-collector token add`)"
+                )
+
+
+def with_overrides(
+    config: CollectorConfig, *, listen: str | None = None, data_dir: str | None = None
+) -> CollectorConfig:
+    """Apply command-line overrides and re-check the result."""
+    changes: dict[str, Any] = {}
+    if listen is not None:
+        changes["listen"] = listen
+    if data_dir is not None:
+        changes["data_dir"] = data_dir
+    if not changes:
+        return config
+    new = dataclasses.replace(config, collector=dataclasses.replace(config.collector, **changes))
+    check(new)
+    return new
+
+
+def load(path: str | Path | None) -> CollectorConfig:
+    """Load the config file at ``path``; ``None`` reads the default path if it exists."""
+    if path is None:
+        default = default_config_path()
+        if not default.is_file():
+            config = CollectorConfig()
+            check(config)
+            return config
+        path = default
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{p}: config file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config: {exc.strerror}") from exc
+    return from_dict(data, source=str(p))

@@ -1,0 +1,184 @@
+"""The running collector: an asyncio gRPC server around the store, and its clean stop.
+
+grpc.aio serves every call on one event loop thread, which in Python is
+markedly faster per call than the thread-pool server; the only blocking
+work, SQLite, happens in the store's own writer thread (ingest) and in the
+default executor (queries).
+
+Stop order on SIGTERM/SIGINT: health turns NOT_SERVING, the server stops
+accepting and gives in-flight calls ``grace_seconds``, then the store
+commits whatever is still queued and closes. A call cut off by the grace
+period was not acknowledged, so its agent retries; if its batch was
+committed anyway the retry is acknowledged as a duplicate. No acknowledged
+count can be lost because acknowledgements are only sent after commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+import grpc.aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer  # the asyncio servicer (health.aio)
+from grpc_reflection.v1alpha import reflection
+
+from collector.auth import TokenCheck
+from collector.config import CollectorConfig, is_loopback, split_host_port
+from collector.errors import ConfigError
+from collector.service import STATS, TELEMETRY, Access, StatsService, TelemetryService
+from collector.store import STORES, Store
+from collector.validate import BatchValidator
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 1024 * 1024  # larger requests get RESOURCE_EXHAUSTED from grpc itself
+MAX_REPLY_BYTES = 64 * 1024 * 1024  # a day-by-tool table over years can exceed 4 MiB
+
+
+def _read(path: str, key: str) -> bytes:
+    try:
+        return Path(path).expanduser().read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"[tls].{key}: cannot read {path}: {exc.strerror}") from exc
+
+
+def server_credentials(config: CollectorConfig) -> grpc.ServerCredentials | None:
+    """TLS credentials from [tls], or None for plaintext."""
+    t = config.tls
+    if not t.cert_file:
+        return None
+    client_ca = _read(t.client_ca_file, "client_ca_file") if t.client_ca_file else None
+    return grpc.ssl_server_credentials(
+        [(_read(t.key_file, "key_file"), _read(t.cert_file, "cert_file"))],
+        root_certificates=client_ca,
+        require_client_auth=client_ca is not None,
+    )
+
+
+class CollectorServer:
+    """One collector: store, servicers, health, reflection, on one listening port."""
+
+    def __init__(
+        self,
+        config: CollectorConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+        store: Store | None = None,
+    ) -> None:
+        self.config = config
+        self._clock = clock
+        self._store = store
+        self._server: grpc.aio.Server | None = None
+        self._health = HealthServicer()
+        self.address = ""
+
+    @property
+    def store(self) -> Store:
+        """The open store (after ``start``)."""
+        assert self._store is not None, "start() first"
+        return self._store
+
+    async def start(self) -> str:
+        """Open the store, bind, start serving; returns the bound ``host:port``."""
+        c = self.config.collector
+        credentials = server_credentials(self.config)
+        if self._store is None:
+            self._store = STORES["sqlite"](self.config.data_dir, clock=self._clock)
+        tokens = TokenCheck(self.config.tokens.agent, self.config.tokens.analyst)
+        access = Access(tokens)
+        server = grpc.aio.server(
+            maximum_concurrent_rpcs=c.max_concurrent_rpcs,
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_REPLY_BYTES),
+                # A second collector on the same port must fail, not share it.
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        server.add_generic_rpc_handlers(
+            [
+                TelemetryService(self._store, access, BatchValidator(self._clock)).handler(),
+                StatsService(self._store, access, c.min_cell_count).handler(),
+            ]
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            (TELEMETRY, STATS, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        host, _ = split_host_port(c.listen)
+        try:
+            if credentials is None:
+                port = server.add_insecure_port(c.listen)
+            else:
+                port = server.add_secure_port(c.listen, credentials)
+        except RuntimeError as exc:
+            self._store.close()
+            raise ConfigError(f"cannot listen on {c.listen}: {exc} (port in use?)") from exc
+        self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        await server.start()
+        for name in ("", TELEMETRY, STATS):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._server = server
+        return self.address
+
+    def describe(self) -> str:
+        """One line on how the server listens, for the operator."""
+        host, _ = split_host_port(self.config.collector.listen)
+        if self.config.tls_enabled:
+            mode = "TLS, client certificates required" if self.config.tls.client_ca_file else "TLS"
+        elif is_loopback(host):
+            mode = "plaintext, loopback only"
+        else:
+            mode = "PLAINTEXT on a non-loopback address (allow_insecure_remote)"
+        return f"listening on {self.address} ({mode})"
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop accepting, let in-flight calls finish within ``grace``, close the store."""
+        if self._server is not None:
+            await self._health.enter_graceful_shutdown()
+            await self._server.stop(self.config.collector.grace_seconds if grace is None else grace)
+            self._server = None
+        if self._store is not None:
+            # close() joins the writer after its last commit: run it off the loop.
+            await asyncio.get_running_loop().run_in_executor(None, self._store.close)
+
+    async def wait(self) -> None:
+        """Block until the server terminates."""
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+
+def _on_stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, AttributeError):  # Windows: no loop signal handlers
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+
+
+async def run_until_signal(config: CollectorConfig, echo: Callable[[str], None]) -> None:
+    """Serve until SIGTERM/SIGINT, then stop cleanly."""
+    server = CollectorServer(config)
+    await server.start()
+    echo(f"ratwatch collector {server.describe()}")
+    echo(f"data dir: {config.data_dir.absolute()}")
+    if not config.tokens.agent:
+        echo(
+            "note: no agent token configured yet, so every upload is refused; "
+            "create one with `ratwatch-collector token add --role agent"
+            + (f" --config {config.source}`" if config.source else "`")
+            + " and restart"
+        )
+    echo("press Ctrl-C to stop")
+    stop = asyncio.Event()
+    _on_stop_signals(asyncio.get_running_loop(), stop)
+    await stop.wait()
+    echo("stopping: finishing in-flight calls ...")
+    await server.stop()
+    echo("stopped cleanly; every acknowledged count is on disk")

@@ -1,0 +1,212 @@
+"""The gRPC servicers: Telemetry.Submit for agents, Stats.Query for analysts.
+
+Protobuf types stop here: requests are validated into collector.model types,
+answers are built from collector.queries reports.
+
+The handlers are registered by hand (not with the generated
+``add_*_to_server``) for one reason: the generated code parses requests with
+``FromString``, and grpc answers a parse failure with INTERNAL, which tells
+a client "our bug" when it is theirs. ``_lenient`` hands the handler a
+``Malformed`` marker instead, and the handler answers INVALID_ARGUMENT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import grpc
+import grpc.aio
+from google.protobuf.message import DecodeError, Message
+from ratwatch_proto import telemetry_pb2 as pb
+
+from collector import queries
+from collector.auth import AuthError, Role, TokenCheck
+from collector.errors import StoreError, ValidationError
+from collector.model import Dimension
+from collector.store import Store
+from collector.validate import BatchValidator, validate_query
+
+TELEMETRY = "ratwatch.telemetry.v1.Telemetry"
+STATS = "ratwatch.telemetry.v1.Stats"
+
+M = TypeVar("M", bound=Message)
+
+
+class Malformed:
+    """Stands in for a request whose bytes did not parse."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+def _lenient(cls: type[M]) -> Callable[[bytes], M | Malformed]:
+    parse = cls.FromString
+
+    def deserialize(data: bytes) -> M | Malformed:
+        try:
+            return parse(data)
+        except DecodeError as exc:
+            return Malformed(str(exc))
+
+    return deserialize
+
+
+async def _abort(
+    context: grpc.aio.ServicerContext[Any, Any], code: grpc.StatusCode, details: str
+) -> NoReturn:
+    await context.abort(code, details)
+    raise AssertionError("unreachable: abort raises")  # pragma: no cover
+
+
+class Access:
+    """Checks a call's bearer token against the role its method needs."""
+
+    def __init__(self, tokens: TokenCheck) -> None:
+        self._tokens = tokens
+
+    async def require(self, context: grpc.aio.ServicerContext[Any, Any], role: Role) -> None:
+        """Abort with UNAUTHENTICATED or PERMISSION_DENIED unless the caller has ``role``."""
+        try:
+            got = self._tokens.role_of(context.invocation_metadata())
+        except AuthError as exc:
+            hint = ""
+            if not self._tokens.has(role):
+                hint = (
+                    f"; no {role.value} token is configured on this collector "
+                    f"(ratwatch-collector token add --role {role.value})"
+                )
+            await _abort(context, grpc.StatusCode.UNAUTHENTICATED, f"{exc}{hint}")
+        if got is not role:
+            await _abort(
+                context,
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"an {got.value} token cannot call this method (it needs an {role.value} token)",
+            )
+
+
+class TelemetryService:
+    """Accepts count batches: validate all-or-nothing, then wait until durable."""
+
+    def __init__(self, store: Store, access: Access, validator: BatchValidator) -> None:
+        self._store = store
+        self._access = access
+        self._validator = validator
+
+    async def submit(
+        self, request: pb.CountBatch | Malformed, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.SubmitReply:
+        """Telemetry.Submit."""
+        await self._access.require(context, Role.AGENT)
+        if isinstance(request, Malformed):
+            await _abort(
+                context, grpc.StatusCode.INVALID_ARGUMENT, f"not a CountBatch: {request.error}"
+            )
+        try:
+            batch = self._validator.validate(request)
+        except ValidationError as exc:
+            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            await _abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed before write")
+        try:
+            # shield: a cancelled call must not cancel the write; the batch is
+            # committed anyway and a retry is acknowledged as a duplicate.
+            result = await asyncio.shield(asyncio.wrap_future(self._store.submit(batch)))
+        except StoreError as exc:
+            await _abort(context, grpc.StatusCode.UNAVAILABLE, f"not stored, retry later: {exc}")
+        return pb.SubmitReply(duplicate=result.duplicate, rows_accepted=result.rows_accepted)
+
+    def handler(self) -> grpc.GenericRpcHandler[Any, Any]:
+        """The method table for this service."""
+        return grpc.method_handlers_generic_handler(
+            TELEMETRY,
+            {
+                "Submit": grpc.unary_unary_rpc_method_handler(
+                    self.submit,
+                    request_deserializer=_lenient(pb.CountBatch),
+                    response_serializer=pb.SubmitReply.SerializeToString,
+                )
+            },
+        )
+
+
+_PERIOD_DIMS = (Dimension.DAY, Dimension.WEEK, Dimension.MONTH, Dimension.QUARTER)
+
+
+def report_to_proto(report: queries.Report) -> pb.StatsReply:
+    """Build the wire reply from a published report."""
+    reply = pb.StatsReply(
+        total=report.total,
+        suppressed_cells=report.suppressed_cells,
+        min_cell_count=report.min_cell_count,
+    )
+    for row in report.rows:
+        out = reply.rows.add()
+        for dim, value in zip(report.group_by, row.key, strict=True):
+            if dim is Dimension.TOOL:
+                out.tool_id = str(value)
+            elif dim in _PERIOD_DIMS:
+                out.period = str(value)
+            elif dim is Dimension.TRIGGER:
+                out.trigger = int(value)  # type: ignore[assignment]
+            elif dim is Dimension.STAGE:
+                out.stage = int(value)  # type: ignore[assignment]
+            elif dim is Dimension.OUTCOME:
+                out.outcome = int(value)  # type: ignore[assignment]
+            elif dim is Dimension.REGION:
+                out.region = str(value)
+        if row.count is None:
+            out.suppressed = True
+        else:
+            out.count = row.count
+            out.share = row.share or 0.0
+    return reply
+
+
+class StatsService:
+    """Answers analysts' grouped queries with small-cell suppression."""
+
+    def __init__(self, store: Store, access: Access, min_cell_count: int) -> None:
+        self._store = store
+        self._access = access
+        self._min_cell_count = min_cell_count
+
+    async def query(
+        self, request: pb.StatsQuery | Malformed, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.StatsReply:
+        """Stats.Query."""
+        await self._access.require(context, Role.ANALYST)
+        if isinstance(request, Malformed):
+            await _abort(
+                context, grpc.StatusCode.INVALID_ARGUMENT, f"not a StatsQuery: {request.error}"
+            )
+        try:
+            query = validate_query(request)
+        except ValidationError as exc:
+            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(None, queries.run, self._store, query, self._min_cell_count)
+        try:
+            report = await asyncio.wait_for(work, timeout=context.time_remaining())
+        except asyncio.TimeoutError:
+            await _abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, "query took too long")
+        except StoreError as exc:
+            await _abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
+        return report_to_proto(report)
+
+    def handler(self) -> grpc.GenericRpcHandler[Any, Any]:
+        """The method table for this service."""
+        return grpc.method_handlers_generic_handler(
+            STATS,
+            {
+                "Query": grpc.unary_unary_rpc_method_handler(
+                    self.query,
+                    request_deserializer=_lenient(pb.StatsQuery),
+                    response_serializer=pb.StatsReply.SerializeToString,
+                )
+            },
+        )

@@ -1,0 +1,58 @@
+"""The storage contract every collector backend meets, and the registry of backends.
+
+A store keeps tallies by day and dimensions plus the set of batch ids it has
+acknowledged — never a row per agent. tests/collector/test_store_contract.py
+runs one contract suite against every entry of ``STORES``, so adding an
+engine means adding it here and passing that suite.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Protocol
+
+from collector.model import Batch, Cell, IngestResult, Query
+
+
+class Store(Protocol):
+    """Durable, idempotent tallies with grouped queries."""
+
+    def submit(self, batch: Batch) -> Future[IngestResult]:
+        """Queue a validated batch; the future resolves once it is durable.
+
+        Durable means it survives power loss, not only a crash. A batch id
+        acknowledged before resolves as a duplicate and adds nothing; the
+        dedupe check happens in the same transaction as the tally update.
+        The future fails with StoreError when the store could not write.
+        """
+        ...
+
+    def ingest(self, batch: Batch) -> IngestResult:
+        """``submit(batch).result()``: blocks until the batch is durable."""
+        ...
+
+    def query(self, query: Query) -> list[Cell]:
+        """Grouped counts (before small-cell suppression), in no particular order."""
+        ...
+
+    def close(self) -> None:
+        """Finish every queued batch, then release the storage. Idempotent."""
+        ...
+
+
+StoreFactory = Callable[..., Store]
+
+
+def _sqlite(
+    data_dir: Path, *, clock: Callable[[], float] = time.time, read_only: bool = False
+) -> Store:
+    from collector.sqlite_store import SqliteStore
+
+    return SqliteStore(data_dir, clock=clock, read_only=read_only)
+
+
+# One entry per storage engine; the contract suite is parametrized over this.
+STORES: dict[str, StoreFactory] = {"sqlite": _sqlite}
