@@ -236,6 +236,12 @@ class Suspension:
                     count += 1
             return count
 
+    def add_roots(self, pids: Iterable[int]) -> int:
+        """Take more processes of the same tool in (a later verdict); suspends them if active."""
+        with self._lock:
+            self.roots = tuple(dict.fromkeys((*self.roots, *pids)))
+        return self.suspend() if self.active else 0
+
     def resume(self) -> int:
         """Resume every process this suspension froze; returns how many were resumed."""
         with self._lock:

@@ -1,0 +1,41 @@
+"""National fraud helplines shown under "Pause and call someone I trust", as data.
+
+``[dialog].helpline_country`` picks a row; ``helpline_name`` / ``helpline_phone``
+override it per deployment (a bank may prefer its own fraud line). Only lines
+whose number we could confirm are listed; a country without a row shows the
+deployer's override or no helpline at all, never a guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.config import DialogSection
+
+
+@dataclass(frozen=True)
+class Helpline:
+    """A fraud helpline: its proper name (not translated) and phone number."""
+
+    name: str
+    phone: str
+
+
+HELPLINES: dict[str, Helpline] = {
+    "NL": Helpline("Fraudehelpdesk", "088-786 73 72"),
+    "GB": Helpline("Action Fraud", "0300 123 2040"),
+    "US": Helpline("FTC", "1-877-382-4357"),
+}
+# Common aliases of the same rows.
+ALIASES: dict[str, str] = {"UK": "GB"}
+
+
+def helpline_for(section: DialogSection) -> Helpline | None:
+    """The helpline to show for this deployment, or None."""
+    country = section.helpline_country.strip().upper()
+    base = HELPLINES.get(ALIASES.get(country, country))
+    name = section.helpline_name.strip() or (base.name if base else "")
+    phone = section.helpline_phone.strip() or (base.phone if base else "")
+    if not name and not phone:
+        return None
+    return Helpline(name, phone)
