@@ -33,10 +33,12 @@ _PRIORITY: tuple[str, ...] = (
     "after_unverified_call",
     "after_scareware_page",
     "after_installer_download",
+    "installer_after_context",
     "session_active",
     "renamed_tool",
     "runs_from",
     "remote_tool_started",
+    "known_caller",
     "no_context",
 )
 # Sentences that already name the tool and say it was started: with one of
@@ -118,6 +120,11 @@ def _special_sentence(texts: Texts, ev: Evidence, tool: str) -> str | None:
         if code == "after_installer_download" and ev.param("from_vendor") == "no":
             text += " " + texts("ev-installer-not-from-vendor")
         return text
+    if code == "installer_after_context":
+        trigger = ev.param("trigger").replace("_", "-")
+        msgid = f"ev-installer-after-{trigger}"
+        msgid = msgid if texts.has(msgid) else "ev-installer-after-context"
+        return texts(msgid, when=when(texts, ev.param("minutes")))
     if code == "runs_from":
         place = ev.param("place")
         shown = texts(f"place-{place}") if texts.has(f"place-{place}") else place
