@@ -84,9 +84,7 @@ def _base_dir(base: str, *, home: Path, env: Mapping[str, str]) -> Path | None:
     return Path(value) if value else None
 
 
-def default_history_files(
-    os_name: str, *, home: Path, env: Mapping[str, str]
-) -> list[HistoryFile]:
+def default_history_files(os_name: str, *, home: Path, env: Mapping[str, str]) -> list[HistoryFile]:
     """The history databases of the default browser profiles that exist right now."""
     found: list[HistoryFile] = []
     for loc in PROFILE_LOCATIONS:

@@ -34,7 +34,10 @@ def _writer() -> ModuleType:
 
 
 W = _writer()
-BROWSERS = {"chromium": (W.ChromiumHistory, "History"), "firefox": (W.FirefoxHistory, "places.sqlite")}
+BROWSERS = {
+    "chromium": (W.ChromiumHistory, "History"),
+    "firefox": (W.FirefoxHistory, "places.sqlite"),
+}
 
 
 @pytest.fixture(params=sorted(BROWSERS))
@@ -67,7 +70,9 @@ def test_reads_only_new_visits_with_times_and_titles(browser, scratch: Path) -> 
 
     vid, _ = browser.add_visit("http://203.0.113.9/alert/", "Your computer has been blocked", NOW)
     second = read_history(browser.path, scratch, after_id=first.last_visit_id, not_before=0)
-    assert [(v.visit_id, v.title) for v in second.visits] == [(vid, "Your computer has been blocked")]
+    assert [(v.visit_id, v.title) for v in second.visits] == [
+        (vid, "Your computer has been blocked")
+    ]
     third = read_history(browser.path, scratch, after_id=second.last_visit_id, not_before=0)
     assert third.visits == () and third.last_visit_id == second.last_visit_id
 
@@ -103,7 +108,9 @@ def test_chrome_sync_visits_from_other_devices_are_skipped(tmp_path: Path, scrat
     hist.close()
 
 
-def test_exclusive_lock_in_rollback_mode_is_retried_then_read(tmp_path: Path, scratch: Path) -> None:
+def test_exclusive_lock_in_rollback_mode_is_retried_then_read(
+    tmp_path: Path, scratch: Path
+) -> None:
     """A writer holding BEGIN EXCLUSIVE with a hot journal: never a half transaction."""
     hist = W.ChromiumHistory(tmp_path / "History", wal=False)
     hist.add_visit("https://a.example/", "A", NOW)
@@ -129,7 +136,9 @@ def test_exclusive_lock_in_rollback_mode_is_retried_then_read(tmp_path: Path, sc
     hist.close()
 
 
-def test_exclusive_lock_in_wal_mode_reads_the_committed_state(tmp_path: Path, scratch: Path) -> None:
+def test_exclusive_lock_in_wal_mode_reads_the_committed_state(
+    tmp_path: Path, scratch: Path
+) -> None:
     hist = W.FirefoxHistory(tmp_path / "places.sqlite")
     vid, _ = hist.add_visit("https://a.example/", "A", NOW)
     locker = sqlite3.connect(hist.path, isolation_level=None)
