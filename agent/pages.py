@@ -59,8 +59,8 @@ def host_matches(host: str, entries: tuple[str, ...]) -> bool:
     """Whether ``host`` is one of ``entries`` ("x" exact, "*.x" = x and its subdomains)."""
     if not host:
         return False
-    for entry in entries:
-        entry = entry.lower()
+    for raw in entries:
+        entry = raw.lower()
         if entry.startswith("*."):
             base = entry[2:]
             if host == base or host.endswith("." + base):
