@@ -12,7 +12,7 @@ was started), and one line of advice closes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from agent.config import DialogSection
@@ -103,47 +103,60 @@ def when(texts: Texts, minutes: str) -> str:
     return texts.plural("when-minutes", whole)
 
 
-_WITH_MINUTES = {
-    "after_unknown_call",
-    "after_unverified_call",
-    "after_scareware_page",
-    "after_installer_download",
+def _after(texts: Texts, ev: Evidence, tool: str) -> str:
+    msgid = "ev-" + ev.code.replace("_", "-")
+    text = texts(msgid, tool=tool, when=when(texts, ev.param("minutes")))
+    if ev.code == "after_installer_download" and ev.param("from_vendor") == "no":
+        text += " " + texts("ev-installer-not-from-vendor")
+    return text
+
+
+def _installer_after_context(texts: Texts, ev: Evidence, _tool: str) -> str:
+    msgid = "ev-installer-after-" + ev.param("trigger").replace("_", "-")
+    msgid = msgid if texts.has(msgid) else "ev-installer-after-context"
+    return texts(msgid, when=when(texts, ev.param("minutes")))
+
+
+def _runs_from(texts: Texts, ev: Evidence, tool: str) -> str:
+    place = ev.param("place")
+    shown = texts(f"place-{place}") if texts.has(f"place-{place}") else place
+    return texts("ev-runs-from", tool=tool, place=shown)
+
+
+def _renamed(texts: Texts, ev: Evidence, tool: str) -> str:
+    return texts("ev-renamed-tool", tool=tool, name=ev.param("name"))
+
+
+def _scare_tactic(texts: Texts, ev: Evidence, tool: str) -> str:
+    return texts("ev-scare-tactic", tool=tool, tactic=ev.param("tactic"))
+
+
+def _payment(texts: Texts, ev: Evidence, tool: str) -> str:
+    gift = ev.param("kind") == "gift_card"
+    return texts("ev-gift-card-during-session" if gift else "ev-payment-during-session", tool=tool)
+
+
+# Codes whose parameters need more than the tool name; the rest map to
+# "ev-<code>" with {tool}.
+_SPECIAL: dict[str, Callable[[Texts, Evidence, str], str]] = {
+    "after_unknown_call": _after,
+    "after_unverified_call": _after,
+    "after_scareware_page": _after,
+    "after_installer_download": _after,
+    "installer_after_context": _installer_after_context,
+    "runs_from": _runs_from,
+    "renamed_tool": _renamed,
+    "scare_tactic": _scare_tactic,
+    "payment_during_session": _payment,
 }
-
-
-def _special_sentence(texts: Texts, ev: Evidence, tool: str) -> str | None:
-    """Codes whose parameters need more than the tool name (or a variant message)."""
-    code = ev.code
-    if code in _WITH_MINUTES:
-        msgid = "ev-" + code.replace("_", "-")
-        text = texts(msgid, tool=tool, when=when(texts, ev.param("minutes")))
-        if code == "after_installer_download" and ev.param("from_vendor") == "no":
-            text += " " + texts("ev-installer-not-from-vendor")
-        return text
-    if code == "installer_after_context":
-        trigger = ev.param("trigger").replace("_", "-")
-        msgid = f"ev-installer-after-{trigger}"
-        msgid = msgid if texts.has(msgid) else "ev-installer-after-context"
-        return texts(msgid, when=when(texts, ev.param("minutes")))
-    if code == "runs_from":
-        place = ev.param("place")
-        shown = texts(f"place-{place}") if texts.has(f"place-{place}") else place
-        return texts("ev-runs-from", tool=tool, place=shown)
-    if code == "renamed_tool":
-        return texts("ev-renamed-tool", tool=tool, name=ev.param("name"))
-    if code == "scare_tactic":
-        return texts("ev-scare-tactic", tool=tool, tactic=ev.param("tactic"))
-    if code == "payment_during_session" and ev.param("kind") == "gift_card":
-        return texts("ev-gift-card-during-session", tool=tool)
-    return None
 
 
 def evidence_sentence(texts: Texts, ev: Evidence, tool_name: str) -> str:
     """One evidence item as a sentence; unknown codes get a generic sentence."""
     tool = ev.param("tool") or tool_name
-    special = _special_sentence(texts, ev, tool)
+    special = _SPECIAL.get(ev.code)
     if special is not None:
-        return special
+        return special(texts, ev, tool)
     msgid = "ev-" + ev.code.replace("_", "-")
     if ev.code in _PRIORITY and texts.has(msgid):
         return texts(msgid, tool=tool)

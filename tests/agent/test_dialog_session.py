@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -48,10 +49,8 @@ def _running(pid: int) -> bool:
 def tool_pid() -> Iterator[int]:
     proc = subprocess.Popen([sys.executable, "-c", "import time\nwhile True: time.sleep(0.05)"])
     yield proc.pid
-    try:
+    with contextlib.suppress(psutil.NoSuchProcess):
         psutil.Process(proc.pid).resume()
-    except psutil.NoSuchProcess:
-        pass
     proc.kill()
     proc.wait()
 
