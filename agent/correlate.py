@@ -4,18 +4,25 @@ Pure by design (no threads, no I/O, an injected clock) so every rule and every
 window edge is unit-testable without sleeping. The runtime feeds it events
 from one thread and calls ``tick`` now and then to expire old state.
 
-Rules (name -> default level; ``levels`` in ``signatures/rules.yaml`` may map a
-rule name to ``note``, ``warn``, ``alert`` or ``off``; see ``RULES``):
+Rules (names as in ``signatures/rules.yaml`` ``levels``; defaults in ``RULES``;
+a level is ``none``, ``note``, ``warn`` or ``alert``):
 
-``tool_after_context`` (WARN), stage REMOTE_TOOL_STARTED
-    A remote tool starts during an unknown or unverified call or up to
-    ``call_window_minutes`` after it ended, or up to ``scareware_window_minutes``
-    after a scareware page, or up to ``installer_window_minutes`` after its own
-    installer was downloaded (see ``agent.timeline``). A known caller is no context.
-``tool_without_context`` (NOTE)
-    The same start with no context: journal only. A tool first seen more than
-    ``long_installed_days`` ago or started by the service manager gives nothing,
-    and a LOW-confidence tool (e.g. a LOLRMM import) gives nothing without context.
+Start of a tool, with context (WARN; see ``agent.timeline`` for the windows):
+``tool_during_unknown_call``, ``tool_after_unknown_call`` (up to
+``call_window_minutes`` after it ended), ``tool_after_unverified_call`` (a call
+seen on the PC), ``tool_after_scareware`` (up to ``scareware_window_minutes``
+after the page), ``tool_after_installer_download`` (up to
+``installer_window_minutes`` after its own installer landed) and
+``installer_after_context`` (the installer itself came after a call or page
+that is too long ago to count directly). The strongest context gives the
+trigger; the loudest level among all applicable contexts is the verdict's.
+
+Start of a tool, without context: ``tool_without_context`` (NOTE, journal
+only); ``known_caller`` (none: only a call from a contact came before; a known
+caller is no context); ``long_installed_without_context`` (none: first seen more
+than ``long_installed_days`` ago, or started by the service manager);
+``low_confidence_without_context`` (none: e.g. a LOLRMM import).
+
 ``session_after_context`` (WARN), stage SESSION_ACTIVE
     A session becomes active (``SessionStarted``, or a tool process whose command
     line is the incoming-session shape). Decision: if the episode was already
@@ -25,8 +32,8 @@ rule name to ``note``, ``warn``, ``alert`` or ``off``; see ``RULES``):
     used during a scam call) it gives a verdict only with context at the moment
     the session starts. A session on a NOTE-only episode with no context is silent.
 ``scare_tactic_in_session`` (ALERT), stage SCARE_TACTICS
-``banking_in_session`` (ALERT), stage BANKING_DURING_SESSION
-``payment_in_session`` (ALERT), stage PAYMENT_DURING_SESSION (gift cards too)
+``sensitive_page_in_session`` (ALERT), stage BANKING_DURING_SESSION for online
+    banking, PAYMENT_DURING_SESSION for a payment or gift-card page (highest).
     While a session is active on a tool (the most recent one if several). No
     call/page context needed: most scam calls reach a landline the agent never
     hears about, and a scare demonstration during a session is evidence itself.
@@ -83,22 +90,34 @@ from agent.verdict import Evidence, Level, Stage, Trigger, Verdict
 Clock = Callable[[], float]
 
 RULES: dict[str, Level | None] = {
-    "tool_after_context": Level.WARN,
+    # a tool starts with context (the strongest context's rule picks the trigger;
+    # the loudest level among all applicable contexts wins)
+    "tool_during_unknown_call": Level.WARN,
+    "tool_after_unknown_call": Level.WARN,
+    "tool_after_unverified_call": Level.WARN,  # during or after a call seen on the PC
+    "tool_after_scareware": Level.WARN,
+    "tool_after_installer_download": Level.WARN,
+    "installer_after_context": Level.WARN,  # call/page -> its installer -> start
+    # a tool starts without context
     "tool_without_context": Level.NOTE,
+    "known_caller": None,  # only a call from a contact came before
+    "low_confidence_without_context": None,
+    "long_installed_without_context": None,
+    # sessions and what happens inside them
     "session_after_context": Level.WARN,
     "scare_tactic_in_session": Level.ALERT,
-    "banking_in_session": Level.ALERT,
-    "payment_in_session": Level.ALERT,
+    "sensitive_page_in_session": Level.ALERT,  # banking, payment, gift card
 }
-"""Every rule name rules.yaml may set a level for, with its default level."""
+"""Every rule name rules.yaml ``levels`` may set, with its default level (None = nothing)."""
 
 LEVEL_NAMES: dict[str, Level | None] = {
+    "none": None,
+    "off": None,
     "note": Level.NOTE,
     "warn": Level.WARN,
     "alert": Level.ALERT,
-    "off": None,
 }
-"""Level names accepted in rules.yaml (case-insensitive); ``off`` disables a rule."""
+"""Level names accepted in rules.yaml (case-insensitive); ``none`` disables a rule."""
 
 EPISODE_GRACE_SECONDS = 10.0
 
@@ -214,6 +233,10 @@ class Correlator:
                 return LEVEL_NAMES.get(level.strip().lower(), RULES[rule])
         return RULES[rule]
 
+    def _context_level(self, contexts: tuple[Context, ...]) -> Level | None:
+        levels = [lv for lv in (self._level(c.rule) for c in contexts) if lv is not None]
+        return max(levels) if levels else None
+
     def _is_trusted(self, tool_id: str) -> bool:
         return self._trusted.get(tool_id, 0.0) > self._clock()
 
@@ -268,13 +291,18 @@ class Correlator:
         tool_evidence = self._tool_evidence(name, event, match)
         contexts = self._contexts(start, ep)
         if contexts:
-            level = self._level("tool_after_context")
+            level = self._context_level(contexts)
             return self._emit(ep, _Draft(level, stage, event.at, contexts, tool_evidence))
-        if long_installed or match.confidence is Confidence.LOW:
-            return []
-        level = self._level("tool_without_context")
         evidence = (*tool_evidence, ev.no_context())
-        return self._emit(ep, _Draft(level, stage, event.at, (), evidence))
+        if self._timeline.known_call_covers(start, self._rules):
+            rule, evidence = "known_caller", (*tool_evidence, ev.known_caller())
+        elif long_installed:
+            rule = "long_installed_without_context"
+        elif match.confidence is Confidence.LOW:
+            rule = "low_confidence_without_context"
+        else:
+            rule = "tool_without_context"
+        return self._emit(ep, _Draft(self._level(rule), stage, event.at, (), evidence))
 
     @staticmethod
     def _tool_evidence(name: str, event: ProcessStarted, match: ToolMatch) -> tuple[Evidence, ...]:
@@ -356,13 +384,13 @@ class Correlator:
     def _sensitive_page(self, event: SensitivePage) -> list[Verdict]:
         if event.kind is PageKind.BANKING:
             return self._in_session(
-                "banking_in_session",
+                "sensitive_page_in_session",
                 Stage.BANKING_DURING_SESSION,
                 lambda tool: ev.banking(tool, event.pattern_id),
                 event.at,
             )
         return self._in_session(
-            "payment_in_session",
+            "sensitive_page_in_session",
             Stage.PAYMENT_DURING_SESSION,
             lambda tool: ev.payment(tool, event.pattern_id, event.kind.value),
             event.at,
@@ -381,7 +409,7 @@ class Correlator:
         return self._late_context(event.at, event.at + self._rules.scareware_window_minutes * 60)
 
     def _installer(self, event: InstallerDownloaded) -> list[Verdict]:
-        self._timeline.installer(event)
+        self._timeline.installer(event, self._rules)
         latest = event.at + self._rules.installer_window_minutes * 60
         return self._late_context(event.at, latest, tool_id=event.tool_id)
 
@@ -404,7 +432,7 @@ class Correlator:
                 continue
             stage = ep.stage or Stage.REMOTE_TOOL_STARTED
             draft = _Draft(
-                self._level("tool_after_context"),
+                self._context_level(contexts),
                 stage,
                 self._clock(),
                 contexts,
@@ -425,7 +453,7 @@ class Correlator:
         if draft.contexts:
             ep.trigger = draft.contexts[0].trigger
             ep.trigger_at = draft.contexts[0].at
-            ep.context_evidence = tuple(c.evidence for c in draft.contexts)
+            ep.context_evidence = tuple(e for c in draft.contexts for e in c.evidence)
         minutes = ev.minutes(ep.start - ep.trigger_at) if ep.trigger_at is not None else None
         first = tuple(e for e in draft.evidence if e.code == "remote_tool_started")
         rest = tuple(e for e in draft.evidence if e.code != "remote_tool_started")
@@ -438,7 +466,7 @@ class Correlator:
             trigger=ep.trigger,
             stage=draft.stage,
             minutes_from_trigger=minutes,
-            evidence=(*first, *(c.evidence for c in draft.contexts), *rest),
+            evidence=(*first, *(e for c in draft.contexts for e in c.evidence), *rest),
             pids=tuple(sorted(ep.pids)),
         )
         ep.level = draft.level if ep.level is None else max(ep.level, draft.level)

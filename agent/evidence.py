@@ -16,6 +16,9 @@ code                        params
 ``after_unverified_call``   minutes
 ``after_scareware_page``    minutes, pattern (scam_context.yaml pattern id)
 ``after_installer_download`` tool, minutes, from_vendor (``yes``/``no``/``unknown``)
+``installer_after_context`` trigger (``unknown_call``, ``scareware_page``, ``unverified_call``),
+                            minutes (from that context to the download)
+``known_caller``            (none; only when rules.yaml makes ``known_caller`` audible)
 ``no_context``              (none)
 ``session_active``          tool
 ``scare_tactic``            tool, tactic (scam_context.yaml tactic id)
@@ -40,6 +43,8 @@ CODES: tuple[str, ...] = (
     "after_unverified_call",
     "after_scareware_page",
     "after_installer_download",
+    "installer_after_context",
+    "known_caller",
     "no_context",
     "session_active",
     "scare_tactic",
@@ -113,6 +118,24 @@ def after_installer(tool: str, mins: float, from_vendor: bool | None) -> Evidenc
         text,
         (("tool", tool), ("minutes", _fmt(mins)), ("from_vendor", vendor)),
     )
+
+
+def installer_after_context(trigger: str, mins: float) -> Evidence:
+    """The download itself came after scam context (call -> download -> start chain)."""
+    what = {
+        "unknown_call": "a call from an unknown caller",
+        "unverified_call": "a call from an unverified caller",
+        "scareware_page": "a page claiming the computer was infected or blocked",
+    }.get(trigger, "a scam warning sign")
+    return Evidence(
+        "installer_after_context",
+        f"That download came {_fmt(mins)} min after {what}.",
+        (("trigger", trigger), ("minutes", _fmt(mins))),
+    )
+
+
+def known_caller() -> Evidence:
+    return Evidence("known_caller", "It started during or shortly after a call from a contact.")
 
 
 def no_context() -> Evidence:

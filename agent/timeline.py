@@ -49,11 +49,18 @@ class _Call:
 
 @dataclass(frozen=True)
 class Context:
-    """One piece of context that applies to a moment."""
+    """One piece of context that applies to a moment, and the rule (rules.yaml) it fires."""
 
     trigger: Trigger
     at: float  # when the context began (call start, page visit, download)
-    evidence: Evidence
+    evidence: tuple[Evidence, ...]
+    rule: str
+
+
+@dataclass(frozen=True)
+class _Installer:
+    event: InstallerDownloaded
+    origin: Context | None  # scam context the download itself came after
 
 
 class Timeline:
@@ -62,7 +69,7 @@ class Timeline:
     def __init__(self) -> None:
         self._calls: deque[_Call] = deque(maxlen=MAX_CALLS)
         self._pages: deque[ScarewarePage] = deque(maxlen=MAX_PAGES)
-        self._installers: deque[InstallerDownloaded] = deque(maxlen=MAX_INSTALLERS)
+        self._installers: deque[_Installer] = deque(maxlen=MAX_INSTALLERS)
 
     def call_started(self, event: CallStarted) -> None:
         """Record a call; a new call ends any call its source left open.
@@ -86,35 +93,39 @@ class Timeline:
     def page(self, event: ScarewarePage) -> None:
         self._pages.append(event)
 
-    def installer(self, event: InstallerDownloaded) -> None:
-        self._installers.append(event)
+    def installer(self, event: InstallerDownloaded, rules: Rules) -> None:
+        """Record a download with the context it came after (call -> download -> start)."""
+        origin = self._call_context(event.at, rules.call_window_minutes * 60.0)
+        if origin is None:
+            origin = self._page_context(event.at, rules.scareware_window_minutes * 60.0)
+        self._installers.append(_Installer(event, origin))
 
     def applicable(
         self, moment: float, tool_id: str, tool_name: str, rules: Rules
     ) -> list[Context]:
         """Every context that applies to ``tool_id`` starting at ``moment``, strongest first."""
-        found: list[Context] = []
-        call = self._call_context(moment, rules.call_window_minutes * 60.0)
-        if call is not None:
-            found.append(call)
-        page_window = rules.scareware_window_minutes * 60.0
-        for page in reversed(self._pages):
-            if page.at - SKEW_SECONDS <= moment <= page.at + page_window:
-                evidence = ev.after_scareware(ev.minutes(moment - page.at), page.pattern_id)
-                found.append(Context(Trigger.SCAREWARE_PAGE, page.at, evidence))
-                break
-        inst_window = rules.installer_window_minutes * 60.0
-        for inst in reversed(self._installers):
-            if (
-                inst.tool_id == tool_id
-                and inst.at - SKEW_SECONDS <= moment <= inst.at + inst_window
-            ):
-                mins = ev.minutes(moment - inst.at)
-                evidence = ev.after_installer(tool_name, mins, inst.from_vendor)
-                found.append(Context(Trigger.INSTALLER_DOWNLOAD, inst.at, evidence))
-                break
-        found.sort(key=lambda c: TRIGGER_PRIORITY.index(c.trigger))
-        return found
+        direct = [
+            self._call_context(moment, rules.call_window_minutes * 60.0),
+            self._page_context(moment, rules.scareware_window_minutes * 60.0),
+        ]
+        out = [c for c in direct if c is not None]
+        # The call -> download -> start chain matters only when the call or page
+        # itself is too long ago to count directly.
+        installer = self._installer_context(moment, tool_id, tool_name, rules, chain=not out)
+        if installer is not None:
+            out.append(installer)
+        out.sort(key=lambda c: TRIGGER_PRIORITY.index(c.trigger))
+        return out
+
+    def known_call_covers(self, moment: float, rules: Rules) -> bool:
+        """A call from a contact was going on at ``moment`` or ended within the call window."""
+        window = rules.call_window_minutes * 60.0
+        return any(
+            call.caller is CallerKind.KNOWN
+            and call.start <= moment + SKEW_SECONDS
+            and moment <= call.effective_end() + window
+            for call in self._calls
+        )
 
     def _call_context(self, moment: float, window: float) -> Context | None:
         """The most recent unknown / unverified call that covers ``moment``, as context."""
@@ -128,9 +139,45 @@ class Timeline:
             kind = "unknown" if unknown else "unverified"
             if call.end is None or moment <= call.end:
                 evidence = ev.during_call(kind, ev.minutes(moment - call.start))
+                rule = "tool_during_unknown_call" if unknown else "tool_after_unverified_call"
             else:
                 evidence = ev.after_call(kind, ev.minutes(moment - call.end))
-            return Context(trigger, call.start, evidence)
+                rule = f"tool_after_{kind}_call"
+            return Context(trigger, call.start, (evidence,), rule)
+        return None
+
+    def _page_context(self, moment: float, window: float) -> Context | None:
+        for page in reversed(self._pages):
+            if page.at - SKEW_SECONDS <= moment <= page.at + window:
+                evidence = ev.after_scareware(ev.minutes(moment - page.at), page.pattern_id)
+                return Context(Trigger.SCAREWARE_PAGE, page.at, (evidence,), "tool_after_scareware")
+        return None
+
+    def _installer_context(
+        self, moment: float, tool_id: str, tool_name: str, rules: Rules, *, chain: bool
+    ) -> Context | None:
+        window = rules.installer_window_minutes * 60.0
+        for inst in reversed(self._installers):
+            event = inst.event
+            if event.tool_id != tool_id or not (
+                event.at - SKEW_SECONDS <= moment <= event.at + window
+            ):
+                continue
+            mins = ev.minutes(moment - event.at)
+            evidence = ev.after_installer(tool_name, mins, event.from_vendor)
+            origin = inst.origin
+            if origin is None or not chain:
+                return Context(
+                    Trigger.INSTALLER_DOWNLOAD,
+                    event.at,
+                    (evidence,),
+                    "tool_after_installer_download",
+                )
+            # call/page -> download -> start: the chain keeps the original trigger.
+            link = ev.installer_after_context(
+                origin.trigger.value, ev.minutes(event.at - origin.at)
+            )
+            return Context(origin.trigger, origin.at, (evidence, link), "installer_after_context")
         return None
 
     def expire(self, now: float, rules: Rules) -> None:
@@ -143,7 +190,7 @@ class Timeline:
             self._pages.popleft()
         inst_window = rules.installer_window_minutes * 60.0 + SKEW_SECONDS
         self._installers = deque(
-            (i for i in self._installers if i.at + inst_window >= now), maxlen=MAX_INSTALLERS
+            (i for i in self._installers if i.event.at + inst_window >= now), maxlen=MAX_INSTALLERS
         )
 
     def sizes(self) -> dict[str, int]:

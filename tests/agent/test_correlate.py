@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from pathlib import Path
 
 import pytest
+import yaml
 
 from agent.catalogue import Catalogue, PeMatch, Rules, Tool
-from agent.correlate import EPISODE_GRACE_SECONDS, RULES, Correlator
+from agent.correlate import EPISODE_GRACE_SECONDS, LEVEL_NAMES, RULES, Correlator
 from agent.events import (
     CallEnded,
     CallerKind,
@@ -224,8 +226,19 @@ def test_known_caller_is_no_context() -> None:
     h = Harness()
     h.call(CallerKind.KNOWN)
     h.clock.advance(MIN)
+    assert h.tool() == []  # rule known_caller: none by default
+
+
+def test_known_caller_rule_can_be_made_a_note() -> None:
+    h = Harness(levels=(("known_caller", "note"),))
+    h.call(CallerKind.KNOWN)
+    h.call_end()
+    h.clock.advance(30 * MIN)
     v = one(h.tool())
-    assert v.level is Level.NOTE and v.trigger is Trigger.NONE
+    assert (v.level, v.trigger) == (Level.NOTE, Trigger.NONE)
+    assert codes(v) == ["remote_tool_started", "known_caller"]
+    h.clock.advance(MIN)
+    assert one(h.tool("teamviewer")).evidence[-1].code == "no_context"  # window passed
 
 
 def test_unverified_call_is_context_with_its_own_trigger() -> None:
@@ -263,7 +276,7 @@ def test_new_call_from_same_source_ends_the_open_one() -> None:
     h.clock.advance(10 * MIN)
     h.call(CallerKind.KNOWN)  # the unknown call's call-ended was lost
     h.clock.advance(31 * MIN)
-    assert one(h.tool()).level is Level.NOTE
+    assert h.tool() == []  # only the (still running) known call covers the start
 
 
 def test_call_ended_from_another_source_ends_the_open_call() -> None:
@@ -306,6 +319,36 @@ def test_installer_window_edge(after: float, level: Level) -> None:
             "no",
             "AnyDesk",
         )
+
+
+def test_call_then_installer_then_start_keeps_the_call_as_trigger() -> None:
+    h = Harness()
+    h.call()
+    h.clock.advance(2 * MIN)
+    h.call_end()
+    h.clock.advance(25 * MIN)
+    h.c.feed(InstallerDownloaded(h.clock(), "anydesk", "/dl/AnyDesk.exe", None, True))
+    h.clock.advance(20 * MIN)  # 45 min after the call: too late on its own
+    v = one(h.tool())
+    assert (v.level, v.trigger) == (Level.WARN, Trigger.UNKNOWN_CALL)
+    assert v.minutes_from_trigger == 47.0
+    assert codes(v) == [
+        "remote_tool_started",
+        "after_installer_download",
+        "installer_after_context",
+    ]
+    assert v.evidence[2].param("trigger") == "unknown_call"
+    assert v.evidence[2].param("minutes") == "27"
+
+
+def test_installer_with_direct_context_is_plain_evidence() -> None:
+    h = Harness()
+    h.page()
+    h.c.feed(InstallerDownloaded(h.clock(), "anydesk", "/dl/AnyDesk.exe"))
+    h.clock.advance(MIN)
+    v = one(h.tool())
+    assert v.trigger is Trigger.SCAREWARE_PAGE
+    assert codes(v) == ["remote_tool_started", "after_scareware_page", "after_installer_download"]
 
 
 def test_installer_of_another_tool_is_no_context() -> None:
@@ -665,7 +708,7 @@ def test_late_context_leaves_long_installed_and_earlier_tools_alone() -> None:
 
 
 def test_rule_levels_can_be_changed_or_turned_off() -> None:
-    h = Harness(levels=(("tool_without_context", "off"), ("tool_after_context", "ALERT")))
+    h = Harness(levels=(("tool_without_context", "none"), ("tool_during_unknown_call", "ALERT")))
     assert h.tool("anydesk") == []
     h.clock.advance(MIN)
     h.call()
@@ -677,15 +720,48 @@ def test_unknown_level_name_falls_back_to_default() -> None:
     assert one(h.tool()).level is Level.NOTE
 
 
-def test_every_rule_has_a_default() -> None:
-    assert set(RULES) == {
-        "tool_after_context",
-        "tool_without_context",
-        "session_after_context",
-        "scare_tactic_in_session",
-        "banking_in_session",
-        "payment_in_session",
-    }
+def test_loudest_applicable_context_sets_the_level() -> None:
+    h = Harness(levels=(("tool_after_scareware", "alert"),))
+    h.page()
+    h.call()
+    v = one(h.tool())
+    assert (v.level, v.trigger) == (Level.ALERT, Trigger.UNKNOWN_CALL)
+
+
+def test_all_context_rules_off_means_nothing() -> None:
+    h = Harness(levels=(("tool_after_scareware", "none"),))
+    h.page()
+    assert h.tool() == []
+
+
+@pytest.mark.parametrize(
+    ("rule", "kwargs"),
+    [
+        ("long_installed_without_context", {"by_service": True}),
+        ("low_confidence_without_context", {"confidence": Confidence.LOW}),
+    ],
+)
+def test_quiet_rules_can_be_made_audible(rule: str, kwargs: dict[str, object]) -> None:
+    h = Harness(levels=((rule, "note"),))
+    v = one(h.tool(**kwargs))  # type: ignore[arg-type]
+    assert v.level is Level.NOTE
+
+
+def test_sensitive_page_rule_level() -> None:
+    h = Harness(levels=(("sensitive_page_in_session", "warn"),))
+    h.tool()
+    h.session()
+    assert one(h.sensitive(PageKind.BANKING)).level is Level.WARN
+
+
+def test_shipped_rules_use_known_rule_and_level_names(repo: Path) -> None:
+    """rules.yaml is the agreement with the signatures work: every name must mean something."""
+    data = yaml.safe_load((repo / "signatures" / "rules.yaml").read_text())
+    levels = data["rules"].get("levels", {})
+    assert set(levels) <= set(RULES), set(levels) - set(RULES)
+    assert {str(v).lower() for v in levels.values()} <= set(LEVEL_NAMES)
+    for name, level in levels.items():
+        assert LEVEL_NAMES[str(level).lower()] == RULES[name], name  # defaults agree
 
 
 # -- bounded memory --------------------------------------------------------------------------

@@ -1,0 +1,356 @@
+"""The running agent: sensors -> one queue -> correlator thread -> presenter, journal, sinks.
+
+Threads and who owns what:
+
+- each sensor runs its own thread(s) and only calls ``emit`` (puts on the queue);
+- the correlator thread owns the ``Correlator``, the journal writes, catalogue
+  reloads and every resolution sink call, so sinks (the outbox) see one thread;
+- the main thread belongs to the presenter (Tk needs it), which reports the
+  person's choice through ``on_outcome``; that only queues the resolution for
+  the correlator thread, so trust and journal stay in order with the events.
+
+NOTE verdicts are resolved at once with NO_WARNING_SHOWN; WARN and ALERT go to
+the presenter (and, with the headless ``log`` presenter, are also printed on
+standard output so a person at a terminal sees them).
+
+``run`` blocks until SIGTERM / SIGINT or ``stop``, then stops the sensors,
+drains the queue, stops the services and resumes any process a warning left
+suspended. A sensor that cannot start is logged and skipped; the rest run.
+Log lines carry no titles, URLs, user names or paths (see the privacy rules).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import queue
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any, Protocol, TextIO
+
+from agent import sensors as sensor_registry
+from agent.actions import recover_suspended
+from agent.catalogue import Catalogue
+from agent.config import AgentConfig
+from agent.correlate import Correlator
+from agent.dialog.base import Presenter
+from agent.errors import ActionError
+from agent.events import Event
+from agent.incidents import format_verdict
+from agent.intake import inbox_dir
+from agent.journal import FILE_NAME, Journal
+from agent.sensors.base import Sensor, SensorContext
+from agent.verdict import Level, Outcome, Resolution, Verdict
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+ResolutionSink = Callable[[Resolution], object]
+
+QUEUE_SIZE = 10_000
+TICK_SECONDS = 1.0
+
+
+class Service(Protocol):
+    """Something that runs beside the agent (the telemetry reporter)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class CatalogueSource(Protocol):
+    """What the runtime needs of ``agent.signatures.CatalogueHolder``."""
+
+    def current(self) -> Catalogue: ...
+
+    def maybe_reload(self) -> list[Any]: ...
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    verdict: Verdict
+    outcome: Outcome
+
+
+@dataclass
+class Status:
+    """What the runtime is doing (printed at start; read by tests)."""
+
+    state_dir: Path
+    journal: Path
+    sensors: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # sensor -> reason
+    presenter: str = ""
+
+
+def _recover_suspended(state_dir: Path) -> None:
+    """Resume processes a warning left suspended (a crash, or a stop with a warning open)."""
+    try:
+        recover_suspended(state_dir)
+    except (ActionError, OSError) as exc:
+        log.error("could not resume processes left suspended: %s", type(exc).__name__)
+
+
+class Runtime:
+    """Wires sensors, correlator, presenter, journal, sinks and services; see the module doc."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        presenter: Presenter | None = None,
+        clock: Clock = time.time,
+        services: Sequence[Service] = (),
+        resolution_sinks: Sequence[ResolutionSink] = (),
+        catalogue: CatalogueSource | None = None,
+        sensors: Sequence[Sensor] | None = None,
+        console: TextIO | None = None,
+        on_ready: Callable[[Status], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.state_dir = config.state_dir
+        self.services = list(services)
+        self.resolution_sinks = list(resolution_sinks)
+        self._presenter = presenter
+        self._holder = catalogue
+        self._given_sensors = list(sensors) if sensors is not None else None
+        self._console = console
+        self._on_ready = on_ready
+        self.journal = Journal(self.state_dir / FILE_NAME)
+        self.status = Status(self.state_dir, self.journal.path)
+        self._queue: queue.Queue[Event | _Outcome] = queue.Queue(QUEUE_SIZE)
+        self._verdicts: queue.Queue[Verdict] = queue.Queue()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._dropped = 0
+        self._sensors: list[Sensor] = []
+        self._started_services: list[Service] = []
+        self._correlator: Correlator | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- control ---------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask ``run`` to return (safe from any thread or a signal handler)."""
+        self._stop.set()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until sensors and the correlator run (tests, embedding)."""
+        return self._ready.wait(timeout)
+
+    def emit(self, event: Event) -> None:
+        """Queue an event (what sensors call; thread-safe, never blocks)."""
+        try:
+            self._queue.put_nowait(event)
+        except queue.Full:
+            self._dropped += 1
+            if self._dropped in (1, 10, 100) or self._dropped % 1000 == 0:
+                log.error("event queue full: %d event(s) dropped so far", self._dropped)
+
+    def run(self) -> Status:
+        """Run until stopped; the calling thread becomes the presenter's."""
+        presenter = self._presenter
+        if presenter is None:  # first, so a bad [dialog].backend fails before anything runs
+            from agent.dialog import create_presenter
+
+            presenter = create_presenter(self.config)
+        self.status.presenter = presenter.name
+        with self._signals():
+            try:
+                self._start()
+                if self._on_ready is not None:
+                    self._on_ready(self.status)
+                self._ready.set()
+                self._present(presenter)
+            finally:
+                self._shutdown()
+        return self.status
+
+    # -- start and stop --------------------------------------------------------
+
+    def _start(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        inbox_dir(self.state_dir).mkdir(parents=True, exist_ok=True)
+        _recover_suspended(self.state_dir)
+        if self._holder is None:
+            from agent.signatures import CatalogueHolder
+
+            extras = [Path(p) for p in self.config.signatures.extra_catalogues]
+            self._holder = CatalogueHolder(extras)
+        holder = self._holder
+        self._correlator = Correlator(holder.current, self.clock)
+        self._thread = threading.Thread(target=self._correlate, name="ratwatch-correlator")
+        self._thread.start()
+        for service in self.services:
+            try:
+                service.start()
+            except Exception:  # a broken service must not take the warning down
+                log.exception("service %s failed to start; running without it", _name(service))
+                continue
+            self._started_services.append(service)
+        self._start_sensors(holder)
+
+    def _start_sensors(self, holder: CatalogueSource) -> None:
+        if self._given_sensors is not None:
+            for sensor in self._given_sensors:
+                self._start_sensor(sensor.name, functools.partial(_given, sensor))
+        else:
+            ctx = SensorContext(self.config, holder.current, self.clock, self.state_dir)
+            for name in self.config.sensors.enabled:
+                self._start_sensor(name, functools.partial(sensor_registry.create, name, ctx))
+        log.info(
+            "sensors running: %s%s",
+            ", ".join(self.status.sensors) or "none",
+            f"; skipped: {', '.join(self.status.skipped)}" if self.status.skipped else "",
+        )
+
+    def _start_sensor(self, name: str, factory: Callable[[], Sensor]) -> None:
+        try:
+            sensor = factory()
+            sensor.start(self.emit)
+        except ModuleNotFoundError as exc:
+            self.status.skipped[name] = "not available in this build"
+            log.warning("sensor %s skipped: module %s is not available", name, exc.name)
+            return
+        except Exception as exc:  # one failing sensor must not stop the others
+            self.status.skipped[name] = type(exc).__name__
+            log.exception("sensor %s failed to start; the other sensors keep running", name)
+            return
+        self._sensors.append(sensor)
+        self.status.sensors.append(name)
+
+    def _shutdown(self) -> None:
+        self._stop.set()
+        for sensor in reversed(self._sensors):
+            try:
+                sensor.stop()
+            except Exception:  # keep stopping the rest; a stuck sensor is logged
+                log.exception("sensor %s failed to stop cleanly", sensor.name)
+        self._sensors.clear()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        for service in reversed(self._started_services):
+            try:
+                service.stop()
+            except Exception:  # the others still get their stop
+                log.exception("service %s failed to stop cleanly", _name(service))
+        self._started_services.clear()
+        _recover_suspended(self.state_dir)
+
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        """SIGTERM / SIGINT stop the agent; only possible from the main thread."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            log.info("signal %s: stopping", signal.Signals(signum).name)
+            self._stop.set()
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+    # -- the presenter (main thread) -------------------------------------------
+
+    def _present(self, presenter: Presenter) -> None:
+        try:
+            presenter.serve(self._verdicts, self._on_outcome, self._stop)
+        except Exception:  # a broken window must not silence the agent: fall back
+            if self._stop.is_set():
+                return
+            log.exception("the %s warning failed; falling back to the log backend", presenter.name)
+            from agent.dialog.log import LogPresenter
+
+            self.status.presenter = "log"
+            LogPresenter(self.config).serve(self._verdicts, self._on_outcome, self._stop)
+
+    def _on_outcome(self, verdict: Verdict, outcome: Outcome) -> None:
+        """The person chose (any thread): hand it to the correlator thread."""
+        self._queue.put(_Outcome(verdict, outcome))
+
+    # -- the correlator thread ---------------------------------------------------
+
+    def _correlate(self) -> None:
+        assert self._correlator is not None and self._holder is not None
+        correlator, holder = self._correlator, self._holder
+        next_tick = time.monotonic() + TICK_SECONDS
+        next_reload = time.monotonic() + self.config.signatures.reload_seconds
+        while True:
+            try:
+                item: Event | _Outcome | None = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                item = None
+                if self._stop.is_set():
+                    break  # drained: everything queued before the stop was handled
+            try:
+                if isinstance(item, _Outcome):
+                    self._resolve(Resolution(item.verdict, item.outcome, self.clock()), correlator)
+                elif item is not None:
+                    self.journal.record_context(item)
+                    self._handle(correlator.feed(item), correlator)
+                now = time.monotonic()
+                if now >= next_tick:
+                    self._handle(correlator.tick(), correlator)
+                    next_tick = now + TICK_SECONDS
+                if now >= next_reload:
+                    holder.maybe_reload()  # logs itself, and keeps the last good set
+                    next_reload = now + self.config.signatures.reload_seconds
+            except Exception:  # the correlator thread must survive one bad event
+                log.exception("failed to handle a %s; carrying on", type(item).__name__)
+
+    def _handle(self, verdicts: list[Verdict], correlator: Correlator) -> None:
+        for verdict in verdicts:
+            self.journal.record_verdict(verdict)
+            log.info(
+                "verdict %s: tool=%s trigger=%s stage=%s",
+                verdict.level.name,
+                verdict.tool_id,
+                verdict.trigger.value,
+                verdict.stage.value,
+            )
+            if verdict.level is Level.NOTE:
+                self._resolve(
+                    Resolution(verdict, Outcome.NO_WARNING_SHOWN, self.clock()), correlator
+                )
+                continue
+            if self.status.presenter == "log":
+                self._print(verdict)
+            self._verdicts.put(verdict)
+
+    def _resolve(self, resolution: Resolution, correlator: Correlator) -> None:
+        self.journal.record_resolution(resolution)
+        if resolution.outcome is Outcome.USER_TRUSTED:
+            until = self.clock() + self.config.dialog.trust_hours * 3600.0
+            correlator.trust(resolution.verdict.tool_id, until)
+        for sink in self.resolution_sinks:
+            try:
+                sink(resolution)
+            except Exception:  # telemetry trouble must never cost the journal or the warning
+                log.exception("a resolution sink failed; the journal has the record")
+
+    def _print(self, verdict: Verdict) -> None:
+        """Put a WARN / ALERT on the console when no interactive warning will show it."""
+        print(format_verdict(verdict), file=self._console or sys.stdout, flush=True)
+
+
+def _given(sensor: Sensor) -> Sensor:
+    return sensor
+
+
+def _name(obj: object) -> str:
+    return str(getattr(obj, "name", type(obj).__name__))
