@@ -174,12 +174,41 @@ class Outbox:
         self._opted_out = opted_out
         self._lock = threading.Lock()
         try:
-            self._db = connect(path)
-            self._db.executescript(SCHEMA)
+            self._db = self._open(path)
         except sqlite3.Error as exc:
             raise TelemetryError(f"{path}: cannot open the outbox: {exc}") from exc
 
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        """Open the file; one that is not a usable database is moved aside, not deleted."""
+        try:
+            db = connect(path)
+            db.executescript(SCHEMA)
+            if db.execute("PRAGMA quick_check").fetchone()[0] == "ok":
+                return db
+            db.close()
+        except sqlite3.DatabaseError:
+            pass
+        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+        for suffix in ("", "-wal", "-shm"):
+            part = path.with_name(path.name + suffix)
+            if part.exists():
+                part.replace(aside.with_name(aside.name + suffix))
+        log.error("outbox: the file was damaged; it was moved aside and a new one started")
+        db = connect(path)
+        db.executescript(SCHEMA)
+        return db
+
     # --- plumbing ------------------------------------------------------------
+
+    name = "outbox"
+
+    def start(self) -> None:
+        """Runtime service hook: the file is already open."""
+
+    def stop(self) -> None:
+        """Runtime service hook: close the file once nothing admits or sends any more."""
+        self.close()
 
     def close(self) -> None:
         """Close the database (a checkpoint folds the WAL back into the file)."""

@@ -21,10 +21,22 @@ def telemetry_parts(
 ) -> tuple[list[ResolutionSink], list[Service]]:
     """The resolution sinks and services for anonymised counts (outbox, reporter).
 
-    Hook for the telemetry work: returns ``([outbox.admit], [reporter])`` when
-    telemetry is configured and consented to.
+    Returns ``([outbox.admit], [outbox, reporter])`` when the deployer's config
+    turns telemetry on (the person's own "off" is checked live by both); services
+    stop in reverse order, so the reporter stops before the outbox closes.
     """
-    return [], []
+    from agent.errors import TelemetryError
+    from agent.reporter import build_telemetry
+
+    try:
+        parts = build_telemetry(config, catalogue_version=lambda: catalogue.current().version)
+    except TelemetryError as exc:  # counts are optional; the warning is not
+        logging.getLogger(__name__).error("telemetry disabled for this run: %s", exc)
+        return [], []
+    if parts is None:
+        return [], []
+    outbox, reporter = parts
+    return [outbox.admit], [outbox, reporter]
 
 
 @click.command("run")

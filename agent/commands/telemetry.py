@@ -8,20 +8,10 @@ from typing import TYPE_CHECKING
 
 import click
 
+from agent.commands import statedir
+
 if TYPE_CHECKING:
     from agent.config import AgentConfig
-
-CONFIG_HELP = "Agent config file (TOML); default: built-in defaults."
-
-
-def _load(config_path: Path | None) -> AgentConfig:
-    from agent.config import load
-    from agent.errors import ConfigError
-
-    try:
-        return load(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 @click.group()
@@ -35,8 +25,8 @@ def telemetry() -> None:
 
 
 @telemetry.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
-def show(config_path: Path | None) -> None:
+@statedir.options
+def show(config_path: Path | None, state_dir: Path | None) -> None:
     """Print exactly what the next upload will contain, field by field."""
     from google.protobuf import text_format
 
@@ -44,7 +34,7 @@ def show(config_path: Path | None) -> None:
     from agent.outbox import OUTBOX_FILE, Batch, Outbox, parse_version
     from agent.reporter import to_proto
 
-    config = _load(config_path)
+    config = statedir.load(config_path, state_dir)
     decision = consent.decide(config)
     settings = config.telemetry
     click.echo(f"Telemetry: {'ON' if decision.enabled else 'OFF'} ({decision.reason})")
@@ -127,8 +117,8 @@ def _schedule_text(hours: float, jitter_minutes: float, phase: str | None) -> st
 
 
 @telemetry.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
-def off(config_path: Path | None) -> None:
+@statedir.options
+def off(config_path: Path | None, state_dir: Path | None) -> None:
     """Stop counting and sending on this PC, and delete counts not yet sent.
 
     Wins over the deployer's config; takes effect in a running agent at once.
@@ -136,7 +126,7 @@ def off(config_path: Path | None) -> None:
     from agent import consent
     from agent.outbox import OUTBOX_FILE, Outbox
 
-    config = _load(config_path)
+    config = statedir.load(config_path, state_dir)
     consent.set_opt_out(config.state_dir, True)
     deleted = 0
     path = config.state_dir / OUTBOX_FILE
@@ -153,12 +143,12 @@ def off(config_path: Path | None) -> None:
 
 
 @telemetry.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
-def on(config_path: Path | None) -> None:
+@statedir.options
+def on(config_path: Path | None, state_dir: Path | None) -> None:
     """Allow anonymised counts again (if the deployer's config allows them)."""
     from agent import consent
 
-    config = _load(config_path)
+    config = statedir.load(config_path, state_dir)
     consent.set_opt_out(config.state_dir, False)
     decision = consent.decide(config)
     click.echo(f"Telemetry is now {'ON' if decision.enabled else 'OFF'}: {decision.reason}.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -278,3 +279,20 @@ def test_bad_bounds_are_clear_errors(tmp_path: Path) -> None:
         Outbox(tmp_path / OUTBOX_FILE, max_rows=0)
     with pytest.raises(TelemetryError, match="outbox_max_bytes"):
         Outbox(tmp_path / OUTBOX_FILE, max_bytes=1000)
+
+
+def test_a_damaged_file_is_moved_aside_and_a_new_one_started(tmp_path: Path) -> None:
+    path = tmp_path / OUTBOX_FILE
+    path.write_bytes(b"this is not a database" * 100)
+    box = Outbox(path)
+    assert box.admit(resolution(at=time.time())) is True
+    box.close()
+    assert len(list(tmp_path.glob(OUTBOX_FILE + ".corrupt-*"))) == 1
+
+
+def test_the_outbox_is_a_runtime_service_that_closes_on_stop(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / OUTBOX_FILE)
+    box.start()
+    box.stop()
+    with pytest.raises(sqlite3.ProgrammingError):
+        box.stats()
