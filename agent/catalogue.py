@@ -75,7 +75,12 @@ class ScareTactic:
     # e.g. r"(^|\s)tree(\s|$)" for cmd /c tree.
     cmdline_patterns: tuple[str, ...] = ()
     # Only when the parent / host process is one of these (empty = any).
+    # For cmdline_patterns: the process itself or its parent (cmd /c tree, or a
+    # command typed into powershell). For process_names see ``parents``.
     hosts: tuple[str, ...] = ()
+    # A process_names match counts only when its parent is one of these
+    # (empty = any parent): tree.com from cmd is a scare tactic.
+    parents: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

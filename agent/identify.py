@@ -273,14 +273,15 @@ def scare_tactic(
 ) -> str | None:
     """The id of the scare tactic this process is (e.g. "eventvwr", "tree"), or None.
 
-    A tactic matches by its process name (with ``hosts`` limiting the parent),
-    or by a command-line regex (with ``hosts`` limiting the process itself or
-    its parent: "cmd /c tree" and tree.com started from cmd are both "tree").
+    A tactic matches by its process name (with ``parents`` limiting the
+    parent), or by a command-line regex (with ``hosts`` limiting the process
+    itself or its parent): "cmd /c tree" and tree.com started from cmd are
+    both "tree", while a browser whose URL mentions netstat is nothing.
     """
     idx = _index(catalogue)
     me, parent = _key(name), _key(parent_name)
     for tactic in idx.tactic_names.get(me, ()):
-        if not tactic.hosts or parent in {_key(h) for h in tactic.hosts}:
+        if not tactic.parents or parent in {_key(h) for h in tactic.parents}:
             return tactic.tactic_id
     if not idx.tactic_cmd:
         return None

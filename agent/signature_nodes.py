@@ -58,6 +58,19 @@ class NodeReader:
         line = node.start_mark.line + 1 if node is not None else 0
         self.problems.append(Problem(self.file, line, where, message))
 
+    def where(self, node: Node, section: str, index: int) -> str:
+        """``section[id]`` when the entry has a valid id, else ``section[index]``."""
+        if isinstance(node, MappingNode):
+            for key, value in node.value:
+                if (
+                    isinstance(key, ScalarNode)
+                    and key.value == "id"
+                    and isinstance(value, ScalarNode)
+                    and SLUG.match(str(value.value))
+                ):
+                    return f"{section}[{value.value}]"
+        return f"{section}[{index}]"
+
     def mapping(
         self, node: Node, where: str, keys: Collection[str], required: Collection[str] = ()
     ) -> dict[str, Node] | None:
@@ -223,15 +236,15 @@ def check_host(value: str) -> str | None:
         return f"{value!r} is an IP address; list host names (addresses change hands)"
     if ":" in host:
         return f"{value!r} must be a host name without a port (ports go under ports)"
+    if host.startswith("*."):
+        rest = host[2:]
+        if "." not in rest or rest in _PUBLIC_SUFFIXES or rest.endswith(".local"):
+            return f"{value!r} is far too broad: it covers a whole top-level domain"
     if not _HOST.match(host):
         return (
             f"{value!r} is not a host name or '*.domain' (regular expressions and "
             "globs inside labels are not supported)"
         )
-    if host.startswith("*."):
-        rest = host[2:]
-        if rest.count(".") == 0 or rest in _PUBLIC_SUFFIXES or rest.endswith(".local"):
-            return f"{value!r} is far too broad: it covers a whole top-level domain"
     return None
 
 

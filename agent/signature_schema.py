@@ -61,7 +61,7 @@ TOOL_KEYS = (
 )
 PE_KEYS = ("original_filename", "product", "company")
 SESSION_KEYS = ("process", "args")
-TACTIC_KEYS = ("id", "description", "processes", "cmdline", "hosts")
+TACTIC_KEYS = ("id", "description", "processes", "parents", "cmdline", "hosts")
 PAGE_KEYS = (
     "id",
     "kind",
@@ -153,8 +153,6 @@ def build_tool(r: NodeReader, node: Node, where: str) -> Tool | None:
     if m is None:
         return None
     tool_id = r.slug(m["id"], f"{where}.id") if "id" in m else None
-    if tool_id:
-        where = f"tools[{tool_id}]"
     name = r.text(m["name"], f"{where}.name") if "name" in m else None
     processes: list[tuple[str, tuple[str, ...]]] = []
     if "processes" in m:
@@ -206,17 +204,20 @@ def build_tactic(r: NodeReader, node: Node, where: str) -> ScareTactic | None:
     if m is None:
         return None
     tactic_id = r.slug(m["id"], f"{where}.id") if "id" in m else None
-    if tactic_id:
-        where = f"scare_tactics[{tactic_id}]"
     description = r.text(m["description"], f"{where}.description") if "description" in m else None
     processes = r.texts(m.get("processes"), f"{where}.processes", check_process_name)
     cmdline = r.texts(m.get("cmdline"), f"{where}.cmdline", check_regex)
     hosts = r.texts(m.get("hosts"), f"{where}.hosts", check_process_name)
+    parents = r.texts(m.get("parents"), f"{where}.parents", check_process_name)
+    if "parents" in m and "processes" not in m:
+        r.report(m["parents"], f"{where}.parents", "only applies to processes; give processes")
+    if "hosts" in m and "cmdline" not in m:
+        r.report(m["hosts"], f"{where}.hosts", "only applies to cmdline; give cmdline")
     if "processes" not in m and "cmdline" not in m:
         r.report(node, where, "give processes or cmdline (or both)")
     if not (tactic_id and description):
         return None
-    return ScareTactic(tactic_id, description, processes, cmdline, hosts)
+    return ScareTactic(tactic_id, description, processes, cmdline, hosts, parents)
 
 
 def build_page(r: NodeReader, node: Node, where: str) -> PagePattern | None:
@@ -225,8 +226,6 @@ def build_page(r: NodeReader, node: Node, where: str) -> PagePattern | None:
     if m is None:
         return None
     page_id = r.slug(m["id"], f"{where}.id") if "id" in m else None
-    if page_id:
-        where = f"pages[{page_id}]"
     kind = r.choice(m["kind"], f"{where}.kind", PAGE_KINDS) if "kind" in m else None
     language = ""
     if "language" in m:
@@ -256,8 +255,6 @@ def build_softphone(r: NodeReader, node: Node, where: str) -> Softphone | None:
     if m is None:
         return None
     phone_id = r.slug(m["id"], f"{where}.id") if "id" in m else None
-    if phone_id:
-        where = f"softphones[{phone_id}]"
     name = r.text(m["name"], f"{where}.name") if "name" in m else None
     processes = r.texts(m.get("processes"), f"{where}.processes", check_process_name)
     if not (phone_id and name and processes):
@@ -328,7 +325,7 @@ def read_file(file: str, text: str) -> tuple[FileContent, list[Problem]]:
             continue
         bucket: list[tuple[Any, int]] = getattr(content, attr)
         for i, item in enumerate(r.sequence(top[key], key)):
-            built = builder(r, item, f"{key}[{i}]")
+            built = builder(r, item, r.where(item, key, i))
             if built is not None:
                 bucket.append((built, item.start_mark.line + 1))
     if "rules" in top:

@@ -117,6 +117,8 @@ def _merge(paths: Sequence[Path]) -> tuple[Catalogue | None, list[Problem]]:
                     )
         rules.update(content.rules)
     if problems:
+        order = {str(p): i for i, p in enumerate(paths)}
+        problems.sort(key=lambda p: (order.get(p.file, len(order)), p.line))
         return None, problems
     catalogue = Catalogue(
         version=version or 0,
