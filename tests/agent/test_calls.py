@@ -36,8 +36,8 @@ class RegFileReader:
     def __init__(self, path: Path) -> None:
         self.keys: dict[str, dict[str, object]] = {}
         current: dict[str, object] | None = None
-        for line in path.read_text(encoding="utf-8").splitlines():
-            line = line.strip()
+        for raw in path.read_text(encoding="utf-8").splitlines():
+            line = raw.strip()
             if line.startswith("[") and line.endswith("]"):
                 name = line[1:-1]
                 assert name.startswith(HKCU)
