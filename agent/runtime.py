@@ -41,7 +41,7 @@ from agent.catalogue import Catalogue
 from agent.config import AgentConfig
 from agent.correlate import Correlator
 from agent.dialog.base import Presenter
-from agent.errors import ActionError
+from agent.errors import ActionError, ConfigError
 from agent.events import Event
 from agent.incidents import format_verdict
 from agent.intake import inbox_dir
@@ -131,6 +131,7 @@ class Runtime:
         self._verdicts: queue.Queue[Verdict] = queue.Queue()
         self._stop = threading.Event()
         self._ready = threading.Event()
+        self._finished = threading.Event()
         self._dropped = 0
         self._sensors: list[Sensor] = []
         self._started_services: list[Service] = []
@@ -143,9 +144,13 @@ class Runtime:
         """Ask ``run`` to return (safe from any thread or a signal handler)."""
         self._stop.set()
 
-    def wait_ready(self, timeout: float | None = None) -> bool:
-        """Block until sensors and the correlator run (tests, embedding)."""
-        return self._ready.wait(timeout)
+    def wait_ready(self, timeout: float = 30.0) -> bool:
+        """Block until sensors and the correlator run; False if ``run`` ended or timed out."""
+        deadline = time.monotonic() + timeout
+        while not self._ready.wait(0.02):
+            if self._finished.is_set() or time.monotonic() > deadline:
+                return False
+        return True
 
     def emit(self, event: Event) -> None:
         """Queue an event (what sensors call; thread-safe, never blocks)."""
@@ -156,8 +161,30 @@ class Runtime:
             if self._dropped in (1, 10, 100) or self._dropped % 1000 == 0:
                 log.error("event queue full: %d event(s) dropped so far", self._dropped)
 
+    def catalogue(self) -> Catalogue:
+        """The catalogue in force (after ``run`` has started)."""
+        assert self._holder is not None, "the runtime has not started"
+        return self._holder.current()
+
     def run(self) -> Status:
-        """Run until stopped; the calling thread becomes the presenter's."""
+        """Run until stopped; the calling thread becomes the presenter's.
+
+        Raises ConfigError before anything starts when a configured sensor name
+        or warning backend does not exist (a typo must not silently drop one).
+        """
+        try:
+            return self._run()
+        finally:
+            self._finished.set()
+
+    def _run(self) -> Status:
+        if self._given_sensors is None:
+            unknown = [n for n in self.config.sensors.enabled if n not in sensor_registry.SENSORS]
+            if unknown:
+                raise ConfigError(
+                    f"{self.config.source}: [sensors].enabled: unknown sensor {unknown[0]!r}; "
+                    f"valid sensors: {', '.join(sorted(sensor_registry.SENSORS))}"
+                )
         presenter = self._presenter
         if presenter is None:  # first, so a bad [dialog].backend fails before anything runs
             from agent.dialog import create_presenter

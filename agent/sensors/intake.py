@@ -143,9 +143,11 @@ class IntakeSensor:
                 return
             self._reject(path, str(exc))
             return
+        # Emit first, then delete: a crash in between repeats a fact (harmless:
+        # the correlator de-duplicates), while the other order could lose one.
         emit(event)
-        path.unlink(missing_ok=True)
         self.processed += 1
+        path.unlink(missing_ok=True)
         log.info("intake: %s event accepted", type(event).__name__)
 
     @staticmethod

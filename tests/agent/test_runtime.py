@@ -1,0 +1,404 @@
+"""The runtime's wiring: sensors -> correlator -> presenter / journal / sinks, and clean stops.
+
+In-process tests run ``Runtime.run`` on a helper thread (signals are only
+installed on the main thread) with the real catalogue, the real intake sensor
+and a ``ManualSensor`` seam standing in for the process sensor, so a test can
+say "this tool started" without racing a real process table (the end-to-end
+tests do that with real processes). The presenter is a scripted stand-in for
+the person's click (the real dialogs are tested in the dialog tests).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from agent import intake
+from agent.actions import ToolActions
+from agent.config import AgentConfig, from_dict
+from agent.dialog.base import OnOutcome
+from agent.events import (
+    Confidence,
+    Event,
+    MatchedBy,
+    PathClass,
+    ProcessStarted,
+    SessionStarted,
+    ToolMatch,
+)
+from agent.journal import read_records
+from agent.runtime import Runtime
+from agent.sensors import SENSORS
+from agent.sensors.base import Emit
+from agent.sensors.intake import IntakeSensor
+from agent.verdict import Level, Outcome, Resolution, Verdict
+
+
+class ManualSensor:
+    """Seam for the process sensor: the test emits the events a real sensor would."""
+
+    name = "manual"
+
+    def __init__(self) -> None:
+        self.emit: Emit | None = None
+        self.stopped = False
+
+    def start(self, emit: Emit) -> None:
+        self.emit = emit
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+class BrokenSensor:
+    name = "broken"
+
+    def start(self, emit: Emit) -> None:
+        raise OSError("no permission for the event source")
+
+    def stop(self) -> None:  # pragma: no cover - never started
+        raise AssertionError
+
+
+class ScriptedPresenter:
+    """Answers every WARN / ALERT with a fixed choice, as the person's click would."""
+
+    name = "scripted"
+
+    def __init__(self, outcome: Outcome = Outcome.IGNORED) -> None:
+        self.outcome = outcome
+        self.shown: list[Verdict] = []
+
+    def serve(
+        self, verdicts: queue.Queue[Verdict], on_outcome: OnOutcome, stop_event: threading.Event
+    ) -> None:
+        while not stop_event.is_set():
+            try:
+                verdict = verdicts.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            self.shown.append(verdict)
+            on_outcome(verdict, self.outcome)
+
+
+class RecordingService:
+    def __init__(self, log: list[str], name: str, fail: bool = False) -> None:
+        self.log, self.name, self.fail = log, name, fail
+
+    def start(self) -> None:
+        if self.fail:
+            raise RuntimeError("cannot start")
+        self.log.append(f"start {self.name}")
+
+    def stop(self) -> None:
+        self.log.append(f"stop {self.name}")
+
+
+def _config(state_dir: Path, **sections: dict[str, Any]) -> AgentConfig:
+    data: dict[str, Any] = {
+        "agent": {"state_dir": str(state_dir)},
+        "sensors": {"enabled": ["intake"]},
+    }
+    for name, values in sections.items():
+        data.setdefault(name, {}).update(values)
+    return from_dict(data)
+
+
+def tool_started(pid: int, tool_id: str = "anydesk", name: str = "AnyDesk.exe") -> ProcessStarted:
+    now = time.time()
+    return ProcessStarted(
+        at=now,
+        pid=pid,
+        ppid=1,
+        name=name,
+        exe=f"/tmp/{name}",
+        cmdline=(name,),
+        create_time=now,
+        path_class=PathClass.DOWNLOADS,
+        tool=ToolMatch(tool_id, "AnyDesk", MatchedBy.PROCESS_NAME, Confidence.HIGH),
+    )
+
+
+def wait_for(cond: Callable[[], Any], timeout: float = 5.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+class Agent:
+    """A Runtime running on a helper thread."""
+
+    def __init__(self, runtime: Runtime, manual: ManualSensor) -> None:
+        self.runtime = runtime
+        self.manual = manual
+        self.thread = threading.Thread(target=runtime.run, name="test-runtime")
+        self.thread.start()
+        assert runtime.wait_ready(10)
+
+    def emit(self, event: Event) -> None:
+        assert self.manual.emit is not None
+        self.manual.emit(event)
+
+    def records(self, kind: str | None = None) -> list[dict[str, Any]]:
+        rows = list(read_records(self.runtime.journal.path))
+        return [r for r in rows if kind is None or r["type"] == kind]
+
+    def stop(self) -> None:
+        self.runtime.stop()
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+
+
+@pytest.fixture
+def start_agent(tmp_path: Path) -> Iterator[Callable[..., Agent]]:
+    before = set(threading.enumerate())
+    agents: list[Agent] = []
+
+    def start(
+        *,
+        presenter: Any = None,
+        sinks: tuple[Callable[[Resolution], object], ...] = (),
+        services: tuple[Any, ...] = (),
+        extra_sensors: tuple[Any, ...] = (),
+        config: AgentConfig | None = None,
+        console: io.StringIO | None = None,
+    ) -> Agent:
+        manual = ManualSensor()
+        given: tuple[Any, ...] | None = None
+        if config is None:  # the manual seam plus the real intake sensor
+            given = (manual, IntakeSensor(tmp_path / "state", time.time), *extra_sensors)
+        runtime = Runtime(
+            config or _config(tmp_path / "state"),
+            presenter=presenter or ScriptedPresenter(),
+            resolution_sinks=sinks,
+            services=services,
+            sensors=given,
+            console=console,
+        )
+        agent = Agent(runtime, manual)
+        agents.append(agent)
+        return agent
+
+    yield start
+    for agent in agents:
+        agent.stop()
+    leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert not leaked, f"threads left behind: {leaked}"
+
+
+def test_note_is_journaled_and_resolved_at_once(start_agent: Callable[..., Agent]) -> None:
+    got: list[Resolution] = []
+    presenter = ScriptedPresenter()
+    agent = start_agent(presenter=presenter, sinks=(got.append,))
+    agent.emit(tool_started(4242))
+    outcome = wait_for(lambda: agent.records("outcome"))
+    assert outcome[0]["outcome"] == "no_warning_shown"
+    (verdict,) = agent.records("verdict")
+    assert verdict["verdict"]["level"] == "NOTE" and verdict["verdict"]["pids"] == [4242]
+    assert [r.outcome for r in got] == [Outcome.NO_WARNING_SHOWN]
+    assert presenter.shown == []  # a NOTE is journal only
+
+
+def test_warn_goes_to_presenter_and_trust_silences_the_tool(
+    start_agent: Callable[..., Agent], tmp_path: Path
+) -> None:
+    got: list[Resolution] = []
+    presenter = ScriptedPresenter(Outcome.USER_TRUSTED)
+    agent = start_agent(presenter=presenter, sinks=(got.append,))
+    intake.write_inbox_file(tmp_path / "state", intake.document("call-started", caller="unknown"))
+    wait_for(lambda: agent.records("context"))
+    agent.emit(tool_started(1))
+    wait_for(lambda: got)
+    assert presenter.shown[0].level is Level.WARN
+    assert got[0].outcome is Outcome.USER_TRUSTED
+    assert [r["outcome"] for r in agent.records("outcome")] == ["user_trusted"]
+    # Trusted: the session and a scare tactic stay quiet.
+    agent.emit(SessionStarted(time.time(), "anydesk", 1, "connection"))
+    tactic = dataclasses.replace(tool_started(2), tool=None, name="netstat", scare_tactic="netstat")
+    agent.emit(tactic)
+    marker = tool_started(3, tool_id="teamviewer", name="TeamViewer.exe")
+    agent.emit(marker)  # another tool, not trusted: proves the events above were handled
+    wait_for(lambda: len(agent.records("verdict")) == 2)
+    assert [r["verdict"]["tool_id"] for r in agent.records("verdict")] == ["anydesk", "teamviewer"]
+
+
+def test_log_presenter_prints_warn_on_the_console(
+    start_agent: Callable[..., Agent], tmp_path: Path
+) -> None:
+    from agent.dialog.log import LogPresenter
+
+    console = io.StringIO()
+    config = _config(tmp_path / "state")
+    agent = start_agent(presenter=LogPresenter(config), console=console)
+    intake.write_inbox_file(tmp_path / "state", intake.document("scareware"))
+    wait_for(lambda: agent.records("context"))
+    agent.emit(tool_started(7))
+    wait_for(lambda: "WARNING: AnyDesk" in console.getvalue())
+    text = console.getvalue()
+    assert "after: scareware page" in text and "- AnyDesk was started." in text
+
+
+def test_failing_sink_and_service_do_not_stop_the_agent(
+    start_agent: Callable[..., Agent], caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[str] = []
+
+    def broken_sink(resolution: Resolution) -> None:
+        raise RuntimeError("disk full")
+
+    got: list[Resolution] = []
+    services = (RecordingService(calls, "a"), RecordingService(calls, "b", fail=True))
+    agent = start_agent(sinks=(broken_sink, got.append), services=services)
+    agent.emit(tool_started(5))
+    wait_for(lambda: got)
+    assert agent.records("outcome")
+    assert "a resolution sink failed" in caplog.text
+    assert "service b failed to start" in caplog.text
+    agent.stop()
+    assert calls == ["start a", "stop a"]
+
+
+def test_sensor_that_fails_or_is_missing_is_skipped(
+    start_agent: Callable[..., Agent], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(SENSORS, "ghost", "agent.sensors.ghost_does_not_exist:create")
+    config = _config(tmp_path / "state", sensors={"enabled": ["ghost", "intake"]})
+    agent = start_agent(config=config)
+    status = agent.runtime.status
+    assert status.sensors == ["intake"]
+    assert status.skipped == {"ghost": "not available in this build"}
+    # The intake sensor runs: a signal reaches the journal.
+    intake.write_inbox_file(tmp_path / "state", intake.document("call-ended"))
+    wait_for(lambda: agent.records("context"))
+
+
+def test_sensor_that_raises_on_start_is_skipped(start_agent: Callable[..., Agent]) -> None:
+    agent = start_agent(extra_sensors=(BrokenSensor(),))
+    assert agent.runtime.status.sensors == ["manual", "intake"]
+    assert agent.runtime.status.skipped == {"broken": "OSError"}
+    agent.emit(tool_started(9))
+    wait_for(lambda: agent.records("verdict"))
+
+
+def test_stop_joins_everything_and_stops_sensors(start_agent: Callable[..., Agent]) -> None:
+    agent = start_agent()
+    agent.stop()
+    assert agent.manual.stopped
+    assert not [t for t in threading.enumerate() if t.name.startswith("ratwatch-")]
+
+
+def test_events_queued_before_stop_are_still_journaled(start_agent: Callable[..., Agent]) -> None:
+    agent = start_agent()
+    for pid in range(100, 150):
+        agent.emit(tool_started(pid, tool_id=f"tool{pid}", name=f"t{pid}.exe"))
+    agent.stop()
+    assert len(agent.records("verdict")) == 50
+
+
+def test_processes_left_suspended_are_resumed_at_start(
+    start_agent: Callable[..., Agent], tmp_path: Path
+) -> None:
+    """A crash with a warning open left a tool frozen: the next start resumes it."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        ToolActions(tmp_path / "state").suspend([child.pid])
+        assert psutil.Process(child.pid).status() == psutil.STATUS_STOPPED
+        start_agent()
+        assert psutil.Process(child.pid).status() != psutil.STATUS_STOPPED
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_broken_catalogue_update_keeps_last_good_set(
+    start_agent: Callable[..., Agent], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("schema: 1\nrules:\n  call_window_minutes: 45\n")
+    config = _config(
+        tmp_path / "state",
+        signatures={"extra_catalogues": [str(extra)], "reload_seconds": 0.1},
+    )
+    caplog.set_level(logging.INFO)
+    agent = start_agent(config=config)
+    assert agent.runtime.catalogue().rules.call_window_minutes == 45
+    extra.write_text("schema: 1\nrules:\n  call_window_minutes: [oops\n")
+    wait_for(lambda: "keeping the last good set" in caplog.text)
+    assert agent.runtime.catalogue().rules.call_window_minutes == 45
+    extra.write_text("schema: 1\nrules:\n  call_window_minutes: 50\n")
+    wait_for(lambda: agent.runtime.catalogue().rules.call_window_minutes == 50)
+
+
+# -- the real command in a child process ------------------------------------------------
+
+
+def _spawn(
+    agent_cmd: list[str], tmp_path: Path, sensors: tuple[str, ...] = ("intake",)
+) -> subprocess.Popen[str]:
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        f'[agent]\nstate_dir = "{tmp_path / "state"}"\n'
+        f"[sensors]\nenabled = {json.dumps(list(sensors))}\n"
+        '[dialog]\nbackend = "log"\n'
+    )
+    return subprocess.Popen(
+        [*agent_cmd, "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_child_agent_exits_zero_quickly_on_signal(
+    agent_cmd: list[str], tmp_path: Path, signum: signal.Signals
+) -> None:
+    proc = _spawn(agent_cmd, tmp_path)
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("Stop with Ctrl+C"):
+                break
+        out = "".join(lines)
+        assert f"journal:   {tmp_path / 'state' / 'journal.jsonl'}" in out
+        assert "sensors:   intake" in out
+        started = time.monotonic()
+        proc.send_signal(signum)
+        rc = proc.wait(timeout=10)
+        elapsed = time.monotonic() - started
+        stderr = proc.stderr.read() if proc.stderr else ""
+        assert rc == 0, stderr
+        assert elapsed < 3.0, f"took {elapsed:.1f} s to stop"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_unknown_sensor_name_is_a_clear_error(agent_cmd: list[str], tmp_path: Path) -> None:
+    proc = _spawn(agent_cmd, tmp_path, sensors=("intake", "procesess"))
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert "[sensors].enabled: unknown sensor 'procesess'; valid sensors:" in err
