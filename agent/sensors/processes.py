@@ -1,0 +1,299 @@
+"""The process sensor: sees every new process cheaply and says what it is.
+
+Two ways to learn about new processes (``[sensors].process_events``):
+
+``poll`` (every OS)
+    ``poll_hz`` times a second, list the process ids (one /proc listing on
+    Linux) and inspect only ids not seen before. When the listing equals the
+    previous one -- the usual tick -- nothing else happens. A process that
+    lives shorter than a tick can be missed, and on Windows, which reuses ids
+    quickly, a process that exits and whose id is reused within one tick
+    looks unchanged; both are accepted costs of polling.
+``netlink`` (Linux, where the kernel lets this user listen; see proc_connector)
+    The kernel's process connector reports each exec and exit as it happens
+    (``agent.sensors.proc_connector``); no periodic work at all. If the
+    kernel drops events (buffer overflow) one listing resynchronises.
+``auto`` (default)
+    netlink where permitted, otherwise poll. Whenever the event source cannot
+    be opened or fails later, the sensor logs why and polls instead.
+
+Per new process it reports a ``ProcessStarted`` (see
+``agent.sensors.process_facts``) and, for processes it reported, a
+``ProcessEnded``. Kernel threads (Linux) are not programs and are skipped.
+
+Baseline: processes already running when the sensor starts are *not* new and
+produce no events, otherwise every agent start would look like a burst of
+fresh tool starts. The session sensor finds running remote tools on its own
+(its first scan inspects every process), so a tool started before the agent
+still gets its SessionStarted and scare tactics during that session still
+alert; the correlator opens a quiet episode for a session whose start it
+never saw.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import platformdirs
+import psutil
+
+from agent.errors import SensorError
+from agent.events import Event, PathClass, ProcessEnded
+from agent.identify import current_os
+from agent.pe import PeCache
+from agent.sensors.base import Emit, SensorContext
+from agent.sensors.first_seen import FirstSeen
+from agent.sensors.proc_connector import EventsLost, ProcConnector, ProcEvent
+from agent.sensors.process_facts import Describer, process_name, read_snapshot
+
+log = logging.getLogger(__name__)
+
+_LINUX = sys.platform.startswith("linux")
+_KTHREADD = 2  # parent of every Linux kernel thread
+
+
+class ProcessTracker:
+    """Which processes exist; new ones become ProcessStarted, reported ones ProcessEnded.
+
+    No threads and no timing of its own: the sensor feeds it listings (poll)
+    or kernel events, so tests and the benchmark can drive it directly.
+    """
+
+    def __init__(
+        self,
+        describer: Describer,
+        clock: Callable[[], float],
+        *,
+        pids: Callable[[], list[int]] = psutil.pids,
+    ) -> None:
+        self._describer = describer
+        self._clock = clock
+        self._pids = pids
+        self._listing: list[int] = []
+        self._known: set[int] = set()
+        self._reported: set[int] = set()
+        # Names of live processes we read (reported ones and looked-up parents).
+        self._names: dict[int, str] = {}
+
+    def baseline(self) -> int:
+        """Take the running processes as known without reporting them; returns their count."""
+        self._listing = self._pids()
+        self._known = set(self._listing)
+        return len(self._known)
+
+    def poll(self) -> list[Event]:
+        """Compare a fresh listing with the known processes."""
+        listing = self._pids()
+        if listing == self._listing:
+            return []  # the usual tick: not one process came or went
+        self._listing = listing
+        current = set(listing)
+        new = current - self._known
+        gone = self._known - current
+        self._known = current
+        events: list[Event] = []
+        for pid in gone:
+            events.extend(self._ended(pid))
+        for pid in sorted(new):  # parents (usually lower ids) first
+            events.extend(self._started(pid))
+        return events
+
+    def on_event(self, event: ProcEvent) -> list[Event]:
+        """Apply one kernel process event (exec or exit).
+
+        Forks are not followed: a child runs its parent's program until it
+        execs. Such a child stays unknown, so should the event source fail or
+        drop events, the resynchronising listing inspects it like polling would.
+        """
+        if event.kind == "exit":
+            self._known.discard(event.pid)
+            return self._ended(event.pid)
+        # exec: a new program in this process (also a known one: `exec foo`).
+        self._known.add(event.pid)
+        return [*self._ended(event.pid), *self._started(event.pid)]
+
+    def _ended(self, pid: int) -> list[Event]:
+        name = self._names.pop(pid, "")
+        if pid in self._reported:
+            self._reported.discard(pid)
+            return [ProcessEnded(at=self._clock(), pid=pid, name=name)]
+        return []
+
+    def _started(self, pid: int) -> list[Event]:
+        snap = read_snapshot(pid)
+        if snap is None:
+            return []  # already gone: normal for short-lived processes
+        if _LINUX and _KTHREADD in (snap.pid, snap.ppid):
+            return []
+        parent = self._names.get(snap.ppid)
+        if parent is None:
+            parent = process_name(snap.ppid) if snap.ppid > 0 else ""
+            if parent:
+                self._names[snap.ppid] = parent
+        event = self._describer.describe(snap, parent_name=parent, at=self._clock())
+        self._names[pid] = snap.name
+        self._reported.add(pid)
+        return [event]
+
+
+def user_dirs() -> dict[PathClass, list[str]]:
+    """The OS's own (possibly localised or redirected) Downloads and Desktop folders."""
+    return {
+        PathClass.DOWNLOADS: [platformdirs.user_downloads_dir()],
+        PathClass.DESKTOP: [platformdirs.user_desktop_dir()],
+    }
+
+
+class ProcessSensor:
+    """Reports new processes; see the module doc for the modes and the baseline."""
+
+    name = "processes"
+
+    def __init__(
+        self,
+        ctx: SensorContext,
+        *,
+        mode: str | None = None,
+        os_name: str | None = None,
+        home: str | None = None,
+        pe_cache: PeCache | None = None,
+        connector: Callable[[], ProcConnector] = ProcConnector,
+        pids: Callable[[], list[int]] = psutil.pids,
+    ) -> None:
+        # Seams for tests: ``os_name`` selects the catalogue's process names
+        # (Windows names on real Linux processes), ``connector`` replaces the
+        # kernel event source (to force refusal or failure), ``pe_cache`` its reader.
+        self._mode = mode or ctx.config.sensors.process_events
+        self._interval = 1.0 / ctx.config.sensors.poll_hz
+        host = current_os()
+        self._describer = Describer(
+            ctx.catalogue,
+            os_name=os_name or host,
+            host_os=host,
+            home=home if home is not None else str(Path.home()),
+            user_dirs=user_dirs(),
+            pe_cache=pe_cache if pe_cache is not None else PeCache(),
+            boot_time=psutil.boot_time(),
+            first_seen=FirstSeen(ctx.state_dir, fold_case=host != "linux"),
+        )
+        self.tracker = ProcessTracker(self._describer, ctx.clock, pids=pids)
+        self._connector_factory = connector
+        self.active_mode = ""  # "netlink" or "poll" once started (and after a fallback)
+        self.events_lost = 0
+        self._emit: Emit | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._wake: tuple[socket.socket, socket.socket] | None = None
+
+    def start(self, emit: Emit) -> None:
+        """Open the event source, take the baseline, and start the sensor thread."""
+        self._emit = emit
+        self._stop.clear()
+        connector = self._open_connector()
+        known = self.tracker.baseline()
+        self._wake = socket.socketpair()
+        self.active_mode = "netlink" if connector is not None else "poll"
+        log.info(
+            "process sensor: %s; %d running processes taken as baseline",
+            "kernel process events" if connector else f"polling at {1 / self._interval:g} Hz",
+            known,
+        )
+        self._thread = threading.Thread(
+            target=self._run, args=(connector,), name="ratwatch-processes", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread and close the event source."""
+        self._stop.set()
+        if self._wake is not None:
+            self._wake[1].send(b"\0")
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._wake is not None:
+            for s in self._wake:
+                s.close()
+            self._wake = None
+
+    def _open_connector(self) -> ProcConnector | None:
+        if self._mode == "poll":
+            return None
+        loud = self._mode == "netlink"  # asked for explicitly: a fallback deserves a warning
+        if not _LINUX:
+            if loud:
+                log.warning("kernel process events need Linux; polling instead")
+            return None
+        try:
+            return self._connector_factory()
+        except SensorError as exc:
+            log.log(
+                logging.WARNING if loud else logging.INFO,
+                "kernel process events unavailable (%s); polling instead",
+                exc,
+            )
+            return None
+
+    def _run(self, connector: ProcConnector | None) -> None:
+        if connector is not None and self._run_events(connector):
+            return
+        self.active_mode = "poll"
+        self._run_poll()
+
+    def _send(self, events: list[Event]) -> None:
+        assert self._emit is not None
+        for event in events:
+            self._emit(event)
+
+    def _run_events(self, connector: ProcConnector) -> bool:
+        """Follow kernel events until stopped (True) or the source fails (False)."""
+        assert self._wake is not None
+        wake = self._wake[0]
+        try:
+            while not self._stop.is_set():
+                # Events received while subscribing are returned by the first read.
+                try:
+                    batch = connector.read()
+                except EventsLost:
+                    self.events_lost += 1
+                    log.warning("kernel dropped process events; resynchronising from a listing")
+                    self._send(self.tracker.poll())
+                    continue
+                except OSError as exc:
+                    log.warning(
+                        "kernel process events failed (%s); polling instead",
+                        exc.strerror or exc,
+                    )
+                    return False
+                for event in batch:
+                    self._send(self.tracker.on_event(event))
+                ready, _, _ = select.select([connector.fileno(), wake.fileno()], [], [])
+                if wake.fileno() in ready:
+                    return True
+            return True
+        finally:
+            connector.close()
+
+    def _run_poll(self) -> None:
+        next_tick = time.monotonic()
+        while True:
+            next_tick += self._interval
+            delay = next_tick - time.monotonic()
+            if delay < 0:  # fell behind (suspend, load): skip ticks rather than burst
+                next_tick = time.monotonic()
+                delay = 0.0
+            if self._stop.wait(delay):
+                return
+            self._send(self.tracker.poll())
+
+
+def create(ctx: SensorContext) -> ProcessSensor:
+    """Registry factory for "processes"."""
+    return ProcessSensor(ctx)
