@@ -21,6 +21,8 @@ from agent.signatures import (
 )
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "signatures"
+# The start of a one-tool file; tests append the field under test and the closing brace.
+TOOL_A = "schema: 1\ntools:\n  - {id: a, name: A, processes: {linux: [a]}"
 
 # Every tool named in ../shared/CONTEXT.md and the issue (PClink and TshareII
 # have no public facts; remote_tools.yaml says so).
@@ -82,7 +84,7 @@ def test_bundled_catalogue_loads_with_every_named_tool() -> None:
     catalogue = load_catalogue()
     ids = {t.tool_id for t in catalogue.tools}
     assert len(catalogue.tools) >= 60
-    assert NAMED <= ids, sorted(NAMED - ids)
+    assert ids >= NAMED, sorted(NAMED - ids)
     assert catalogue.version >= 2026112101
     assert all(t.confidence is Confidence.HIGH for t in catalogue.tools)
     # The incoming-session indicator from the enterprise rules is carried.
@@ -139,25 +141,52 @@ def test_broken_file_reports_every_mistake_with_its_line() -> None:
     [
         ("schema: 2\ntools: []\n", "schema", "schema 1 only"),
         ("tools: []\n", "schema", "missing"),
-        ("schema: 1\ntools:\n  - {id: a, name: A, processes: {windows: [C:\\x\\a.exe]}}\n",
-         "tools[a].processes.windows[0]", "bare process name"),
-        ("schema: 1\ntools:\n  - {id: a, name: A, processes: {linux: [a]}, ports: [443]}\n",
-         "tools[a].ports[0]", "too generic"),
-        ("schema: 1\ntools:\n  - {id: a, name: A, processes: {linux: [a]}, files: ['*.exe']}\n",
-         "tools[a].files[0]", "too broad"),
-        ("schema: 1\ntools:\n  - {id: a, name: A, processes: {linux: [a]}, domains: ['*.local']}\n",
-         "tools[a].domains[0]", "too broad"),
-        ("schema: 1\ntools:\n  - {id: a, name: A, processes: {linux: [a]}, domains: [10.0.0.1]}\n",
-         "tools[a].domains[0]", "IP address"),
+        (
+            "schema: 1\ntools:\n  - {id: a, name: A, processes: {windows: [C:\\x\\a.exe]}}\n",
+            "tools[a].processes.windows[0]",
+            "bare process name",
+        ),
+        (
+            TOOL_A + ", ports: [443]}\n",
+            "tools[a].ports[0]",
+            "too generic",
+        ),
+        (
+            TOOL_A + ", files: ['*.exe']}\n",
+            "tools[a].files[0]",
+            "too broad",
+        ),
+        (
+            TOOL_A + ", domains: ['*.local']}\n",
+            "tools[a].domains[0]",
+            "too broad",
+        ),
+        (
+            TOOL_A + ", domains: [10.0.0.1]}\n",
+            "tools[a].domains[0]",
+            "IP address",
+        ),
         ("schema: 1\ntools:\n  - {id: a, name: A}\n", "tools[a]", "cannot identify"),
-        ("schema: 1\ntools:\n  - {id: a, name: A, processes: {linux: a}}\n",
-         "tools[a].processes.linux", "expected a list"),
-        ("schema: 1\ntools:\n  - {id: a, name: A, processes: {linux: [a]}, vendor_exclusive: yes please}\n",
-         "tools[a].vendor_exclusive", "true or false"),
-        ("schema: 1\npages:\n  - {id: p, kind: lottery, title_phrases: [x]}\n",
-         "pages[p].kind", "not one of"),
-        ("schema: 1\nrules:\n  levels: {tool_after_unknown_call: loud}\n",
-         "rules.levels.tool_after_unknown_call", "not one of"),
+        (
+            "schema: 1\ntools:\n  - {id: a, name: A, processes: {linux: a}}\n",
+            "tools[a].processes.linux",
+            "expected a list",
+        ),
+        (
+            TOOL_A + ", vendor_exclusive: yes please}\n",
+            "tools[a].vendor_exclusive",
+            "true or false",
+        ),
+        (
+            "schema: 1\npages:\n  - {id: p, kind: lottery, title_phrases: [x]}\n",
+            "pages[p].kind",
+            "not one of",
+        ),
+        (
+            "schema: 1\nrules:\n  levels: {tool_after_unknown_call: loud}\n",
+            "rules.levels.tool_after_unknown_call",
+            "not one of",
+        ),
         ("schema: 1\nrules:\n  trust_hours: 100000\n", "rules.trust_hours", "out of range"),
         ("schema: 1\nschema: 1\n", "schema", "given twice"),
         ("schema: 1\ntools: [\n", "yaml", "not valid YAML"),
@@ -177,8 +206,8 @@ def test_missing_file_is_a_problem_not_a_crash(tmp_path: Path) -> None:
 def test_exclusive_vendor_name_claimed_twice_is_an_error(tmp_path: Path) -> None:
     text = (
         "schema: 1\ntools:\n"
-        "  - {id: a, name: A, processes: {linux: [a]}, signers: [Same Ltd], vendor_exclusive: true}\n"
-        "  - {id: b, name: B, processes: {linux: [b]}, signers: [Same Ltd], vendor_exclusive: true}\n"
+        "  - {id: a, name: A, processes: {linux: [a]}, signers: [Same], vendor_exclusive: true}\n"
+        "  - {id: b, name: B, processes: {linux: [b]}, signers: [Same], vendor_exclusive: true}\n"
     )
     problems = check_files([_write(tmp_path, "x.yaml", text)])
     assert [(p.line, p.field) for p in problems] == [(4, "tools[b].vendor_exclusive")]
@@ -191,7 +220,7 @@ def test_extra_file_adds_tools_skips_known_ids_and_overrides_rules(tmp_path: Pat
         "schema: 1\n"
         "version: 1\n"
         "tools:\n"
-        "  - {id: anydesk, name: AnyDesk (import), processes: {windows: [x.exe]}, confidence: low}\n"
+        "  - {id: anydesk, name: AnyDesk (import), processes: {windows: [x]}, confidence: low}\n"
         "  - {id: newtool, name: New Tool, processes: {windows: [newtool.exe]}, confidence: low}\n"
         "rules:\n"
         "  call_window_minutes: 60\n",
@@ -244,7 +273,10 @@ def test_holder_keeps_the_last_good_set_on_a_broken_update(
     extra = _holder_files(tmp_path)
     holder = CatalogueHolder([extra])
     good = holder.current()
-    _bump(extra, "schema: 1\ntools:\n  - {id: first, name: First, processes: {linux: [first]}, ports: [0]}\n")
+    _bump(
+        extra,
+        "schema: 1\ntools:\n  - {id: first, name: First, processes: {linux: [f]}, ports: [0]}\n",
+    )
     with caplog.at_level(logging.ERROR, logger="agent.signatures"):
         problems = holder.maybe_reload()
     assert [(p.line, p.field) for p in problems] == [(3, "tools[first].ports[0]")]

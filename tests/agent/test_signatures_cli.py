@@ -10,7 +10,7 @@ DATA = Path(__file__).resolve().parent.parent / "data" / "signatures"
 
 def _run(agent_cmd: list[str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*agent_cmd, "signatures", *args], capture_output=True, text=True, timeout=60
+        [*agent_cmd, "signatures", *args], check=False, capture_output=True, text=True, timeout=60
     )
 
 
