@@ -212,6 +212,11 @@ def _check(config: AgentConfig) -> None:
         raise ConfigError(
             f"{src}: [sensors].poll_hz must be in (0, 100], got {config.sensors.poll_hz}"
         )
+    if not 0.05 <= config.sensors.session_poll_seconds <= 3600:
+        raise ConfigError(
+            f"{src}: [sensors].session_poll_seconds must be in [0.05, 3600], "
+            f"got {config.sensors.session_poll_seconds}"
+        )
     if config.sensors.process_events not in ("auto", "netlink", "poll"):
         raise ConfigError(
             f"{src}: [sensors].process_events must be auto, netlink or poll, "
