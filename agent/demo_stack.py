@@ -15,7 +15,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -34,21 +36,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _wait_for(
-    log: Path, pattern: re.Pattern[str], proc: subprocess.Popen[bytes], what: str, timeout: float
-) -> re.Match[str]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
-        found = pattern.search(text)
-        if found:
-            return found
-        if proc.poll() is not None:
-            raise DemoError(f"{what} exited with status {proc.returncode}:\n{text[-2000:]}")
-        time.sleep(0.05)
-    raise DemoError(f"{what} did not start within {timeout:.0f} s (log: {log})")
 
 
 def _stop(proc: subprocess.Popen[bytes] | None, grace: float) -> int | None:
@@ -74,6 +61,7 @@ class CollectorChild:
     min_cell_count: int = 1
     agent_token: str = ""
     analyst_token: str = ""
+    env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
     _log_fh: IO[bytes] | None = field(default=None, repr=False)
@@ -127,6 +115,7 @@ class CollectorChild:
             text=True,
             check=False,
             timeout=60,
+            env={**os.environ, **self.env},
         )
         if out.returncode != 0 or not out.stdout.strip():
             raise DemoError(f"could not create a {role} token: {out.stderr.strip()}")
@@ -143,6 +132,7 @@ class CollectorChild:
             stdout=self._log_fh,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            env={**os.environ, **self.env},
         )
         self.starts += 1
         deadline = time.monotonic() + timeout
@@ -182,7 +172,7 @@ class CollectorChild:
             text=True,
             check=False,
             timeout=60,
-            env={**os.environ, "RATWATCH_ANALYST_TOKEN": self.analyst_token},
+            env={**os.environ, **self.env, "RATWATCH_ANALYST_TOKEN": self.analyst_token},
         )
         if out.returncode != 0:
             raise DemoError(f"ratwatch-collector stats failed: {out.stderr.strip()}")
@@ -191,17 +181,27 @@ class CollectorChild:
 
 @dataclass
 class AgentChild:
-    """``ratwatch-agent run`` with its own state dir and config, sending to a collector."""
+    """``ratwatch-agent run`` with its own state dir and config, sending to a collector.
+
+    Its output is read by a thread: kept in ``agent.log`` under the work dir,
+    searchable with ``wait_for`` and passed line by line to ``on_line`` (the
+    demo shows it). Its standard input is a pipe, so ``answer`` can type into
+    the console warning as a person would.
+    """
 
     workdir: Path
     collector: str
     token: str
     upload_seconds: float = 2.0
     dialog: str = "console"
+    dialog_timeout_seconds: int = 0
     extra_config: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    on_line: Callable[[str], None] | None = None
     proc: subprocess.Popen[bytes] | None = None
-    _log_fh: IO[bytes] | None = field(default=None, repr=False)
+    _lines: list[str] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _reader: threading.Thread | None = field(default=None, repr=False)
 
     @property
     def state_dir(self) -> Path:
@@ -215,21 +215,27 @@ class AgentChild:
     def log_path(self) -> Path:
         return self.workdir / "agent.log"
 
+    @property
+    def downloads(self) -> Path:
+        return self.workdir / "Downloads"
+
     def write_config(self) -> None:
         """The agent's config: everything under the work dir, telemetry on a demo schedule."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        downloads = self.workdir / "Downloads"
-        downloads.mkdir(exist_ok=True)
+        self.downloads.mkdir(exist_ok=True)
         self.config_path.write_text(
             "[agent]\n"
             f'state_dir = "{self.state_dir.as_posix()}"\n'
             'language = "en"\n'
-            "[browser]\n"
-            "default_profiles = false\n"
+            "[sensors]\n"
+            'enabled = ["processes", "sessions", "intake", "downloads"]\n'
+            'process_events = "poll"\n'
+            "session_poll_seconds = 0.5\n"
             "[downloads]\n"
-            f'watch_dirs = ["{downloads.as_posix()}"]\n'
+            f'watch_dirs = ["{self.downloads.as_posix()}"]\n'
             "[dialog]\n"
             f'backend = "{self.dialog}"\n'
+            f"timeout_seconds = {self.dialog_timeout_seconds}\n"
             "[telemetry]\n"
             f'collector = "{self.collector}"\n'
             f'token = "{self.token}"\n'
@@ -241,25 +247,59 @@ class AgentChild:
             encoding="utf-8",
         )
 
-    def start(self, *, stdin: int | None = subprocess.DEVNULL, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 30.0) -> None:
         """Start the agent and wait until it says it runs."""
         if not self.config_path.exists():
             self.write_config()
-        self._log_fh = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "agent", "run", "--config", str(self.config_path)],
-            stdout=self._log_fh,
+            stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            stdin=stdin,
-            env={**os.environ, **self.env},
+            stdin=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
         )
-        _wait_for(
-            self.log_path,
-            re.compile(r"(?i)agent (is )?running|watching|started"),
-            self.proc,
-            "the agent",
-            timeout,
-        )
+        self._reader = threading.Thread(target=self._read, name="demo-agent-output", daemon=True)
+        self._reader.start()
+        self.wait_for(r"ratwatch agent running", timeout, since=0)
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        with self.log_path.open("ab") as log:
+            for raw in self.proc.stdout:
+                log.write(raw)
+                log.flush()
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                with self._lock:
+                    self._lines.append(line)
+                if self.on_line is not None:
+                    self.on_line(line)
+
+    def mark(self) -> int:
+        """A position in the output; ``wait_for(..., since=mark)`` looks only after it."""
+        with self._lock:
+            return len(self._lines)
+
+    def wait_for(self, pattern: str, timeout: float, since: int = 0) -> str:
+        """Wait until a line matching ``pattern`` appears after ``since``; returns it."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                for line in self._lines[since:]:
+                    if rx.search(line):
+                        return line
+            if self.proc is not None and self.proc.poll() is not None:
+                time.sleep(0.2)  # let the reader drain the last lines
+                tail = "\n".join(self._lines[-40:])
+                raise DemoError(f"the agent exited with status {self.proc.returncode}:\n{tail}")
+            time.sleep(0.05)
+        raise DemoError(f"the agent did not show {pattern!r} within {timeout:.0f} s")
+
+    def answer(self, text: str) -> None:
+        """Type a line into the console warning."""
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(text.encode() + b"\n")
+        self.proc.stdin.flush()
 
     def signal(self, *args: str) -> None:
         """``ratwatch-agent signal ...`` against this agent's state dir (the real intake door)."""
@@ -275,8 +315,10 @@ class AgentChild:
             raise DemoError(f"ratwatch-agent signal {' '.join(args)} failed: {out.stderr}")
 
     def stop(self) -> int | None:
+        """Clean stop (SIGTERM), as the person's logout would."""
         status = _stop(self.proc, 20.0)
-        if self._log_fh is not None:
-            self._log_fh.close()
-            self._log_fh = None
+        if self.proc is not None and self.proc.stdin is not None:
+            self.proc.stdin.close()
+        if self._reader is not None:
+            self._reader.join(5.0)
         return status
