@@ -33,12 +33,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 
 from agent.errors import AgentError
 from agent.lolrmm_policy import skip_reason
+from agent.lolrmm_repair import (
+    GLOB_OR_REGEX,
+    INSTALLER_EXT,
+    VALUE,
+    VIEWERS,
+    clean_domain,
+    clean_signer,
+    generic,
+    site_key,
+    website_host,
+)
 from agent.signature_nodes import (
     SLUG,
     check_file_pattern,
@@ -46,66 +56,6 @@ from agent.signature_nodes import (
     check_process_name,
 )
 from agent.signature_schema import GENERIC_PORTS, read_file
-
-_GLOB_OR_REGEX = re.compile(r"[*?\[\]{}()\\+^$|]")
-_VALUE = re.compile(r"^[\w .+-]{1,64}$")
-_GENERIC_NAMES = frozenset(
-    {
-        "agent",
-        "service",
-        "client",
-        "setup",
-        "install",
-        "installer",
-        "update",
-        "updater",
-        "launcher",
-        "host",
-        "server",
-        "remote",
-        "support",
-        "helper",
-        "windowslauncher",
-        "sysdiag",
-        "svchost",
-        "dwm",
-        "explorer",
-        "cmd",
-        "powershell",
-        "rundll32",
-        "msiexec",
-        "java",
-        "javaw",
-        "python",
-        "node",
-        "electron",
-        "mstsc",
-        "qq",
-        "rdp",
-        "remote access",
-    }
-)
-# Shared hosting: "*.amazonaws.com" belongs to everyone, not to one tool.
-_SHARED_HOSTING = (
-    "amazonaws.com",
-    "windows.net",
-    "cloudfront.net",
-    "azureedge.net",
-    "azurewebsites.net",
-    "googleapis.com",
-    "github.com",
-    "githubusercontent.com",
-    "herokuapp.com",
-)
-# Outgoing viewers LOLRMM lists among a tool's files (besides the bundled
-# catalogue's viewer_processes, see bundled_viewers()).
-_VIEWERS = frozenset(
-    {"vncviewer", "tvnviewer", "rutview", "romviewer", "radmin", "dwrcc", "mstsc", "msrdc"}
-)
-_BOGUS_SIGNERS = frozenset(
-    {".net", "certification authority", "win.rar gmbh", "simon tatham", "power software limited"}
-)
-_INSTALLER_EXT = (".msi", ".dmg", ".pkg", ".deb", ".rpm", ".zip", ".appimage")
 
 
 class LolrmmError(AgentError):
@@ -160,11 +110,6 @@ def _as_list(value: Any) -> list[Any]:
     return [] if value is None else [value]
 
 
-def _generic(name: str) -> bool:
-    stem = re.sub(r"\.(exe|app)$", "", name.strip().lower())
-    return len(stem) < 4 or stem in _GENERIC_NAMES
-
-
 def _add_file_name(entry: _Entry, raw: str, report: ImportReport) -> None:
     """One executable or installer name (from PEMetadata or InstallationPaths)."""
     base = re.split(r"[\\/]", raw.strip().rstrip("\\/"))[-1]
@@ -173,15 +118,15 @@ def _add_file_name(entry: _Entry, raw: str, report: ImportReport) -> None:
         return  # prose or a folder
     if lower.endswith(".app") and "/" in raw:
         name = base[:-4]
-        if not _GLOB_OR_REGEX.search(name) and not _generic(name):
+        if not GLOB_OR_REGEX.search(name) and not generic(name):
             entry.add("macos", name)
         return
-    if lower.endswith(".exe") or lower.endswith(_INSTALLER_EXT):
-        if _GLOB_OR_REGEX.search(base) or lower.endswith(_INSTALLER_EXT):
+    if lower.endswith(".exe") or lower.endswith(INSTALLER_EXT):
+        if GLOB_OR_REGEX.search(base) or lower.endswith(INSTALLER_EXT):
             if check_file_pattern(base) is None:
                 entry.add("files", base)
             return
-        if _generic(base):
+        if generic(base):
             report.repaired["generic process name dropped"] += 1
         elif check_process_name(base) is None:
             entry.add("windows", base)
@@ -190,61 +135,9 @@ def _add_file_name(entry: _Entry, raw: str, report: ImportReport) -> None:
         raw.startswith("/")
         and "/bin/" in raw
         and "." not in base
-        and not _GLOB_OR_REGEX.search(base)
-    ) and not _generic(base):
+        and not GLOB_OR_REGEX.search(base)
+    ) and not generic(base):
         entry.add("linux", base)
-
-
-def _clean_domain(raw: str, report: ImportReport) -> str | None:
-    host = raw.strip().lower().rstrip(".")
-    if ":" in host and not host.startswith("["):
-        host = host.split(":", 1)[0]
-        report.repaired["domain port removed"] += 1
-    host = host.replace("\\.", ".")  # an escaped regex dot is still a dot
-    labels = host.split(".")
-    bad = [i for i, label in enumerate(labels) if _GLOB_OR_REGEX.search(label)]
-    if (bad and bad != [0]) or (bad == [0] and labels[0] != "*"):
-        rest = labels[bad[-1] + 1 :]
-        if len(rest) < 2:
-            report.repaired["domain pattern dropped"] += 1
-            return None
-        host = "*." + ".".join(rest)
-        report.repaired["domain regex/glob made a wildcard"] += 1
-    if any(host == h or host.endswith("." + h) for h in _SHARED_HOSTING) and host.startswith("*."):
-        report.repaired["shared-hosting wildcard dropped"] += 1
-        return None
-    problem = check_host(host)
-    if problem:
-        report.repaired["domain dropped (IP, placeholder, bare word or too broad)"] += 1
-        return None
-    return host
-
-
-def _clean_signer(raw: str, report: ImportReport) -> str | None:
-    s = raw.strip()
-    if not s:
-        return None
-    if s.lower() in _BOGUS_SIGNERS or (" " not in s and "sign" in s.lower()) or "\\" in s:
-        report.repaired["implausible signer dropped"] += 1
-        return None
-    return s
-
-
-def _website(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        return ""
-    parts = urlsplit(value.strip() if "//" in value else "//" + value.strip())
-    host = (parts.hostname or "").lower()
-    return host.removeprefix("www.")
-
-
-def _site_key(value: Any) -> str:
-    """Website host + path: two entries pointing at the same product page are one tool."""
-    if not isinstance(value, str) or not value.strip():
-        return ""
-    parts = urlsplit(value.strip())
-    host = (parts.hostname or "").lower().removeprefix("www.")
-    return f"{host}{parts.path.rstrip('/').lower()}" if host else ""
 
 
 def _name_key(name: str) -> str:
@@ -262,7 +155,7 @@ def _read_pe(entry: _Entry, details: dict[str, Any], report: ImportReport) -> No
             value = pe.get(key)
             if not isinstance(value, str) or not value.strip():
                 continue
-            if _VALUE.match(value.strip()) and not _generic(value):
+            if VALUE.match(value.strip()) and not generic(value):
                 entry.add(target, value.strip())
             else:
                 report.repaired[f"PE {key} unusable"] += 1
@@ -276,7 +169,7 @@ def _read_network(entry: _Entry, artifacts: dict[str, Any], report: ImportReport
         if not isinstance(net, dict):
             continue
         for raw in _as_list(net.get("Domains")):
-            host = _clean_domain(str(raw), report) if raw is not None else None
+            host = clean_domain(str(raw), report.repaired) if raw is not None else None
             if host:
                 entry.add("domains", host)
         for raw in _as_list(net.get("Ports")):
@@ -299,13 +192,13 @@ def _read_entry(path: Path, doc: dict[str, Any], report: ImportReport) -> _Entry
         name=str(doc.get("Name") or path.stem).strip(),
         files=[path.name],
         category=str(doc.get("Category") or ""),
-        website=_website(details.get("Website")),
+        website=website_host(details.get("Website")),
     )
     _read_pe(entry, details, report)
     _read_network(entry, _mapping(doc, "Artifacts"), report)
     for cert in _as_list(_mapping(doc, "CodeSigning").get("certificates")):
         if isinstance(cert, dict) and isinstance(cert.get("signer_name"), str):
-            signer = _clean_signer(cert["signer_name"], report)
+            signer = clean_signer(cert["signer_name"], report.repaired)
             if signer:
                 entry.add("signers", signer)
     return entry
@@ -331,7 +224,7 @@ def bundled_viewers() -> frozenset[str]:
     from agent.signatures import load_catalogue
 
     names = {_viewer_key(n) for t in load_catalogue().tools for n in t.viewer_names}
-    return frozenset(names | _VIEWERS)
+    return frozenset(names | VIEWERS)
 
 
 def _merge(entries: list[tuple[_Entry, str]], report: ImportReport) -> list[_Entry]:
@@ -428,7 +321,7 @@ def convert(
             report.skipped[reason] += 1
             continue
         entry = _read_entry(path, doc, report)
-        kept.append((entry, _site_key(_mapping(doc, "Details").get("Website"))))
+        kept.append((entry, site_key(_mapping(doc, "Details").get("Website"))))
     tools: list[dict[str, Any]] = []
     for entry in _merge(kept, report):
         _drop_viewers(entry, viewers, report)

@@ -26,7 +26,7 @@ _PUBLIC_SUFFIXES = frozenset(
     {"co.uk", "com.au", "co.jp", "com.br", "com.cn", "co.in", "co.nz", "co.za", "com.tr"}
 )
 _HOST = re.compile(r"^(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
-_NAME_BAD = re.compile(r"[\\/*?\[\]\x00-\x1f]")
+_NAME_BAD = re.compile(r"[\\/*?\[\]<>:\"|\x00-\x1f]")
 
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
