@@ -36,6 +36,9 @@ from agent.signature_nodes import (
 )
 
 SCHEMA_VERSION = 1
+# libyaml's parser keeps the same line marks and composes ~20x faster than the
+# pure-Python one (the agent re-reads catalogues at start and on every change).
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 OS_NAMES = ("windows", "macos", "linux")
 PAGE_KINDS = ("scareware", "banking", "payment", "gift_card")
 LEVEL_NAMES = ("none", "note", "warn", "alert")
@@ -298,7 +301,7 @@ def read_file(file: str, text: str) -> tuple[FileContent, list[Problem]]:
     r = NodeReader(file)
     content = FileContent()
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 0
