@@ -27,6 +27,7 @@ the agent uses before it is written.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -56,6 +57,8 @@ from agent.signature_nodes import (
     check_process_name,
 )
 from agent.signature_schema import GENERIC_PORTS, read_file
+
+log = logging.getLogger(__name__)
 
 
 class LolrmmError(AgentError):
@@ -221,9 +224,16 @@ def _viewer_key(name: str) -> str:
 
 def bundled_viewers() -> frozenset[str]:
     """Viewer names known to the bundled catalogue, plus a few LOLRMM lists as servers."""
+    from agent.errors import SignatureError
     from agent.signatures import load_catalogue
 
-    names = {_viewer_key(n) for t in load_catalogue().tools for n in t.viewer_names}
+    try:
+        tools = load_catalogue().tools
+    except SignatureError:
+        # The import does not depend on the bundled content; the built-in list will do.
+        log.warning("bundled signatures invalid; using the built-in viewer list only")
+        return VIEWERS
+    names = {_viewer_key(n) for t in tools for n in t.viewer_names}
     return frozenset(names | VIEWERS)
 
 

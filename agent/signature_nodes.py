@@ -112,8 +112,9 @@ class NodeReader:
         if not isinstance(node, ScalarNode) or node.tag not in allowed:
             self.report(node, where, f"expected text, got {_kind(node)}")
             return None
-        value = str(node.value).strip()
-        if not value:
+        # Not stripped: a phrase's spaces can be meaningful (" scam" = word start).
+        value = str(node.value)
+        if not value.strip():
             self.report(node, where, "must not be empty")
             return None
         return value
@@ -179,6 +180,7 @@ class NodeReader:
         if node is None:
             return ()
         out: list[str] = []
+        seen: set[str] = set()
         for i, item in enumerate(self.sequence(node, where)):
             value = self.text(item, f"{where}[{i}]")
             if value is None:
@@ -187,6 +189,11 @@ class NodeReader:
             if message:
                 self.report(item, f"{where}[{i}]", message)
                 continue
+            # Exact repeats only: "Zoiper" and "zoiper" may both be listed for clarity.
+            if value in seen:
+                self.report(item, f"{where}[{i}]", f"{value!r} is listed twice")
+                continue
+            seen.add(value)
             out.append(value)
         return tuple(out)
 

@@ -189,6 +189,11 @@ def test_broken_file_reports_every_mistake_with_its_line() -> None:
         ),
         ("schema: 1\nrules:\n  trust_hours: 100000\n", "rules.trust_hours", "out of range"),
         ("schema: 1\nschema: 1\n", "schema", "given twice"),
+        (
+            "schema: 1\ntools:\n  - {id: a, name: A, processes: {linux: [a, b, a]}}\n",
+            "tools[a].processes.linux[2]",
+            "listed twice",
+        ),
         ("schema: 1\ntools: [\n", "yaml", "not valid YAML"),
     ],
 )
@@ -317,3 +322,15 @@ def test_holder_log_lines_hide_the_home_directory(
         CatalogueHolder([extra])
     assert "~/mine.yaml:2: tools" in caplog.text
     assert str(tmp_path) not in caplog.text
+
+
+def test_phrases_keep_their_spaces(tmp_path: Path) -> None:
+    """A leading space is a word boundary for a title phrase; the loader must not strip it."""
+    path = _write(
+        tmp_path,
+        "pages.yaml",
+        "schema: 1\npages:\n"
+        "  - {id: p, kind: scareware, title_phrases: [' scam', 'scam '], exclude_hosts: [a.nl]}\n",
+    )
+    page = load_files([path]).pages[0]
+    assert page.title_phrases == (" scam", "scam ")
