@@ -25,6 +25,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -284,6 +285,20 @@ def _gone(proc: psutil.Process) -> bool:
         return False
 
 
+def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until every process has exited (a zombie counts: it runs no code); returns the rest.
+
+    Not ``psutil.wait_procs``: it waits the full timeout for a zombie whose
+    parent is not us, and a tool's orphaned children often are such zombies.
+    """
+    deadline = time.monotonic() + timeout
+    alive = [p for p in procs if not _gone(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.02)
+        alive = [p for p in alive if not _gone(p)]
+    return alive
+
+
 def terminate_tree(procs: list[psutil.Process], timeout: float = 3.0) -> StopResult:
     """Terminate processes (politely, then by force) and report which are gone."""
     if not procs:
@@ -296,14 +311,12 @@ def terminate_tree(procs: list[psutil.Process], timeout: float = 3.0) -> StopRes
     for proc in procs:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             proc.resume()
-    _, alive = psutil.wait_procs(procs, timeout=timeout)
-    alive = [p for p in alive if not _gone(p)]
+    alive = _wait_gone(procs, timeout)
     for proc in alive:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             proc.kill()
     if alive:
-        _, alive = psutil.wait_procs(alive, timeout=timeout)
-        alive = [p for p in alive if not _gone(p)]
+        alive = _wait_gone(alive, timeout)
     survivors = tuple(sorted(p.pid for p in alive))
     stopped = tuple(sorted(p.pid for p in procs if p.pid not in survivors))
     if survivors:

@@ -167,11 +167,18 @@ class TkPresenter:
         if desk.current is not None and desk.current.dismiss():
             self._show(desk.advance())
 
-    @staticmethod
-    def _invoke_focused(event: tk.Event[tk.Misc]) -> None:
-        widget = event.widget.focus_get()
-        if isinstance(widget, tk.Button) and str(widget.cget("state")) != tk.DISABLED:
-            widget.invoke()
+    def _invoke_focused(self, _event: tk.Event[tk.Misc]) -> None:
+        """Enter: the button with the keyboard focus, else the default (Stop / Close)."""
+        view = self.view
+        if view is None:
+            return
+        focused = view.root.focus_get()
+        buttons = [w for w in view.widgets.values() if isinstance(w, tk.Button)]
+        target = (
+            focused if focused in buttons else view.widgets.get("stop") or view.widgets.get("close")
+        )
+        if isinstance(target, tk.Button) and str(target.cget("state")) != tk.DISABLED:
+            target.invoke()
 
     # -- drawing ----------------------------------------------------------
 
