@@ -28,68 +28,102 @@ table.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 
 from collector.errors import StoreError
-from collector.model import Batch, Cell, Dimension, IngestResult, Query
-from collector.periods import day_label as _day_label
-from collector.periods import (
-    first_day_of_month,
-    last_day_of_month,
-    month_label,
-    month_of_day,
-    quarter_label,
-    week_label,
-    week_start_sql,
-)
+from collector.model import Batch, Cell, IngestResult, Query
+from collector.periods import month_of_day
+from collector.sqlite_query import run_query
 from collector.validate import MAX_AGE_DAYS
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "collector.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CLOCK_MARGIN_DAYS = 2  # seen ids outlive their acceptance window by this much
 MAX_GROUP = 500  # batches per transaction (bounds the IN list and commit latency)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tally_day (
-    day INTEGER NOT NULL, tool_id TEXT NOT NULL, trigger INTEGER NOT NULL,
-    stage INTEGER NOT NULL, outcome INTEGER NOT NULL, region TEXT NOT NULL,
+# Each tally is kept at two grains (day, month) and two widths: every
+# dimension, or only tool and region ("narrow"), the shape of the most
+# common question ("which tools, per month"). A query reads the narrowest,
+# coarsest tables that still hold its dimensions and filters.
+_TALLY = """
+CREATE TABLE IF NOT EXISTS {name} (
+    {time} INTEGER NOT NULL, tool_id TEXT NOT NULL, {extra}region TEXT NOT NULL,
     count INTEGER NOT NULL,
-    PRIMARY KEY (day, tool_id, trigger, stage, outcome, region)
+    PRIMARY KEY ({time}, tool_id, {extra_key}region)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS tally_month (
-    month INTEGER NOT NULL, tool_id TEXT NOT NULL, trigger INTEGER NOT NULL,
-    stage INTEGER NOT NULL, outcome INTEGER NOT NULL, region TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    PRIMARY KEY (month, tool_id, trigger, stage, outcome, region)
-) WITHOUT ROWID;
+"""
+_FULL = "trigger INTEGER NOT NULL, stage INTEGER NOT NULL, outcome INTEGER NOT NULL, "
+_SCHEMA = (
+    "".join(
+        _TALLY.format(
+            name=name,
+            time=time,
+            extra=_FULL if full else "",
+            extra_key="trigger, stage, outcome, " if full else "",
+        )
+        for name, time, full in (
+            ("tally_day", "day", True),
+            ("tally_month", "month", True),
+            ("tool_day", "day", False),
+            ("tool_month", "month", False),
+        )
+    )
+    # A batch id is 16 bytes, kept as two signed 64-bit integers so that a
+    # whole group's ids travel to SQLite as one JSON array (see _write).
+    + """
 CREATE TABLE IF NOT EXISTS seen_batch (
-    batch_id BLOB PRIMARY KEY, keep_until INTEGER NOT NULL
+    id_hi INTEGER NOT NULL, id_lo INTEGER NOT NULL, keep_until INTEGER NOT NULL,
+    PRIMARY KEY (id_hi, id_lo)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS seen_batch_keep_until ON seen_batch (keep_until);
 """
-
-_UPSERT = (
-    "INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT DO UPDATE SET count = count + excluded.count"
 )
 
-# Non-time dimensions and their columns.
-_COLUMNS = {
-    Dimension.TOOL: "tool_id",
-    Dimension.TRIGGER: "trigger",
-    Dimension.STAGE: "stage",
-    Dimension.OUTCOME: "outcome",
-    Dimension.REGION: "region",
-}
+
+def _upsert(table: str, columns: tuple[str, ...]) -> str:
+    """One statement that adds a whole JSON array of [key..., count] rows to ``table``."""
+    values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns) + 1))
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}, count) "  # noqa: S608 - fixed names
+        f"SELECT {values} FROM json_each(?) WHERE true "
+        "ON CONFLICT DO UPDATE SET count = count + excluded.count"
+    )
+
+
+_FULL_KEY = ("tool_id", "trigger", "stage", "outcome", "region")
+_UPSERT_DAY = _upsert("tally_day", ("day", *_FULL_KEY))
+_UPSERT_MONTH = _upsert("tally_month", ("month", *_FULL_KEY))
+_UPSERT_TOOL_DAY = _upsert("tool_day", ("day", "tool_id", "region"))
+_UPSERT_TOOL_MONTH = _upsert("tool_month", ("month", "tool_id", "region"))
+_SEEN = """
+SELECT json_group_array(json_array(id_hi, id_lo)) FROM seen_batch
+WHERE (id_hi, id_lo) IN (
+    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)
+)
+"""
+_REMEMBER = (
+    "INSERT INTO seen_batch SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+    "json_extract(value, '$[2]') FROM json_each(?)"
+)
+
+
+def id_halves(batch_id: bytes) -> tuple[int, int]:
+    """A 16-byte batch id as two signed 64-bit integers."""
+    return (
+        int.from_bytes(batch_id[:8], "big", signed=True),
+        int.from_bytes(batch_id[8:], "big", signed=True),
+    )
+
 
 _Item = tuple[Batch, "Future[IngestResult]"]
 _STOP = object()
@@ -127,6 +161,7 @@ class SqliteStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA busy_timeout=10000")
+            self._conn.execute("PRAGMA cache_size=-65536")
             self._conn.executescript(_SCHEMA)
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
             if version == 0:
@@ -200,45 +235,58 @@ class SqliteStore:
             fut.set_result(result)
 
     def _write(self, group: list[_Item]) -> list[IngestResult]:
+        """One transaction for the whole group, in a fixed handful of statements.
+
+        Every sqlite3 call releases the GIL and must win it back from the
+        event loop thread, which under load can take a whole switch
+        interval. So nothing here is per row or per batch: ids and tallies
+        go to SQLite as JSON arrays, a few statements per group.
+        """
         conn = self._conn
         today = int(self._clock() // 86400)
-        ids = [b.batch_id for b, _ in group]
+        halves = [id_halves(b.batch_id) for b, _ in group]
         conn.execute("BEGIN IMMEDIATE")
-        seen = {
-            row[0]
-            for row in conn.execute(
-                # Only "?" placeholders are formatted in; the ids are bound parameters.
-                f"SELECT batch_id FROM seen_batch WHERE batch_id IN ({','.join('?' * len(ids))})",  # noqa: S608
-                ids,
-            )
-        }
-        new_ids: list[tuple[bytes, int]] = []
+        (found,) = conn.execute(_SEEN, (json.dumps(halves),)).fetchone()
+        seen = {(hi, lo) for hi, lo in json.loads(found)}
+        remember: list[tuple[int, int, int]] = []
         days: dict[tuple[int, str, int, int, int, str], int] = {}
         results: list[IngestResult] = []
-        for batch, _ in group:
+        for (batch, _), key in zip(group, halves, strict=True):
             rows = batch.rows
             if not rows:
                 results.append(IngestResult(duplicate=False, rows_accepted=0))
                 continue
-            if batch.batch_id in seen:
+            if key in seen:
                 results.append(IngestResult(duplicate=True, rows_accepted=0))
                 continue
-            seen.add(batch.batch_id)
+            seen.add(key)
             oldest = min(r.day for r in rows)
-            new_ids.append((batch.batch_id, oldest + MAX_AGE_DAYS + CLOCK_MARGIN_DAYS))
+            remember.append((*key, oldest + MAX_AGE_DAYS + CLOCK_MARGIN_DAYS))
             region = batch.region
             for day, tool_id, trigger, stage, outcome, count in rows:
-                key = (day, tool_id, trigger, stage, outcome, region)
-                days[key] = days.get(key, 0) + count
+                k = (day, tool_id, trigger, stage, outcome, region)
+                days[k] = days.get(k, 0) + count
             results.append(IngestResult(duplicate=False, rows_accepted=len(rows)))
-        if new_ids:
-            conn.executemany("INSERT INTO seen_batch VALUES (?, ?)", new_ids)
+        if remember:
+            conn.execute(_REMEMBER, (json.dumps(remember),))
             months: dict[tuple[int, str, int, int, int, str], int] = {}
+            tool_days: dict[tuple[int, str, str], int] = {}
+            tool_months: dict[tuple[int, str, str], int] = {}
             for (day, tool_id, trigger, stage, outcome, reg), count in days.items():
-                mkey = (month_of_day(day), tool_id, trigger, stage, outcome, reg)
-                months[mkey] = months.get(mkey, 0) + count
-            conn.executemany(_UPSERT.format(table="tally_day"), _flat(days))
-            conn.executemany(_UPSERT.format(table="tally_month"), _flat(months))
+                month = month_of_day(day)
+                mk = (month, tool_id, trigger, stage, outcome, reg)
+                months[mk] = months.get(mk, 0) + count
+                tk = (day, tool_id, reg)
+                tool_days[tk] = tool_days.get(tk, 0) + count
+                tk = (month, tool_id, reg)
+                tool_months[tk] = tool_months.get(tk, 0) + count
+            for sql, cells in (
+                (_UPSERT_DAY, days),
+                (_UPSERT_MONTH, months),
+                (_UPSERT_TOOL_DAY, tool_days),
+                (_UPSERT_TOOL_MONTH, tool_months),
+            ):
+                conn.execute(sql, (json.dumps([[*k, v] for k, v in cells.items()]),))
         if today != self._pruned_day:
             # Once a day: forget ids whose batches validation would now refuse anyway.
             conn.execute("DELETE FROM seen_batch WHERE keep_until < ?", (today,))
@@ -249,51 +297,12 @@ class SqliteStore:
     # --- queries --------------------------------------------------------------
 
     def query(self, query: Query) -> list[Cell]:
-        """Grouped counts; see the module docstring for the day/month split."""
-        cells: dict[tuple[str | int, ...], int] = {}
-        period = query.period
-        dims = [d for d in query.group_by if d not in (period,)]
-        cols = [_COLUMNS[d] for d in dims]
-        where, params = _filters(query)
-        parts = _plan(query)
+        """Grouped counts; see collector.sqlite_query for which tables answer."""
         try:
             with self._read_lock:
-                for table, lo, hi in parts:
-                    tcol = "day" if table == "tally_day" else "month"
-                    texpr = (
-                        week_start_sql("day")
-                        if period is Dimension.WEEK
-                        else (tcol if period is not None else None)
-                    )
-                    select = [*cols, *([texpr] if texpr else [])]
-                    conds = list(where)
-                    bounds: list[int] = []
-                    if lo is not None:
-                        conds.append(f"{tcol} >= ?")
-                        bounds.append(lo)
-                    if hi is not None:
-                        conds.append(f"{tcol} <= ?")
-                        bounds.append(hi)
-                    # Column and table names come from fixed tables in this module;
-                    # every value is a bound parameter.
-                    sql = f"SELECT {', '.join([*select, 'SUM(count)'])} FROM {table}"  # noqa: S608
-                    if conds:
-                        sql += " WHERE " + " AND ".join(conds)
-                    if select:
-                        sql += " GROUP BY " + ", ".join(select)
-                    label = _labeler(period, table)
-                    for row in self._reader.execute(sql, [*bounds, *params]):
-                        total = row[-1]
-                        if total is None:
-                            continue
-                        values = list(row[: len(cols)])
-                        if label is not None:
-                            values.append(label(row[len(cols)]))
-                        key = _order(query.group_by, dims, values, period)
-                        cells[key] = cells.get(key, 0) + total
+                return run_query(self._reader, query)
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: query failed: {exc}") from exc
-        return [Cell(k, v) for k, v in cells.items()]
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -313,74 +322,3 @@ class SqliteStore:
                 log.warning("WAL checkpoint at close skipped: %s", exc)
             self._conn.close()
         self._reader.close()
-
-
-def _flat(
-    cells: dict[tuple[int, str, int, int, int, str], int],
-) -> Iterable[tuple[int, str, int, int, int, str, int]]:
-    return ((*k, v) for k, v in cells.items())
-
-
-def _filters(query: Query) -> tuple[list[str], list[str | int]]:
-    conds: list[str] = []
-    params: list[str | int] = []
-    for column, values in (
-        ("tool_id", query.tool_ids),
-        ("trigger", query.triggers),
-        ("stage", query.stages),
-        ("outcome", query.outcomes),
-        ("region", query.regions),
-    ):
-        if values:
-            conds.append(f"{column} IN ({','.join('?' * len(values))})")
-            params.extend(sorted(values))
-    return conds, params
-
-
-def _plan(query: Query) -> list[tuple[str, int | None, int | None]]:
-    """Split the day range into day-table edges and whole months from the month table."""
-    lo, hi = query.since_day, query.until_day
-    if query.period in (Dimension.DAY, Dimension.WEEK):
-        return [("tally_day", lo, hi)]
-    parts: list[tuple[str, int | None, int | None]] = []
-    month_lo = month_hi = None
-    if lo is not None:
-        m = month_of_day(lo)
-        month_lo = m if lo == first_day_of_month(m) else m + 1
-    if hi is not None:
-        m = month_of_day(hi)
-        month_hi = m if hi == last_day_of_month(m) else m - 1
-    if month_lo is not None and month_hi is not None and month_lo > month_hi:
-        return [("tally_day", lo, hi)]  # no whole month inside the range
-    if lo is not None and month_lo is not None and lo < first_day_of_month(month_lo):
-        parts.append(("tally_day", lo, first_day_of_month(month_lo) - 1))
-    parts.append(("tally_month", month_lo, month_hi))
-    if hi is not None and month_hi is not None and hi > last_day_of_month(month_hi):
-        parts.append(("tally_day", last_day_of_month(month_hi) + 1, hi))
-    return parts
-
-
-def _labeler(period: Dimension | None, table: str) -> Callable[[int], str] | None:
-    if period is None:
-        return None
-    if period is Dimension.DAY:
-        return _day_label
-    if period is Dimension.WEEK:
-        return week_label
-    to_label = month_label if period is Dimension.MONTH else quarter_label
-    if table == "tally_month":
-        return to_label
-    return lambda day: to_label(month_of_day(day))
-
-
-def _order(
-    group_by: tuple[Dimension, ...],
-    dims: list[Dimension],
-    values: list[str | int],
-    period: Dimension | None,
-) -> tuple[str | int, ...]:
-    """Values (non-time dims, then the period label) rearranged into group_by order."""
-    if period is None:
-        return tuple(values)
-    by_dim = dict(zip([*dims, period], values, strict=True))
-    return tuple(by_dim[d] for d in group_by)

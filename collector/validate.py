@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Callable
 from functools import lru_cache
+from typing import NoReturn
 
 from ratwatch_proto import telemetry_pb2 as pb
 
@@ -28,6 +29,7 @@ BATCH_ID_BYTES = 16
 MAX_ROWS = 5000
 MAX_COUNT = 10_000
 MAX_AGE_DAYS = 35
+_KNOWN_SLUGS_MAX = 10_000
 MAX_QUERY_VALUES = 1000  # per filter list; a bound on query cost, far above any real need
 
 # fullmatch on the unanchored body: "$" would also accept a trailing newline.
@@ -68,8 +70,8 @@ def check_region(region: str, where: str) -> str:
     """Return ``region`` if empty or a known ISO 3166-1 alpha-2 code, else raise."""
     if region and region not in region_codes():
         raise ValidationError(
-            f"{where}: {_show(region)} is not an ISO 3166-1 alpha-2 code like 'NL'; "
-            "leave it empty for none"
+            f"{where}: {_show(region)} is not a region code; valid: an ISO 3166-1 "
+            "alpha-2 code like 'NL', or empty for none"
         )
     return region
 
@@ -79,6 +81,7 @@ class BatchValidator:
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
+        self._known_slugs: set[str] = set()
 
     def today(self) -> int:
         """Today's UTC day number according to the injected clock."""
@@ -96,7 +99,8 @@ class BatchValidator:
             raise ValidationError(f"rows: {len(rows_in)} rows; at most {MAX_ROWS} rows per batch")
         today = self.today()
         oldest = today - MAX_AGE_DAYS
-        slug_match = _SLUG.fullmatch
+        known = self._known_slugs
+        make = tuple.__new__  # builds the NamedTuple without its Python-level __new__
         rows: list[TallyRow] = []
         append = rows.append
         for i, r in enumerate(rows_in):
@@ -106,37 +110,58 @@ class BatchValidator:
             stage = r.stage
             outcome = r.outcome
             count = r.count
-            if not oldest <= day <= today:
-                self._bad_day(i, day, oldest, today)
-            if slug_match(tool_id) is None:
-                raise ValidationError(
-                    f"rows[{i}].tool_id: {_show(tool_id)} is not a catalogue slug; "
-                    f"valid: {SLUG_PATTERN}"
-                )
-            if trigger not in _TRIGGERS:
-                raise ValidationError(
-                    f"rows[{i}].trigger: {trigger} is not a known Trigger; valid: "
-                    + _enum_choices(Trigger, "TRIGGER")
-                )
-            if stage not in _STAGES:
-                raise ValidationError(
-                    f"rows[{i}].stage: {stage} is not a known Stage; valid: "
-                    + _enum_choices(Stage, "STAGE")
-                )
-            if outcome not in _OUTCOMES:
-                raise ValidationError(
-                    f"rows[{i}].outcome: {outcome} is not a known Outcome; valid: "
-                    + _enum_choices(Outcome, "OUTCOME")
-                )
-            if not 0 < count <= MAX_COUNT:
-                raise ValidationError(
-                    f"rows[{i}].count: {count} is out of range; valid: 1..{MAX_COUNT}"
-                )
-            append(TallyRow(day, tool_id, trigger, stage, outcome, count))
+            # One combined test for the common case; _explain finds what failed.
+            if (
+                oldest <= day <= today
+                and trigger in _TRIGGERS
+                and stage in _STAGES
+                and outcome in _OUTCOMES
+                and 0 < count <= MAX_COUNT
+                and (tool_id in known or self._new_slug(tool_id))
+            ):
+                append(make(TallyRow, (day, tool_id, trigger, stage, outcome, count)))
+            else:
+                self._explain(i, r, oldest, today)
         return Batch(bytes(batch_id), region, tuple(rows))
 
+    def _new_slug(self, tool_id: str) -> bool:
+        """Check a slug not seen before; remember good ones (bounded) to skip the regex."""
+        if _SLUG.fullmatch(tool_id) is None:
+            return False
+        if len(self._known_slugs) >= _KNOWN_SLUGS_MAX:
+            self._known_slugs.clear()  # a flood of distinct ids must not grow memory
+        self._known_slugs.add(tool_id)
+        return True
+
+    @classmethod
+    def _explain(cls, i: int, r: pb.CountRow, oldest: int, today: int) -> NoReturn:
+        """Raise the ValidationError naming the first bad field of row ``i``."""
+        if not oldest <= r.utc_day <= today:
+            cls._bad_day(i, r.utc_day, oldest, today)
+        if _SLUG.fullmatch(r.tool_id) is None:
+            raise ValidationError(
+                f"rows[{i}].tool_id: {_show(r.tool_id)} is not a catalogue slug; "
+                f"valid: {SLUG_PATTERN}"
+            )
+        if r.trigger not in _TRIGGERS:
+            raise ValidationError(
+                f"rows[{i}].trigger: {r.trigger} is not a known Trigger; valid: "
+                + _enum_choices(Trigger, "TRIGGER")
+            )
+        if r.stage not in _STAGES:
+            raise ValidationError(
+                f"rows[{i}].stage: {r.stage} is not a known Stage; valid: "
+                + _enum_choices(Stage, "STAGE")
+            )
+        if r.outcome not in _OUTCOMES:
+            raise ValidationError(
+                f"rows[{i}].outcome: {r.outcome} is not a known Outcome; valid: "
+                + _enum_choices(Outcome, "OUTCOME")
+            )
+        raise ValidationError(f"rows[{i}].count: {r.count} is out of range; valid: 1..{MAX_COUNT}")
+
     @staticmethod
-    def _bad_day(i: int, day: int, oldest: int, today: int) -> None:
+    def _bad_day(i: int, day: int, oldest: int, today: int) -> NoReturn:
         valid = f"valid: {oldest}..{today} ({day_label(oldest)} .. {day_label(today)})"
         if day > today:
             raise ValidationError(f"rows[{i}].utc_day: {day} is in the future; {valid}")

@@ -1,0 +1,228 @@
+"""The collector over real gRPC on a free loopback port: ingest, dedupe, limits, errors."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from ratwatch_proto import telemetry_pb2 as pb
+
+SUBMIT = "/ratwatch.telemetry.v1.Telemetry/Submit"
+QUERY = "/ratwatch.telemetry.v1.Stats/Query"
+
+
+def counts(reply: pb.StatsReply) -> dict[str, int]:
+    return {r.tool_id: r.count for r in reply.rows}
+
+
+def status_of(call: Any) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError) as info:
+        call()
+    err = info.value
+    return err.code(), err.details()  # type: ignore[attr-defined]
+
+
+def test_submitted_batches_come_back_exactly(collector: Any, wire: Any) -> None:
+    today = collector.clock.today
+    r1 = collector.submit(
+        wire.batch(wire.row(today, "teamviewer", 7), wire.row(today - 3, "anydesk", 5))
+    )
+    r2 = collector.submit(wire.batch(wire.row(today - 1, "teamviewer", 4)))
+    assert (r1.rows_accepted, r1.duplicate, r2.rows_accepted) == (2, False, 1)
+    reply = collector.query(pb.DIMENSION_TOOL)
+    assert counts(reply) == {"teamviewer": 11, "anydesk": 5}
+    assert reply.total == 16 and reply.suppressed_cells == 0 and reply.min_cell_count == 5
+    assert [r.tool_id for r in reply.rows] == ["teamviewer", "anydesk"]
+    assert reply.rows[0].share == pytest.approx(11 / 16)
+
+
+def test_replayed_batch_counts_once(collector: Any, wire: Any) -> None:
+    msg = wire.batch(wire.row(collector.clock.today, "anydesk", 6))
+    first = collector.submit(msg)
+    again = collector.submit(msg)
+    assert not first.duplicate and again.duplicate and again.rows_accepted == 0
+    assert counts(collector.query()) == {"anydesk": 6}
+
+
+def test_region_and_enum_dimensions(collector: Any, wire: Any) -> None:
+    today = collector.clock.today
+    collector.submit(
+        wire.batch(wire.row(today, "teamviewer", 5, trigger=pb.TRIGGER_SCAREWARE_PAGE), region="NL")
+    )
+    collector.submit(wire.batch(wire.row(today, "teamviewer", 6), region="BE"))
+    reply = collector.query(pb.DIMENSION_REGION, pb.DIMENSION_TRIGGER)
+    got = {(r.region, r.trigger): r.count for r in reply.rows}
+    assert got == {("NL", pb.TRIGGER_SCAREWARE_PAGE): 5, ("BE", pb.TRIGGER_UNKNOWN_CALL): 6}
+    only_nl = collector.query(pb.DIMENSION_TOOL, regions=["NL"])
+    assert counts(only_nl) == {"teamviewer": 5}
+
+
+def _invalid_cases(today: int, wire: Any) -> list[tuple[str, pb.CountBatch, str]]:
+    good = wire.row(today, "teamviewer", 1)
+    cases = [
+        ("missing batch id", wire.batch(good, batch_id=b""), "batch_id: missing"),
+        ("short batch id", wire.batch(good, batch_id=b"12345678"), "batch_id: 8 bytes"),
+        ("bad slug", wire.batch(good, wire.row(today, "Team Viewer")), "rows[1].tool_id"),
+        ("slug with newline", wire.batch(wire.row(today, "anydesk\n")), "rows[0].tool_id"),
+        ("too old", wire.batch(good, wire.row(today - 36)), "rows[1].utc_day"),
+        ("future", wire.batch(wire.row(today + 1)), "rows[0].utc_day"),
+        ("zero count", wire.batch(good, good, wire.row(today, count=0)), "rows[2].count"),
+        ("huge count", wire.batch(wire.row(today, count=10_001)), "rows[0].count"),
+        ("unknown trigger", wire.batch(wire.row(today, trigger=42)), "rows[0].trigger"),
+        ("unset stage", wire.batch(wire.row(today, stage=0)), "rows[0].stage"),
+        ("unknown outcome", wire.batch(wire.row(today, outcome=9)), "rows[0].outcome"),
+        ("bad region", wire.batch(good, region="Netherlands"), "region"),
+        ("unknown region", wire.batch(good, region="QQ"), "region"),
+        ("too many rows", wire.batch(*[good] * 5001), "rows: 5001 rows"),
+    ]
+    return cases
+
+
+def test_each_invalid_batch_is_rejected_and_changes_nothing(collector: Any, wire: Any) -> None:
+    today = collector.clock.today
+    collector.submit(wire.batch(wire.row(today, "teamviewer", 9)))
+    before = collector.query(pb.DIMENSION_TOOL, pb.DIMENSION_DAY)
+    for name, msg, field in _invalid_cases(today, wire):
+        code, details = status_of(lambda msg=msg: collector.submit(msg))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT, name
+        assert details.startswith(field), (name, details)
+        assert "valid" in details or "expected" in details or "at most" in details, details
+    assert collector.query(pb.DIMENSION_TOOL, pb.DIMENSION_DAY) == before
+
+
+def test_a_rejected_batch_id_can_be_resent_corrected(collector: Any, wire: Any) -> None:
+    today = collector.clock.today
+    bid = os.urandom(16)
+    status_of(lambda: collector.submit(wire.batch(wire.row(today, "x y"), batch_id=bid)))
+    assert collector.submit(wire.batch(wire.row(today, "xy", 5), batch_id=bid)).rows_accepted == 1
+
+
+def test_bytes_that_are_not_a_message_get_invalid_argument(collector: Any) -> None:
+    raw = collector.channel().unary_unary(SUBMIT)
+    for junk in (b"\xff\xff\xff\xff", b"\x0a\x99", b"\x2a\x05\x12\x03\xff\xfe\xfd"):
+        code, details = status_of(lambda junk=junk: raw(junk, metadata=collector.agent_md()))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
+        assert "not a CountBatch" in details
+    query = collector.channel().unary_unary(QUERY)
+    code, _ = status_of(lambda: query(b"\xff\xff", metadata=collector.analyst_md()))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_health_still_serving_after_1000_malformed_requests(collector: Any, wire: Any) -> None:
+    raw = collector.channel().unary_unary(SUBMIT)
+    junk = [os.urandom(n % 64 + 1) for n in range(1000)]
+    futures = [raw.future(j, metadata=collector.agent_md(), timeout=30) for j in junk]
+    codes = {f.exception().code() for f in futures if f.exception() is not None}  # type: ignore[union-attr]
+    # Random bytes sometimes parse as a message; those fail validation instead.
+    assert codes <= {grpc.StatusCode.INVALID_ARGUMENT}
+    probe = health_pb2_grpc.HealthStub(collector.channel())
+    for service in ("", "ratwatch.telemetry.v1.Telemetry", "ratwatch.telemetry.v1.Stats"):
+        reply = probe.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    assert collector.submit(wire.batch(wire.row(collector.clock.today))).rows_accepted == 1
+
+
+def test_message_over_1_mib_is_resource_exhausted(collector: Any, wire: Any) -> None:
+    raw = collector.channel().unary_unary(SUBMIT)
+    code, _ = status_of(lambda: raw(b"\x00" * (1024 * 1024 + 1), metadata=collector.agent_md()))
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    # A maximal valid batch (5000 rows) fits well inside the limit.
+    rows = [wire.row(collector.clock.today, f"tool-{i:04d}") for i in range(5000)]
+    assert collector.submit(wire.batch(*rows)).rows_accepted == 5000
+
+
+def test_tokens_and_roles(collector: Any, wire: Any) -> None:
+    msg = wire.batch(wire.row(collector.clock.today, "anydesk", 5))
+    tele, stats = collector.telemetry(), collector.stats()
+    query = pb.StatsQuery(group_by=[pb.DIMENSION_TOOL])
+    cases = [
+        (lambda: tele.Submit(msg), grpc.StatusCode.UNAUTHENTICATED),
+        (
+            lambda: tele.Submit(msg, metadata=(("authorization", "Bearer nope"),)),
+            grpc.StatusCode.UNAUTHENTICATED,
+        ),
+        (
+            lambda: tele.Submit(msg, metadata=(("authorization", collector.tokens.agent),)),
+            grpc.StatusCode.UNAUTHENTICATED,
+        ),
+        (
+            lambda: tele.Submit(msg, metadata=collector.analyst_md()),
+            grpc.StatusCode.PERMISSION_DENIED,
+        ),
+        (lambda: stats.Query(query), grpc.StatusCode.UNAUTHENTICATED),
+        (
+            lambda: stats.Query(query, metadata=collector.agent_md()),
+            grpc.StatusCode.PERMISSION_DENIED,
+        ),
+    ]
+    for i, (call, expected) in enumerate(cases):
+        code, details = status_of(call)
+        assert code == expected, (i, details)
+    assert counts(collector.query()) == {}  # nothing got in
+    assert collector.submit(msg).rows_accepted == 1
+
+
+def test_no_configured_tokens_refuses_and_says_how_to_add_one(
+    start_collector: Any, wire: Any
+) -> None:
+    bare = start_collector(tokens={"agent": [], "analyst": []})
+    code, details = status_of(lambda: bare.submit(wire.batch(wire.row(bare.clock.today))))
+    assert code == grpc.StatusCode.UNAUTHENTICATED
+    assert "token add --role agent" in details
+
+
+def test_expired_deadline_is_honoured(collector: Any, wire: Any) -> None:
+    tele = collector.telemetry()
+    code, _ = status_of(
+        lambda: tele.Submit(
+            wire.batch(wire.row(collector.clock.today)),
+            metadata=collector.agent_md(),
+            timeout=0.000001,
+        )
+    )
+    assert code == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_concurrent_rpcs_are_bounded(start_collector: Any, wire: Any) -> None:
+    small = start_collector(collector={"max_concurrent_rpcs": 2, "min_cell_count": 1})
+    raw = small.channel().unary_unary(SUBMIT)
+    rows = [wire.row(small.clock.today, f"t{i}") for i in range(2000)]
+    payloads = [wire.batch(*rows).SerializeToString() for _ in range(60)]
+    futures = [raw.future(p, metadata=small.agent_md(), timeout=30) for p in payloads]
+    codes = [f.exception().code() if f.exception() else grpc.StatusCode.OK for f in futures]  # type: ignore[union-attr]
+    assert grpc.StatusCode.RESOURCE_EXHAUSTED in codes
+    assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}
+    accepted = codes.count(grpc.StatusCode.OK)
+    reply = small.query(pb.DIMENSION_TOOL, tool_ids=["t0"])
+    assert counts(reply) == {"t0": accepted}  # exactly the acknowledged batches
+
+
+def test_invalid_queries_name_the_field(collector: Any) -> None:
+    stats = collector.stats()
+    cases = [
+        (pb.StatsQuery(group_by=[pb.DIMENSION_MONTH, pb.DIMENSION_WEEK]), "group_by"),
+        (pb.StatsQuery(group_by=[77]), "group_by[0]"),
+        (pb.StatsQuery(since_day=20000, until_day=19000), "since_day"),
+        (pb.StatsQuery(tool_ids=["Bad Tool"]), "tool_ids[0]"),
+        (pb.StatsQuery(regions=["nl"]), "regions[0]"),
+        (pb.StatsQuery(triggers=[99]), "triggers"),
+    ]
+    for q, field in cases:
+        code, details = status_of(lambda q=q: stats.Query(q, metadata=collector.analyst_md()))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith(field), details
+
+
+def test_reflection_lists_the_services(collector: Any) -> None:
+    stub = reflection_pb2_grpc.ServerReflectionStub(collector.channel())
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    (reply,) = list(stub.ServerReflectionInfo(iter([request]), timeout=5))
+    names = {s.name for s in reply.list_services_response.service}
+    assert {
+        "ratwatch.telemetry.v1.Telemetry",
+        "ratwatch.telemetry.v1.Stats",
+        "grpc.health.v1.Health",
+    } <= names
