@@ -217,7 +217,7 @@ def identify_process(
         display_name=tool.display_name,
         matched_by=how,
         confidence=tool.confidence,
-        incoming_session=_incoming(tool, names, cmdline),
+        incoming_session=_incoming(tool, names | names_pe, cmdline),
     )
 
 

@@ -312,3 +312,15 @@ def test_indexes_are_built_once_per_catalogue_and_dropped_with_it() -> None:
     del cat
     gc.collect()
     assert key not in identify._cache
+
+
+def test_incoming_session_of_a_renamed_desktop_module(cat: Catalogue) -> None:
+    pe = PeInfo(original_filename="TeamViewer_Desktop.exe", product_name="TeamViewer")
+    args = ("helper.exe", "--IPCport", "5939", "--Module", "1")
+    match = ident(cat, "helper.exe", exe=r"C:\Users\x\Downloads\helper.exe", cmdline=args, pe=pe)
+    assert match is not None
+    assert (match.tool_id, match.matched_by, match.incoming_session) == (
+        "teamviewer",
+        MatchedBy.PE_METADATA,
+        True,
+    )
