@@ -58,6 +58,15 @@ def _read(path: Path) -> tuple[FileContent, list[Problem]]:
     return read_file(str(path), text)
 
 
+# FileContent attribute -> the YAML key it came from (for messages).
+_YAML_SECTION = {
+    "tools": "tools",
+    "tactics": "scare_tactics",
+    "pages": "pages",
+    "softphones": "softphones",
+}
+
+
 def _merge(paths: Sequence[Path]) -> tuple[Catalogue | None, list[Problem]]:
     problems: list[Problem] = []
     notes: list[str] = []
@@ -79,6 +88,7 @@ def _merge(paths: Sequence[Path]) -> tuple[Catalogue | None, list[Problem]]:
         for section, entries in sections.items():
             local: dict[str, int] = {}
             items: list[tuple[Any, int]] = getattr(content, section)
+            label = _YAML_SECTION[section]
             for value, line in items:
                 key = _id_of(value)
                 if key in local:
@@ -86,7 +96,7 @@ def _merge(paths: Sequence[Path]) -> tuple[Catalogue | None, list[Problem]]:
                         Problem(
                             file,
                             line,
-                            f"{section}[{key}].id",
+                            f"{label}[{key}].id",
                             f"duplicate id; first defined at line {local[key]}",
                         )
                     )
@@ -95,7 +105,7 @@ def _merge(paths: Sequence[Path]) -> tuple[Catalogue | None, list[Problem]]:
                 if key in entries:
                     _, first_file, first_line = entries[key]
                     notes.append(
-                        f"{file}:{line}: {section}[{key}] skipped: already defined at "
+                        f"{file}:{line}: {label}[{key}] skipped: already defined at "
                         f"{first_file}:{first_line}"
                     )
                     continue
