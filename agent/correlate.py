@@ -140,6 +140,7 @@ class _Episode:
     trigger_at: float | None = None
     context_evidence: tuple[Evidence, ...] = ()
     quiet: bool = False  # long-installed / service-started / seen before the agent
+    seen_start: bool = False  # a ProcessStarted of the tool arrived (not only a session)
     gone_at: float | None = None  # clock time when the last pid ended
 
 
@@ -266,29 +267,40 @@ class Correlator:
         return verdicts
 
     def _tool_started(self, event: ProcessStarted, match: ToolMatch) -> list[Verdict]:
+        start = event.create_time if event.create_time > 0 else event.at
+        long_installed = event.started_by_service or (
+            event.first_seen_days_ago is not None
+            and event.first_seen_days_ago > self._rules.long_installed_days
+        )
         ep = self._episodes.get(match.tool_id)
-        if ep is not None:  # another process of a tool already seen: same episode
+        if ep is not None and ep.seen_start:  # another process of the tool: same episode
             ep.pids.add(event.pid)
             ep.gone_at = None
             if match.incoming_session:
                 return self._session_started(match.tool_id, event.pid, event.at, match)
             return []
-        start = event.create_time if event.create_time > 0 else event.at
-        name = self._tool_name(match.tool_id, match.display_name or match.tool_id)
-        long_installed = event.started_by_service or (
-            event.first_seen_days_ago is not None
-            and event.first_seen_days_ago > self._rules.long_installed_days
-        )
-        ep = _Episode(match.tool_id, name, start, pids={event.pid}, quiet=long_installed)
-        self._episodes[match.tool_id] = ep
-        stage = Stage.REMOTE_TOOL_STARTED
+        if ep is None:
+            name = self._tool_name(match.tool_id, match.display_name or match.tool_id)
+            ep = _Episode(match.tool_id, name, start)
+            self._episodes[match.tool_id] = ep
+        else:
+            # The session sensor saw the tool before the process sensor did (they
+            # scan independently): this is the start that episode never had.
+            ep.start = min(ep.start, start)
+        ep.seen_start = True
+        ep.quiet = long_installed
+        ep.pids.add(event.pid)
+        ep.gone_at = None
         if match.incoming_session:
             ep.session_pids.add(event.pid)
             self._mark_session(match.tool_id)
-            stage = Stage.SESSION_ACTIVE
-        if self._is_trusted(match.tool_id):
+        stage = Stage.SESSION_ACTIVE if ep.session_pids else Stage.REMOTE_TOOL_STARTED
+        if self._is_trusted(match.tool_id) or ep.level is not None:
             return []
+        name = ep.tool_name
         tool_evidence = self._tool_evidence(name, event, match)
+        if ep.session_pids and not match.incoming_session:
+            tool_evidence = (*tool_evidence, ev.session_active(name))
         contexts = self._contexts(start, ep)
         if contexts:
             level = self._context_level(contexts)

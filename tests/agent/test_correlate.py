@@ -519,6 +519,28 @@ def test_session_on_tool_never_seen_starting() -> None:
     assert (v.stage, v.pids) == (Stage.SESSION_ACTIVE, (5,))
 
 
+def test_session_seen_before_the_process_start_with_context() -> None:
+    """The session sensor may find the tool before the process sensor does."""
+    h = Harness()
+    h.call()
+    h.clock.advance(MIN)
+    v = one(h.session(pid=50))
+    assert (v.level, v.stage) == (Level.WARN, Stage.SESSION_ACTIVE)
+    assert h.tool(pid=50) == []  # the same start, already warned about
+    assert one(h.tactic()).stage is Stage.SCARE_TACTICS
+
+
+def test_session_seen_before_the_process_start_without_context() -> None:
+    h = Harness()
+    assert h.session(pid=50) == []
+    v = one(h.tool(pid=50))  # a fresh process after all: judged as a start, in session
+    assert (v.level, v.stage) == (Level.NOTE, Stage.SESSION_ACTIVE)
+    assert codes(v) == ["remote_tool_started", "session_active", "no_context"]
+    h.clock.advance(10)
+    late = one(h.c.feed(CallStarted(h.clock() - 20, CallerKind.UNKNOWN, "phone")))
+    assert (late.level, late.stage) == (Level.WARN, Stage.SESSION_ACTIVE)
+
+
 def test_incoming_session_process_starts_at_session_stage() -> None:
     h = Harness()
     h.call()
