@@ -47,6 +47,7 @@ from agent.incidents import format_verdict
 from agent.intake import inbox_dir
 from agent.journal import FILE_NAME, Journal
 from agent.sensors.base import Sensor, SensorContext
+from agent.signatures import redact_home
 from agent.verdict import Level, Outcome, Resolution, Verdict
 
 log = logging.getLogger(__name__)
@@ -220,8 +221,8 @@ class Runtime:
         for service in self.services:
             try:
                 service.start()
-            except Exception:  # a broken service must not take the warning down
-                log.exception("service %s failed to start; running without it", _name(service))
+            except Exception:  # noqa: BLE001 - a broken service must not take the warning down
+                _log_failure("service %s failed to start; running without it", _name(service))
                 continue
             self._started_services.append(service)
         self._start_sensors(holder)
@@ -248,9 +249,9 @@ class Runtime:
             self.status.skipped[name] = "not available in this build"
             log.warning("sensor %s skipped: module %s is not available", name, exc.name)
             return
-        except Exception as exc:  # one failing sensor must not stop the others
+        except Exception as exc:  # noqa: BLE001 - one failing sensor must not stop the others
             self.status.skipped[name] = type(exc).__name__
-            log.exception("sensor %s failed to start; the other sensors keep running", name)
+            _log_failure("sensor %s failed to start; the other sensors keep running", name)
             return
         self._sensors.append(sensor)
         self.status.sensors.append(name)
@@ -260,8 +261,8 @@ class Runtime:
         for sensor in reversed(self._sensors):
             try:
                 sensor.stop()
-            except Exception:  # keep stopping the rest; a stuck sensor is logged
-                log.exception("sensor %s failed to stop cleanly", sensor.name)
+            except Exception:  # noqa: BLE001 - keep stopping the rest; a stuck sensor is logged
+                _log_failure("sensor %s failed to stop cleanly", sensor.name)
         self._sensors.clear()
         if self._thread is not None:
             self._thread.join()
@@ -269,8 +270,8 @@ class Runtime:
         for service in reversed(self._started_services):
             try:
                 service.stop()
-            except Exception:  # the others still get their stop
-                log.exception("service %s failed to stop cleanly", _name(service))
+            except Exception:  # noqa: BLE001 - the others still get their stop
+                _log_failure("service %s failed to stop cleanly", _name(service))
         self._started_services.clear()
         _recover_suspended(self.state_dir)
 
@@ -297,10 +298,10 @@ class Runtime:
     def _present(self, presenter: Presenter) -> None:
         try:
             presenter.serve(self._verdicts, self._on_outcome, self._stop)
-        except Exception:  # a broken window must not silence the agent: fall back
+        except Exception:  # noqa: BLE001 - a broken window must not silence the agent: fall back
             if self._stop.is_set():
                 return
-            log.exception("the %s warning failed; falling back to the log backend", presenter.name)
+            _log_failure("the %s warning failed; falling back to the log backend", presenter.name)
             from agent.dialog.log import LogPresenter
 
             self.status.presenter = "log"
@@ -337,8 +338,8 @@ class Runtime:
                 if now >= next_reload:
                     holder.maybe_reload()  # logs itself, and keeps the last good set
                     next_reload = now + self.config.signatures.reload_seconds
-            except Exception:  # the correlator thread must survive one bad event
-                log.exception("failed to handle a %s; carrying on", type(item).__name__)
+            except Exception:  # noqa: BLE001 - the correlator thread must survive one bad event
+                _log_failure("failed to handle a %s; carrying on", type(item).__name__)
 
     def _handle(self, verdicts: list[Verdict], correlator: Correlator) -> None:
         for verdict in verdicts:
@@ -367,12 +368,24 @@ class Runtime:
         for sink in self.resolution_sinks:
             try:
                 sink(resolution)
-            except Exception:  # telemetry trouble must never cost the journal or the warning
-                log.exception("a resolution sink failed; the journal has the record")
+            except Exception:  # noqa: BLE001 - telemetry trouble must never cost the journal or the warning
+                _log_failure("a resolution sink failed; the journal has the record")
 
     def _print(self, verdict: Verdict) -> None:
         """Put a WARN / ALERT on the console when no interactive warning will show it."""
         print(format_verdict(verdict), file=self._console or sys.stdout, flush=True)
+
+
+def _log_failure(message: str, *args: object) -> None:
+    """Log the exception being handled without a traceback (support logs stay path-free).
+
+    The message and type are enough to tell what broke; the traceback, whose
+    file paths may name the user's home, is logged only at debug level (-v).
+    """
+    exc = sys.exc_info()[1]
+    detail = redact_home(f"{type(exc).__name__}: {exc}") if exc is not None else "?"
+    log.error(message + " (%s)", *args, detail)
+    log.debug("traceback of the failure above", exc_info=True)
 
 
 def _given(sensor: Sensor) -> Sensor:
