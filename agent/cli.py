@@ -26,6 +26,7 @@ def main(verbose: bool) -> None:
 
 
 # --- command table (keep sorted by command name) ---------------------------
+from agent.commands.autostart import autostart  # noqa: E402
 from agent.commands.demo import demo  # noqa: E402
 from agent.commands.incidents import incidents  # noqa: E402
 from agent.commands.run import run  # noqa: E402
@@ -33,6 +34,7 @@ from agent.commands.signal import signal  # noqa: E402
 from agent.commands.signatures import signatures  # noqa: E402
 from agent.commands.telemetry import telemetry  # noqa: E402
 
+main.add_command(autostart)
 main.add_command(demo)
 main.add_command(incidents)
 main.add_command(run)
