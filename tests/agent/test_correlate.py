@@ -385,6 +385,18 @@ def test_context_just_after_the_start_counts_within_skew() -> None:
     assert v.level is Level.WARN
 
 
+@pytest.mark.parametrize(("page_after_start", "level"), [(5.0, Level.WARN), (5.5, Level.NOTE)])
+def test_page_just_after_the_start_counts_only_within_skew(
+    page_after_start: float, level: Level
+) -> None:
+    """The same edge for context that exists before the start is judged (no late upgrade)."""
+    h = Harness()
+    start = h.clock()
+    h.clock.advance(page_after_start)
+    h.page()
+    assert one(h.tool(create_time=start)).level is level
+
+
 # -- start of a tool: which tools are quiet -----------------------------------------
 
 

@@ -329,6 +329,38 @@ def test_processes_left_suspended_are_resumed_at_start(
         child.wait()
 
 
+def test_processes_suspended_while_running_are_resumed_at_stop(
+    start_agent: Callable[..., Agent], tmp_path: Path
+) -> None:
+    """The agent stops with a warning open (the tool suspended): nothing stays frozen."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        agent = start_agent()
+        ToolActions(tmp_path / "state").suspend([child.pid])
+        assert psutil.Process(child.pid).status() == psutil.STATUS_STOPPED
+        agent.stop()
+        assert psutil.Process(child.pid).status() != psutil.STATUS_STOPPED
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_failure_log_lines_carry_no_home_path(
+    start_agent: Callable[..., Agent], caplog: pytest.LogCaptureFixture
+) -> None:
+    home = str(Path.home())
+
+    def sink(resolution: Resolution) -> None:
+        raise OSError(f"cannot write {home}/secret-user-file.db")
+
+    agent = start_agent(sinks=(sink,))
+    agent.emit(tool_started(5))
+    wait_for(lambda: "a resolution sink failed" in caplog.text)
+    line = next(r.getMessage() for r in caplog.records if "sink failed" in r.getMessage())
+    assert "~/secret-user-file.db" in line and home + "/" not in line
+    assert not any(r.exc_info for r in caplog.records if r.levelno >= logging.INFO)
+
+
 def test_broken_catalogue_update_keeps_last_good_set(
     start_agent: Callable[..., Agent], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
