@@ -222,6 +222,11 @@ def _check(config: AgentConfig) -> None:
             f"{src}: [sensors].process_events must be auto, netlink or poll, "
             f"got {config.sensors.process_events!r}"
         )
+    if not 0.05 <= config.sensors.call_poll_seconds <= 3600:
+        raise ConfigError(
+            f"{src}: [sensors].call_poll_seconds must be in [0.05, 3600], "
+            f"got {config.sensors.call_poll_seconds}"
+        )
     if config.dialog.backend not in ("auto", "tk", "console", "log"):
         raise ConfigError(
             f"{src}: [dialog].backend must be auto, tk, console or log, "
