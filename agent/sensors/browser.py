@@ -98,7 +98,7 @@ class BrowserSensor:
         self._monotonic = monotonic
         section = ctx.config.browser
         self._configured = [
-            HistoryFile("", Path(p).expanduser()) for p in section.history_paths if p
+            HistoryFile("", Path(p).expanduser().absolute()) for p in section.history_paths if p
         ]
         if defaults is None and section.default_profiles:
             defaults = _default_profiles

@@ -246,3 +246,12 @@ def test_unsupported_os_starts_no_thread(tmp_path: Path) -> None:
 def test_registry_factory_and_process_names(tmp_path: Path) -> None:
     assert create("calls", _ctx(tmp_path)).name == "calls"
     assert Path(sys.executable).name in running_process_names() or running_process_names()
+
+
+def test_call_poll_seconds_is_checked() -> None:
+    from agent.config import from_dict
+    from agent.errors import ConfigError
+
+    assert from_dict({"sensors": {"call_poll_seconds": 0.5}}).sensors.call_poll_seconds == 0.5
+    with pytest.raises(ConfigError, match=r"\[sensors\].call_poll_seconds must be in"):
+        from_dict({"sensors": {"call_poll_seconds": 0}})
