@@ -128,7 +128,11 @@ def _renamed(texts: Texts, ev: Evidence, tool: str) -> str:
 
 
 def _scare_tactic(texts: Texts, ev: Evidence, tool: str) -> str:
-    return texts("ev-scare-tactic", tool=tool, tactic=ev.param("tactic"))
+    tactic = ev.param("tactic")
+    msgid = "tactic-" + tactic.replace("_", "-")
+    # A tactic added to the catalogue later is shown by its id until translated.
+    shown = texts(msgid) if texts.has(msgid) else tactic
+    return texts("ev-scare-tactic", tool=tool, tactic=shown)
 
 
 def _payment(texts: Texts, ev: Evidence, tool: str) -> str:

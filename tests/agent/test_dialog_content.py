@@ -106,6 +106,20 @@ def test_sentences_read_naturally_in_both_languages() -> None:
     assert "maker's own website" in evidence_sentence(Texts("en"), installer, "AnyDesk")
 
 
+def test_every_scare_tactic_in_the_catalogue_has_a_plain_name(repo: Path) -> None:
+    import yaml
+
+    data = yaml.safe_load((repo / "signatures" / "scam_context.yaml").read_text())
+    ids = [t["id"] for t in data["scare_tactics"]]
+    assert "eventvwr" in ids
+    for lang in LANGUAGES:
+        texts = Texts(lang)
+        for tactic in ids:
+            assert texts.has("tactic-" + tactic.replace("_", "-")), (lang, tactic)
+    ev = Evidence("scare_tactic", "", (("tool", "AnyDesk"), ("tactic", "eventvwr")))
+    assert "“Logboeken”" in evidence_sentence(Texts("nl"), ev, "AnyDesk")
+
+
 def test_an_unknown_code_gets_a_calm_generic_sentence() -> None:
     ev = Evidence("tool_in_safe_mode", "AnyDesk was set to start in safe mode.", ())
     assert evidence_sentence(Texts("en"), ev, "AnyDesk") == "AnyDesk was set to start in safe mode."
