@@ -132,7 +132,7 @@ def run_query(conn: sqlite3.Connection, query: Query) -> list[Cell]:
             sql += " GROUP BY " + ", ".join(select)
         label = _labeler(period, grain)
         n = len(cols)
-        for row in conn.execute(sql, [*bounds, *params]):
+        for row in conn.execute(sql, [*params, *bounds]):  # the order of conds
             total = row[-1]
             if total is None:  # SUM over no rows
                 continue

@@ -1,0 +1,261 @@
+"""The Store contract, run against every backend in collector.store.STORES."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+import random
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collector.errors import StoreError
+from collector.model import Batch, Dimension, Query, TallyRow
+from collector.periods import from_date, month_label, quarter_label, to_date, week_label
+from collector.store import STORES, Store
+from collector.validate import MAX_AGE_DAYS
+
+DAY0 = from_date(dt.date(2026, 11, 21))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = DAY0 * 86400.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=sorted(STORES))
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Store]]:
+    """Open (or reopen) the backend under test on tmp_path."""
+    opened: list[Store] = []
+
+    def open_(read_only: bool = False, clock: Callable[[], float] | None = None) -> Store:
+        store = STORES[request.param](tmp_path, clock=clock or Clock(), read_only=read_only)
+        opened.append(store)
+        return store
+
+    yield open_
+    for s in opened:
+        s.close()
+
+
+def tally(
+    day: int, tool: str = "teamviewer", count: int = 1, t: int = 2, s: int = 1, o: int = 1
+) -> TallyRow:
+    return TallyRow(day, tool, t, s, o, count)
+
+
+def batch(*rows: TallyRow, region: str = "", bid: bytes | None = None) -> Batch:
+    return Batch(bid or os.urandom(16), region, tuple(rows))
+
+
+def by(store: Store, *dims: Dimension, **kw: Any) -> dict[tuple[Any, ...], int]:
+    return {c.key: c.count for c in store.query(Query(group_by=dims, **kw))}
+
+
+def test_ingest_then_query_exactly(open_store: Callable[..., Store]) -> None:
+    store = open_store()
+    r = store.ingest(batch(tally(DAY0, count=3), tally(DAY0 - 1, "anydesk", 2), region="NL"))
+    assert (r.duplicate, r.rows_accepted) == (False, 2)
+    store.ingest(batch(tally(DAY0, count=4)))
+    assert by(store, Dimension.TOOL) == {("teamviewer",): 7, ("anydesk",): 2}
+    assert by(store, Dimension.REGION, Dimension.TOOL) == {
+        ("NL", "teamviewer"): 3,
+        ("", "teamviewer"): 4,
+        ("NL", "anydesk"): 2,
+    }
+    assert by(store) == {(): 9}
+
+
+def test_duplicate_batch_counts_once_even_in_one_group(open_store: Callable[..., Store]) -> None:
+    store = open_store()
+    bid = os.urandom(16)
+    same = [batch(tally(DAY0, count=5), bid=bid) for _ in range(20)]
+    futures = [store.submit(b) for b in same]  # likely committed in one group
+    results = [f.result() for f in futures]
+    assert sum(not r.duplicate for r in results) == 1
+    assert store.ingest(same[0]).duplicate
+    assert by(store, Dimension.TOOL) == {("teamviewer",): 5}
+
+
+def test_empty_batch_is_acknowledged_and_changes_nothing(open_store: Callable[..., Store]) -> None:
+    store = open_store()
+    assert store.ingest(batch()).rows_accepted == 0
+    assert by(store, Dimension.TOOL) == {}
+
+
+def test_acknowledged_batches_survive_reopen(open_store: Callable[..., Store]) -> None:
+    store = open_store()
+    seen = batch(tally(DAY0, "rustdesk", 9))
+    store.ingest(seen)
+    store.close()
+    again = open_store()
+    assert by(again, Dimension.TOOL) == {("rustdesk",): 9}
+    assert again.ingest(seen).duplicate  # the seen ids are durable too
+
+
+def test_close_commits_everything_queued(open_store: Callable[..., Store]) -> None:
+    store = open_store()
+    futures = [store.submit(batch(tally(DAY0, count=1))) for _ in range(300)]
+    store.close()
+    assert all(f.result().rows_accepted == 1 for f in futures)
+    with pytest.raises(StoreError):
+        store.submit(batch(tally(DAY0)))
+    assert by(open_store(), Dimension.TOOL) == {("teamviewer",): 300}
+
+
+def test_concurrent_submitters_lose_nothing(open_store: Callable[..., Store]) -> None:
+    store = open_store()
+
+    def work(k: int) -> None:
+        for i in range(100):
+            store.ingest(batch(tally(DAY0 - i % 30, f"tool-{k}", 1 + i % 3)))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    expected = sum(1 + i % 3 for i in range(100))
+    assert by(store, Dimension.TOOL) == {(f"tool-{k}",): expected for k in range(4)}
+
+
+def test_read_only_store_reads_but_refuses_writes(open_store: Callable[..., Store]) -> None:
+    writer = open_store()
+    writer.ingest(batch(tally(DAY0, count=2)))
+    reader = open_store(read_only=True)
+    assert by(reader, Dimension.TOOL) == {("teamviewer",): 2}
+    with pytest.raises(StoreError):
+        reader.submit(batch(tally(DAY0)))
+
+
+def test_read_only_needs_an_existing_database(tmp_path: Path) -> None:
+    for factory in STORES.values():
+        with pytest.raises(StoreError, match="no collector database"):
+            factory(tmp_path / "nothing", read_only=True)
+
+
+def test_seen_ids_are_pruned_only_after_validation_would_refuse_a_replay(
+    open_store: Callable[..., Store],
+) -> None:
+    clock = Clock()
+    store = open_store(clock=clock)
+    old = batch(tally(DAY0 - 10, count=3), tally(DAY0, count=1))
+    store.ingest(old)
+    # Up to the last day a replay could pass validation (+ margin), it is a duplicate.
+    clock.now = (DAY0 - 10 + MAX_AGE_DAYS) * 86400.0
+    assert store.ingest(old).duplicate
+    # Long after, the id may be forgotten: validation rejects any replay by then.
+    clock.now = (DAY0 + 60) * 86400.0
+    store.ingest(batch(tally(DAY0 + 60)))  # a write triggers the daily pruning
+    replay = store.ingest(old)  # stores never validate; this shows the id was dropped
+    assert not replay.duplicate
+
+
+# --- grouping over periods: every plan must equal a brute-force sum ------------
+
+
+@pytest.fixture
+def year_store(open_store: Callable[..., Store]) -> tuple[Store, list[tuple[TallyRow, str]]]:
+    rng = random.Random(5)
+    store = open_store()
+    rows: list[tuple[TallyRow, str]] = []
+    start = from_date(dt.date(2025, 12, 20))
+    for day in range(start, start + 420, 3):
+        tallies = [
+            tally(
+                day,
+                rng.choice(["teamviewer", "anydesk", "quick_assist"]),
+                rng.randrange(1, 9),
+                rng.randrange(1, 6),
+                rng.randrange(1, 6),
+                rng.randrange(1, 6),
+            )
+            for _ in range(4)
+        ]
+        region = rng.choice(["", "NL", "BE"])
+        store.ingest(batch(*tallies, region=region))
+        rows += [(t, region) for t in tallies]
+    return store, rows
+
+
+def _label(dim: Dimension, day: int) -> str:
+    d = to_date(day)
+    month = d.year * 12 + d.month - 1
+    return {
+        Dimension.DAY: d.isoformat(),
+        Dimension.WEEK: week_label(from_date(d - dt.timedelta(days=d.weekday()))),
+        Dimension.MONTH: month_label(month),
+        Dimension.QUARTER: quarter_label(month),
+    }[dim]
+
+
+def _brute(rows: list[tuple[TallyRow, str]], query: Query) -> dict[tuple[Any, ...], int]:
+    out: dict[tuple[Any, ...], int] = {}
+    for r, region in rows:
+        if query.since_day is not None and r.day < query.since_day:
+            continue
+        if query.until_day is not None and r.day > query.until_day:
+            continue
+        if query.tool_ids and r.tool_id not in query.tool_ids:
+            continue
+        if query.triggers and r.trigger not in query.triggers:
+            continue
+        if query.regions and region not in query.regions:
+            continue
+        values = {
+            Dimension.TOOL: r.tool_id,
+            Dimension.TRIGGER: r.trigger,
+            Dimension.STAGE: r.stage,
+            Dimension.OUTCOME: r.outcome,
+            Dimension.REGION: region,
+        }
+        key = tuple(values[d] if d in values else _label(d, r.day) for d in query.group_by)
+        out[key] = out.get(key, 0) + r.count
+    return out
+
+
+GROUPINGS = [
+    (Dimension.TOOL,),
+    (Dimension.TOOL, Dimension.MONTH),
+    (Dimension.QUARTER, Dimension.TOOL),
+    (Dimension.WEEK,),
+    (Dimension.DAY, Dimension.REGION),
+    (Dimension.TRIGGER, Dimension.STAGE, Dimension.OUTCOME),
+    (Dimension.MONTH, Dimension.REGION, Dimension.OUTCOME),
+    (),
+]
+RANGES = [
+    (None, None),
+    (from_date(dt.date(2026, 1, 1)), from_date(dt.date(2026, 12, 31))),  # whole months
+    (from_date(dt.date(2026, 1, 14)), from_date(dt.date(2026, 9, 3))),  # ragged both ends
+    (from_date(dt.date(2026, 3, 5)), from_date(dt.date(2026, 3, 20))),  # inside one month
+    (None, from_date(dt.date(2026, 2, 10))),
+    (from_date(dt.date(2026, 6, 30)), None),
+]
+
+
+@pytest.mark.parametrize("group_by", GROUPINGS, ids=lambda g: ",".join(d.name for d in g) or "none")
+def test_grouping_matches_brute_force(
+    year_store: tuple[Store, list[tuple[TallyRow, str]]], group_by: tuple[Dimension, ...]
+) -> None:
+    store, rows = year_store
+    filters: list[dict[str, Any]] = [
+        {},
+        {"tool_ids": frozenset({"anydesk"})},
+        {"regions": frozenset({"NL"})},
+        {"triggers": frozenset({2, 3})},
+    ]
+    for (lo, hi), extra in itertools.product(RANGES, filters):
+        query = Query(group_by=group_by, since_day=lo, until_day=hi, **extra)
+        assert by(store, *group_by, since_day=lo, until_day=hi, **extra) == _brute(rows, query), (
+            lo,
+            hi,
+            extra,
+        )
