@@ -535,3 +535,91 @@ def test_screenshots_are_written_for_both_languages(display: str, tmp_path: Path
         assert rgb.getpixel((2, img.height // 2)) == red  # the red frame of an ALERT
     with Image.open(tmp_path / "shots" / "warning-en-warn.png") as img:
         assert img.convert("RGB").getpixel((img.width - 3, img.height // 2)) == (255, 255, 255)
+
+
+def test_the_running_agent_shows_the_window_and_enter_stops_the_tool(
+    display: str, tmp_path: Path, agent_cmd: list[str]
+) -> None:
+    """The whole path: ``ratwatch-agent run`` with Tk, an unknown call, a stand-in AnyDesk."""
+    if not shutil.which("xdotool"):
+        pytest.skip("xdotool is not installed (scripts/test.sh installs it)")
+    import json
+
+    state = tmp_path / "state"
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        '[agent]\nlanguage = "en"\n[telemetry]\nenabled = false\n'
+        '[sensors]\nenabled = ["processes", "intake"]\n'
+    )
+    stand_in = tmp_path / "anydesk"
+    shutil.copy("/bin/sleep", stand_in)
+    agent = subprocess.Popen(
+        [*agent_cmd, "run", "--config", str(config), "--state-dir", str(state), "--dialog", "tk"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "DISPLAY": display},
+    )
+    tool: subprocess.Popen[bytes] | None = None
+    try:
+        assert agent.stdout is not None
+        assert "running" in agent.stdout.readline()
+        subprocess.run(
+            [
+                *agent_cmd,
+                "signal",
+                "call-started",
+                "--caller",
+                "unknown",
+                "--state-dir",
+                str(state),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        journal_file = state / "journal.jsonl"
+        deadline = time.monotonic() + 10
+        while '"context"' not in (journal_file.read_text() if journal_file.exists() else ""):
+            assert time.monotonic() < deadline, "the agent never took the call in"
+            time.sleep(0.05)
+        tool = subprocess.Popen([str(stand_in), "300"])
+        found = subprocess.run(
+            ["xdotool", "search", "--sync", "--onlyvisible", "--name", "ratwatch"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+            env={**os.environ, "DISPLAY": display},
+        )
+        window_seen = time.time()
+        journal = [json.loads(line) for line in (state / "journal.jsonl").read_text().splitlines()]
+        # (A NOTE may come first when the process event overtakes the call in
+        # the agent's queue; the late call then upgrades the episode to WARN.)
+        verdict = next(
+            e for e in journal if e["type"] == "verdict" and e["verdict"]["level"] == "WARN"
+        )
+        assert window_seen - verdict["ts"] < 1.0  # on screen within a second of the verdict
+        assert psutil.Process(tool.pid).status() == psutil.STATUS_STOPPED
+
+        window = found.stdout.split()[0]
+        subprocess.run(
+            ["xdotool", "windowfocus", "--sync", window, "key", "Return"],
+            check=True,
+            env={**os.environ, "DISPLAY": display},
+        )
+        tool.wait(timeout=10)  # Stop (the default) ended it
+        deadline = time.monotonic() + 10
+        outcomes: list[str] = []
+        while time.monotonic() < deadline and not outcomes:
+            lines = (state / "journal.jsonl").read_text().splitlines()
+            outcomes = [json.loads(x)["outcome"] for x in lines if '"outcome"' in x]
+            time.sleep(0.05)
+        assert outcomes == ["user_stopped"]
+    finally:
+        agent.terminate()
+        agent.wait(timeout=15)
+        if agent.stdout:
+            agent.stdout.close()
+        if tool is not None and tool.poll() is None:
+            tool.kill()
+            tool.wait()
