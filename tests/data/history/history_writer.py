@@ -54,7 +54,9 @@ class ChromiumHistory(History):
     def stamp(at: float) -> int:
         return int((at + CHROMIUM_EPOCH_OFFSET) * 1_000_000)
 
-    def add_visit(self, url: str, title: str, at: float, *, synced_from: str = "") -> tuple[int, int]:
+    def add_visit(
+        self, url: str, title: str, at: float, *, synced_from: str = ""
+    ) -> tuple[int, int]:
         c = self.conn
         c.execute("BEGIN")
         row = c.execute("SELECT id FROM urls WHERE url = ?", (url,)).fetchone()
