@@ -308,3 +308,22 @@ def test_vendor_host_check() -> None:
     assert from_vendor("download.anydesk.com", anydesk) is True
     assert from_vendor("anydesk.com.evil.example", anydesk) is False
     assert from_vendor(None, anydesk) is None
+
+
+def test_log_lines_name_the_tool_not_the_file_or_its_origin(
+    watched,  # type: ignore[no-untyped-def]
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="agent")
+    folder, running = watched
+    target = folder / "AnyDesk_for_Jan_de_Vries.exe.part"
+    target.write_bytes(b"MZ" + os.urandom(1000))
+    os.setxattr(target, ORIGIN_ATTR, b"https://download.anydesk.com/private-link-123")
+    target.rename(folder / "AnyDesk_for_Jan_de_Vries.exe")
+    assert isinstance(running.next(), InstallerDownloaded)
+    text = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("agent"))
+    assert "installer of anydesk downloaded (origin the vendor)" in text
+    for secret in ("Jan_de_Vries", "private-link", "download.anydesk.com", str(folder)):
+        assert secret not in text
