@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 POLL_MS = 50  # how often the queue and the countdown are looked at
 WIDTH = 860
+MAX_WIDTH = 1240  # wider on a short screen: fewer wrapped lines
+SCREEN_MARGIN = 48  # room for a taskbar / menu bar
 FAMILY = "DejaVu Sans"  # falls back to Tk's default sans when missing
 
 # Colours: WCAG AA or better for every text/background pair used.
@@ -95,6 +97,8 @@ class TkPresenter:
         self.view: WarningView | None = None
         self._root: tk.Tk | None = None
         self._fonts: dict[str, tkfont.Font] = {}
+        self._wrap = WIDTH - 80
+        self._compact = False
 
     # -- loop -------------------------------------------------------------
 
@@ -190,6 +194,7 @@ class TkPresenter:
         self._fonts = {
             "brand": tkfont.Font(root, family=family, size=16, weight="bold"),
             "headline": tkfont.Font(root, family=family, size=26, weight="bold"),
+            "headline_compact": tkfont.Font(root, family=family, size=22, weight="bold"),
             "body": tkfont.Font(root, family=family, size=17),
             "strong": tkfont.Font(root, family=family, size=17, weight="bold"),
             "note": tkfont.Font(root, family=family, size=16, slant="italic"),
@@ -234,9 +239,34 @@ class TkPresenter:
             self._tick(self.view)
 
     def _render(self, view: WarningView) -> None:
+        """Draw the warning; on a small screen wider first, then tighter, never smaller text.
+
+        A 1366x768 laptop with a taskbar has about 720 pixels: the Dutch ALERT
+        at the standard width would not fit, and a button below the screen
+        edge is a button that does not exist.
+        """
+        root = view.root
+        room = root.winfo_screenheight() - SCREEN_MARGIN
+        widest = max(WIDTH, min(root.winfo_screenwidth() - 40, MAX_WIDTH))
+        for width, compact in ((WIDTH, False), (widest, False), (widest, True)):
+            self._wrap, self._compact = width - 80, compact
+            self._build(view)
+            root.update_idletasks()
+            if root.winfo_reqheight() <= room:
+                break
+        self._place(root)
+        root.deiconify()
+        root.lift()
+        root.focus_force()
+        focus = view.widgets.get("stop") or view.widgets.get("close")
+        if focus is not None:
+            focus.focus_set()
+
+    def _build(self, view: WarningView) -> None:
         root = view.root
         for child in root.winfo_children():
             child.destroy()
+        view.widgets.clear()
         session = view.session
         alert = session.level >= Level.ALERT
         band = ALERT_BAND if alert else WARN_BAND
@@ -257,11 +287,11 @@ class TkPresenter:
             fg=band_ink,
             anchor="w",
             padx=32,
-            pady=12,
+            pady=8 if self._compact else 12,
         )
         brand.pack(fill=tk.X)
         view.widgets["brand"] = brand
-        body = tk.Frame(frame, bg=PAPER, padx=40, pady=24)
+        body = tk.Frame(frame, bg=PAPER, padx=40, pady=12 if self._compact else 24)
         body.pack(fill=tk.BOTH, expand=True)
 
         if session.phase is Phase.PAUSED:
@@ -270,14 +300,6 @@ class TkPresenter:
             self._render_stopped(view, body)
         else:
             self._render_warning(view, body, alert)
-        root.update_idletasks()
-        self._place(root)
-        root.deiconify()
-        root.lift()
-        root.focus_force()
-        focus = view.widgets.get("stop") or view.widgets.get("close")
-        if focus is not None:
-            focus.focus_set()
 
     def _label(
         self, view: WarningView, parent: tk.Frame, role: str, text: str, font: str, **kw: object
@@ -290,9 +312,10 @@ class TkPresenter:
             fg=str(kw.pop("fg", INK)),
             justify=tk.LEFT,
             anchor="w",
-            wraplength=WIDTH - 80,
+            wraplength=self._wrap,
         )
-        label.pack(fill=tk.X, anchor="w", pady=(0, int(str(kw.pop("gap", 14)))))
+        gap = int(str(kw.pop("gap", 14)))
+        label.pack(fill=tk.X, anchor="w", pady=(0, gap // 2 if self._compact else gap))
         view.widgets[role] = label
         return label
 
@@ -306,6 +329,7 @@ class TkPresenter:
         *,
         primary: bool = False,
         quiet: bool = False,
+        column: int | None = None,
     ) -> tk.Button:
         if primary:
             bg, fg, active_bg, active_fg = STOP_BG, PAPER, STOP_ACTIVE, PAPER
@@ -323,34 +347,46 @@ class TkPresenter:
             highlightbackground=PAPER,
             disabledforeground="#555555",
             padx=24,
-            pady=10 if quiet else 16,
+            pady=(6 if quiet else 10) if self._compact else (10 if quiet else 16),
             cursor="hand2",
             bg=bg,
             fg=fg,
             activebackground=active_bg,
             activeforeground=active_fg,
         )
-        button.pack(fill=tk.X, pady=(0, 12))
+        if column is not None:  # compact layout: two equal buttons share a row, text wraps
+            button.configure(wraplength=self._wrap // 2 - 60)
+            button.grid(row=0, column=column, sticky="nsew", padx=(0, 8) if column == 0 else 0)
+        else:
+            button.pack(fill=tk.X, pady=(0, 8 if self._compact else 12))
         view.widgets[role] = button
         return button
 
     def _render_warning(self, view: WarningView, body: tk.Frame, alert: bool) -> None:
         session = view.session
         content = warning_content(session.ordered_verdicts, self.texts, suspended=session.suspended)
+        headline_font = "headline_compact" if self._compact else "headline"
         self._label(
-            view, body, "headline", content.headline, "headline", fg=ALERT_INK if alert else INK
+            view, body, "headline", content.headline, headline_font, fg=ALERT_INK if alert else INK
         )
         for i, sentence in enumerate(content.sentences):
             self._label(view, body, f"sentence{i}", sentence, "body", gap=10)
         self._label(view, body, "advice", content.advice, "strong", gap=10)
         if content.paused_note:
             self._label(view, body, "paused", content.paused_note, "note", fg=MUTED, gap=10)
-        buttons = tk.Frame(body, bg=PAPER, pady=12)
+        buttons = tk.Frame(body, bg=PAPER, pady=6 if self._compact else 12)
         buttons.pack(fill=tk.X)
         self._button(view, buttons, "stop", content.stop, lambda: self._stop(view), primary=True)
-        self._button(view, buttons, "pause", content.pause, lambda: self._pause(view))
+        row = buttons
+        if self._compact:
+            row = tk.Frame(buttons, bg=PAPER)
+            row.pack(fill=tk.X)
+            row.columnconfigure(0, weight=1, uniform="choice")
+            row.columnconfigure(1, weight=1, uniform="choice")
+        first, second = (0, 1) if self._compact else (None, None)
+        self._button(view, row, "pause", content.pause, lambda: self._pause(view), column=first)
         trust = self._button(
-            view, buttons, "trust", content.trust, lambda: self._trust(view), quiet=True
+            view, row, "trust", content.trust, lambda: self._trust(view), quiet=True, column=second
         )
         trust.configure(state="disabled")
 
@@ -379,7 +415,7 @@ class TkPresenter:
 
     def _place(self, root: tk.Tk) -> None:
         """Centre on the screen, a little above the middle where the eye goes first."""
-        width = max(WIDTH, root.winfo_reqwidth())
+        width = max(self._wrap + 80, root.winfo_reqwidth())
         height = root.winfo_reqheight()
         x = max(0, (root.winfo_screenwidth() - width) // 2)
         y = max(0, (root.winfo_screenheight() - height) // 3)

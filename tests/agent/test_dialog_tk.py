@@ -623,3 +623,60 @@ def test_the_running_agent_shows_the_window_and_enter_stops_the_tool(
         if tool is not None and tool.poll() is None:
             tool.kill()
             tool.wait()
+
+
+SMALL_SCREEN_PROBE = r"""
+import json, queue, sys, threading
+from pathlib import Path
+from tkinter import font as tkfont
+from agent.config import AgentConfig, AgentSection, DialogSection
+from agent.dialog.preview import sample_verdict
+from agent.dialog.tk import TkPresenter
+from agent.verdict import Level
+
+config = AgentConfig(agent=AgentSection(state_dir=sys.argv[1], language="nl"))
+stop = threading.Event()
+result = {}
+
+def measure(view):
+    root = view.root
+    root.update()
+    sw, sh = root.winfo_screenwidth(), root.winfo_screenheight()
+    for role in ("stop", "pause", "trust"):
+        b = view.button(role)
+        x, y, w, h = b.winfo_rootx(), b.winfo_rooty(), b.winfo_width(), b.winfo_height()
+        result[role] = x >= 0 and y >= 0 and x + w <= sw and y + h <= sh
+    result["body_size"] = tkfont.Font(font=view.widgets["sentence0"].cget("font")).actual("size")
+    stop.set()
+
+presenter = TkPresenter(config, on_render=measure)
+q = queue.Queue()
+q.put(sample_verdict(Level.ALERT))
+presenter.serve(q, lambda v, o: None, stop)
+print(json.dumps(result))
+"""
+
+
+@pytest.mark.parametrize(("width", "height"), [(1366, 768), (1024, 600)])
+def test_every_button_is_on_a_small_screen(tmp_path: Path, width: int, height: int) -> None:
+    """The longest warning (Dutch ALERT) still shows all three buttons on a small screen.
+
+    In a child process: Tk keeps its X connection until exit, so a second
+    Xvfb that goes away would take this test process with it.
+    """
+    import json
+
+    if not VirtualDisplay.available():
+        pytest.skip("Xvfb is not installed (scripts/test.sh installs it)")
+    with VirtualDisplay(width, height) as small:
+        probe = subprocess.run(
+            [sys.executable, "-c", SMALL_SCREEN_PROBE, str(tmp_path)],
+            env={**os.environ, "DISPLAY": small},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+    seen = json.loads(probe.stdout)
+    assert seen["stop"] and seen["pause"] and seen["trust"], seen
+    assert seen["body_size"] == 17  # the body text stays large; only spacing tightens
