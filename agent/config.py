@@ -241,6 +241,30 @@ def _check(config: AgentConfig) -> None:
         raise ConfigError(
             f"{src}: [telemetry].region must be an ISO 3166-1 alpha-2 code like NL, got {region!r}"
         )
+    _check_dialog(config.dialog, src)
+
+
+def _check_dialog(dialog: DialogSection, src: str) -> None:
+    """[dialog] values: a negative countdown would unlock "I know this person" at once."""
+    if not 0 <= dialog.countdown_seconds <= 600:
+        raise ConfigError(
+            f"{src}: [dialog].countdown_seconds must be in [0, 600], got {dialog.countdown_seconds}"
+        )
+    if not 0 < dialog.trust_hours <= 24 * 30:
+        raise ConfigError(
+            f"{src}: [dialog].trust_hours must be in (0, 720], got {dialog.trust_hours}"
+        )
+    if dialog.timeout_seconds < 0:
+        raise ConfigError(
+            f"{src}: [dialog].timeout_seconds must be 0 (wait) or more, "
+            f"got {dialog.timeout_seconds}"
+        )
+    country = dialog.helpline_country
+    if country and not (len(country) == 2 and country.isascii() and country.isalpha()):
+        raise ConfigError(
+            f"{src}: [dialog].helpline_country must be a two-letter country code like NL, "
+            f"got {country!r}"
+        )
 
 
 def load(path: str | Path | None) -> AgentConfig:

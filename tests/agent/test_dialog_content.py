@@ -185,3 +185,22 @@ def test_trust_label_counts_down_then_unlocks() -> None:
     assert trust_label(Texts("en"), 29.2) == "I know this person (wait 30 s)"
     assert trust_label(Texts("nl"), 0.5) == "Ik ken deze persoon (wacht 1 s)"
     assert trust_label(Texts("en"), 0) == "I know this person"
+
+
+@pytest.mark.parametrize(
+    ("dialog", "message"),
+    [
+        ({"countdown_seconds": -1}, "countdown_seconds"),
+        ({"trust_hours": 0}, "trust_hours"),
+        ({"timeout_seconds": -5}, "timeout_seconds"),
+        ({"helpline_country": "NLD"}, "helpline_country"),
+    ],
+)
+def test_bad_dialog_settings_are_refused_with_the_key(
+    dialog: dict[str, object], message: str
+) -> None:
+    from agent.config import from_dict
+    from agent.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        from_dict({"dialog": dialog}, source="agent.toml")
