@@ -20,6 +20,7 @@ from agent.actions import ToolActions
 from agent.config import AgentConfig
 from agent.dialog.base import OnOutcome
 from agent.dialog.content import help_content, stopped_content, trust_label, warning_content
+from agent.dialog.helplines import check_helpline
 from agent.dialog.i18n import Texts, detect_language
 from agent.dialog.session import Clock, Desk, Phase, WarningSession
 from agent.verdict import Level, Verdict
@@ -100,6 +101,7 @@ class ConsolePresenter:
         self.clock: Clock = clock or time.monotonic
         self.actions = actions or ToolActions(config.state_dir)
         self.texts = Texts(detect_language(config.agent.language))
+        check_helpline(config.dialog)
         self.input = LineInput(stdin or sys.stdin)
         self.out = stdout or sys.stdout
         self._shown: tuple[object, ...] = ()

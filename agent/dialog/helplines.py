@@ -8,9 +8,12 @@ deployer's override or no helpline at all, never a guess.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from agent.config import DialogSection
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,3 +42,13 @@ def helpline_for(section: DialogSection) -> Helpline | None:
     if not name and not phone:
         return None
     return Helpline(name, phone)
+
+
+def check_helpline(section: DialogSection) -> None:
+    """Tell the deployer (once, at start) when the warning will show no helpline."""
+    if helpline_for(section) is None:
+        log.warning(
+            "no fraud helpline known for [dialog].helpline_country = %r; set "
+            "[dialog].helpline_name and helpline_phone so the warning can show one",
+            section.helpline_country,
+        )

@@ -26,6 +26,7 @@ from agent.actions import ToolActions
 from agent.config import AgentConfig
 from agent.dialog.base import OnOutcome
 from agent.dialog.content import help_content, stopped_content, trust_label, warning_content
+from agent.dialog.helplines import check_helpline
 from agent.dialog.i18n import Texts, detect_language
 from agent.dialog.session import Clock, Desk, Phase, WarningSession
 from agent.verdict import Level, Verdict
@@ -92,6 +93,7 @@ class TkPresenter:
         self.clock: Clock = clock or time.monotonic
         self.actions = actions or ToolActions(config.state_dir)
         self.texts = Texts(detect_language(config.agent.language))
+        check_helpline(config.dialog)
         self.on_start = on_start
         self.on_render = on_render
         self.view: WarningView | None = None
