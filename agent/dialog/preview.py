@@ -104,13 +104,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     verdicts: queue.Queue[Verdict] = queue.Queue()
     verdicts.put(sample_verdict(Level[args.level.upper()], args.tool_pid))
     stop = threading.Event()
+    decided = threading.Event()
     chosen: list[Outcome] = []
 
     def on_outcome(_verdict: Verdict, outcome: Outcome) -> None:
         chosen.append(outcome)
+        decided.set()
+
+    def finish_when_closed() -> None:
+        # After Stop the window still shows its confirmation: end the preview
+        # when the person has closed it (the console has no such panel).
+        decided.wait()
+        while getattr(presenter, "view", None) is not None and not stop.is_set():
+            time.sleep(0.05)
         stop.set()
 
-    presenter.serve(verdicts, on_outcome, stop)
+    watcher = threading.Thread(target=finish_when_closed, name="preview-finish", daemon=True)
+    watcher.start()
+    try:
+        presenter.serve(verdicts, on_outcome, stop)
+    finally:
+        stop.set()
+        decided.set()
+        watcher.join()
     print(f"outcome: {chosen[0].value if chosen else 'none'}", flush=True)
     return 0
 
