@@ -92,7 +92,7 @@ class StoppedContent:
 
 
 def when(texts: Texts, minutes: str) -> str:
-    """ "2" -> "2 minutes", "0.4" -> "less than a minute" (params are decimal text)."""
+    """Minutes (decimal text) in words: 2 -> "2 minutes", 0.4 -> "less than a minute"."""
     try:
         value = float(minutes)
     except ValueError:

@@ -30,7 +30,7 @@ _WINDOWS_NAMES = {"dutch": "nl", "english": "en", "flemish": "nl"}
 
 
 def _normalise(name: str | None) -> str | None:
-    """ "nl_NL.UTF-8", "nl-BE", "Dutch_Netherlands" -> "nl"; unsupported -> None."""
+    """A locale name as a supported language: nl_NL.UTF-8, nl-BE, Dutch_Netherlands -> nl."""
     if not name:
         return None
     head = name.split(":")[0].split(".")[0].split("@")[0].replace("-", "_")

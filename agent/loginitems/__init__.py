@@ -1,0 +1,1 @@
+"""Per-user login items, one small module per OS behind ``base.Writer`` (see agent/autostart.py)."""
