@@ -5,11 +5,9 @@ so the same window works everywhere without a GUI toolkit dependency. A
 native Windows / macOS box can later sit beside this one in ``DIALOGS``,
 driving the same ``WarningSession``.
 
-Design choices for a frightened, often older reader: body text 17 pt, headline
-26 pt, near-black on white; one coloured band that says how serious it is
-(amber for a warning, red for an alert); the safe choice, Stop, is the big
-focused default (Enter); "I know this person" is small and shows its
-countdown. The window stays on top and cannot be closed while an ALERT is on.
+This module runs the window (the loop, the queue, the person's choices); the
+drawing is in ``tk_view``. Enter chooses the focused button, by default Stop.
+The window stays on top and cannot be closed while an ALERT is on.
 """
 
 from __future__ import annotations
@@ -20,58 +18,19 @@ import threading
 import time
 import tkinter as tk
 from collections.abc import Callable
-from tkinter import font as tkfont
 
 from agent.actions import ToolActions
 from agent.config import AgentConfig
 from agent.dialog.base import OnOutcome
-from agent.dialog.content import help_content, stopped_content, trust_label, warning_content
 from agent.dialog.helplines import check_helpline
 from agent.dialog.i18n import Texts, detect_language
-from agent.dialog.session import Clock, Desk, Phase, WarningSession
-from agent.verdict import Level, Verdict
+from agent.dialog.session import Clock, Desk, WarningSession
+from agent.dialog.tk_view import ALERT_BAND, Painter, WarningView
+from agent.verdict import Verdict
 
 log = logging.getLogger(__name__)
 
 POLL_MS = 50  # how often the queue and the countdown are looked at
-WIDTH = 860
-MAX_WIDTH = 1240  # wider on a short screen: fewer wrapped lines
-SCREEN_MARGIN = 48  # room for a taskbar / menu bar
-FAMILY = "DejaVu Sans"  # falls back to Tk's default sans when missing
-
-# Colours: WCAG AA or better for every text/background pair used.
-INK = "#111111"
-MUTED = "#333333"
-PAPER = "#FFFFFF"
-WARN_BAND = "#FFC233"  # amber, with INK text
-ALERT_BAND = "#B3261E"  # red, with white text
-ALERT_INK = "#8C1D18"
-STOP_BG = "#0B57D0"  # strong blue, white text (Stop is the safe action, not a danger)
-STOP_ACTIVE = "#0842A0"
-QUIET_BG = "#EEEEEE"
-
-
-class WarningView:
-    """The widgets of the warning currently on screen (tests read and drive them)."""
-
-    def __init__(self, root: tk.Tk, session: WarningSession, texts: Texts) -> None:
-        self.root = root
-        self.session = session
-        self.texts = texts
-        self.widgets: dict[str, tk.Widget] = {}
-        self.key: tuple[object, ...] = ()
-
-    def button(self, name: str) -> tk.Button:
-        """A button by role: stop, pause, trust, resume, close."""
-        widget = self.widgets[name]
-        assert isinstance(widget, tk.Button)
-        return widget
-
-    def text(self, name: str) -> str:
-        """The text of a label by role: brand, headline, sentence0.., advice, paused, ..."""
-        return str(self.widgets[name].cget("text"))
-
-
 Hook = Callable[[WarningView], None]
 
 
@@ -98,9 +57,7 @@ class TkPresenter:
         self.on_render = on_render
         self.view: WarningView | None = None
         self._root: tk.Tk | None = None
-        self._fonts: dict[str, tkfont.Font] = {}
-        self._wrap = WIDTH - 80
-        self._compact = False
+        self._painter: Painter | None = None
 
     # -- loop -------------------------------------------------------------
 
@@ -123,7 +80,7 @@ class TkPresenter:
             return
         self._root = root
         root.withdraw()
-        self._make_fonts(root)
+        self._painter = Painter(root, self.texts, self.config.dialog, self._choose)
         root.protocol("WM_DELETE_WINDOW", lambda: self._dismiss(desk))
         root.bind("<Return>", self._invoke_focused)
         root.bind("<KP_Enter>", self._invoke_focused)
@@ -154,6 +111,7 @@ class TkPresenter:
             desk.close_all()  # also on an exception in a callback: nothing stays frozen
             self.view = None
             self._root = None
+            self._painter = None
             root.destroy()
 
     def _factory(self, on_outcome: OnOutcome) -> Callable[[Verdict], WarningSession]:
@@ -188,22 +146,6 @@ class TkPresenter:
 
     # -- drawing ----------------------------------------------------------
 
-    def _make_fonts(self, root: tk.Tk) -> None:
-        families = set(tkfont.families(root))
-        family = FAMILY if FAMILY in families else "TkDefaultFont"
-        if family == "TkDefaultFont":
-            family = str(tkfont.nametofont("TkDefaultFont").actual("family"))
-        self._fonts = {
-            "brand": tkfont.Font(root, family=family, size=16, weight="bold"),
-            "headline": tkfont.Font(root, family=family, size=26, weight="bold"),
-            "headline_compact": tkfont.Font(root, family=family, size=22, weight="bold"),
-            "body": tkfont.Font(root, family=family, size=17),
-            "strong": tkfont.Font(root, family=family, size=17, weight="bold"),
-            "note": tkfont.Font(root, family=family, size=16, slant="italic"),
-            "button": tkfont.Font(root, family=family, size=18, weight="bold"),
-            "small_button": tkfont.Font(root, family=family, size=16),
-        }
-
     def _show(self, session: WarningSession | None) -> None:
         root = self._root
         if root is None:
@@ -219,232 +161,38 @@ class TkPresenter:
         if self.view is None or self.view.key != key:
             self.view = WarningView(root, session, self.texts)
             self.view.key = key
-            self._render(self.view)
+            self._paint().render(self.view)
             if self.on_render is not None:
                 self.on_render(self.view)
-        self._tick(self.view)
-
-    def _tick(self, view: WarningView) -> None:
-        """Update the countdown on the trust button from the injected clock."""
-        trust = view.widgets.get("trust")
-        if not isinstance(trust, tk.Button):
-            return
-        left = view.session.seconds_until_trust()
-        label = trust_label(view.texts, left)
-        enabled = view.session.can_trust()
-        if trust.cget("text") != label or (str(trust.cget("state")) == tk.NORMAL) != enabled:
-            trust.configure(text=label, state="normal" if enabled else "disabled")
+        self._paint().tick(self.view)
 
     def refresh(self) -> None:
         """Re-read the clock now (tests advance an injected clock, then call this)."""
         if self.view is not None:
-            self._tick(self.view)
+            self._paint().tick(self.view)
 
-    def _render(self, view: WarningView) -> None:
-        """Draw the warning; on a small screen wider first, then tighter, never smaller text.
-
-        A 1366x768 laptop with a taskbar has about 720 pixels: the Dutch ALERT
-        at the standard width would not fit, and a button below the screen
-        edge is a button that does not exist.
-        """
-        root = view.root
-        room = root.winfo_screenheight() - SCREEN_MARGIN
-        widest = max(WIDTH, min(root.winfo_screenwidth() - 40, MAX_WIDTH))
-        for width, compact in ((WIDTH, False), (widest, False), (widest, True)):
-            self._wrap, self._compact = width - 80, compact
-            self._build(view)
-            root.update_idletasks()
-            if root.winfo_reqheight() <= room:
-                break
-        self._place(root)
-        root.deiconify()
-        root.lift()
-        root.focus_force()
-        focus = view.widgets.get("stop") or view.widgets.get("close")
-        if focus is not None:
-            focus.focus_set()
-
-    def _build(self, view: WarningView) -> None:
-        root = view.root
-        for child in root.winfo_children():
-            child.destroy()
-        view.widgets.clear()
-        session = view.session
-        alert = session.level >= Level.ALERT
-        band = ALERT_BAND if alert else WARN_BAND
-        band_ink = PAPER if alert else INK
-        root.title(self.texts("window-title"))
-        root.configure(bg=band, padx=6 if alert else 0, pady=6 if alert else 0)
-        root.resizable(False, False)
-        root.attributes("-topmost", True)
-
-        frame = tk.Frame(root, bg=PAPER)
-        frame.pack(fill=tk.BOTH, expand=True)
-        content = warning_content(session.ordered_verdicts, self.texts, suspended=session.suspended)
-        brand = tk.Label(
-            frame,
-            text=("\u26a0  " + content.brand),
-            font=self._fonts["brand"],
-            bg=band,
-            fg=band_ink,
-            anchor="w",
-            padx=32,
-            pady=8 if self._compact else 12,
-        )
-        brand.pack(fill=tk.X)
-        view.widgets["brand"] = brand
-        body = tk.Frame(frame, bg=PAPER, padx=40, pady=12 if self._compact else 24)
-        body.pack(fill=tk.BOTH, expand=True)
-
-        if session.phase is Phase.PAUSED:
-            self._render_help(view, body)
-        elif session.phase is Phase.STOPPED:
-            self._render_stopped(view, body)
-        else:
-            self._render_warning(view, body, alert)
-
-    def _label(
-        self, view: WarningView, parent: tk.Frame, role: str, text: str, font: str, **kw: object
-    ) -> tk.Label:
-        label = tk.Label(
-            parent,
-            text=text,
-            font=self._fonts[font],
-            bg=PAPER,
-            fg=str(kw.pop("fg", INK)),
-            justify=tk.LEFT,
-            anchor="w",
-            wraplength=self._wrap,
-        )
-        gap = int(str(kw.pop("gap", 14)))
-        label.pack(fill=tk.X, anchor="w", pady=(0, gap // 2 if self._compact else gap))
-        view.widgets[role] = label
-        return label
-
-    def _button(
-        self,
-        view: WarningView,
-        parent: tk.Frame,
-        role: str,
-        text: str,
-        command: Callable[[], None],
-        *,
-        primary: bool = False,
-        quiet: bool = False,
-        column: int | None = None,
-    ) -> tk.Button:
-        if primary:
-            bg, fg, active_bg, active_fg = STOP_BG, PAPER, STOP_ACTIVE, PAPER
-        else:
-            bg, fg, active_bg, active_fg = (QUIET_BG if quiet else PAPER), INK, "#DDDDDD", INK
-        button = tk.Button(
-            parent,
-            text=text,
-            command=command,
-            font=self._fonts["small_button" if quiet else "button"],
-            relief=tk.FLAT if primary else tk.SOLID,
-            borderwidth=0 if primary else 2,
-            highlightthickness=3,
-            highlightcolor=INK,
-            highlightbackground=PAPER,
-            disabledforeground="#555555",
-            padx=24,
-            pady=(6 if quiet else 10) if self._compact else (10 if quiet else 16),
-            cursor="hand2",
-            bg=bg,
-            fg=fg,
-            activebackground=active_bg,
-            activeforeground=active_fg,
-        )
-        if column is not None:  # compact layout: two equal buttons share a row, text wraps
-            button.configure(wraplength=self._wrap // 2 - 60)
-            button.grid(row=0, column=column, sticky="nsew", padx=(0, 8) if column == 0 else 0)
-        else:
-            button.pack(fill=tk.X, pady=(0, 8 if self._compact else 12))
-        view.widgets[role] = button
-        return button
-
-    def _render_warning(self, view: WarningView, body: tk.Frame, alert: bool) -> None:
-        session = view.session
-        content = warning_content(session.ordered_verdicts, self.texts, suspended=session.suspended)
-        headline_font = "headline_compact" if self._compact else "headline"
-        self._label(
-            view, body, "headline", content.headline, headline_font, fg=ALERT_INK if alert else INK
-        )
-        for i, sentence in enumerate(content.sentences):
-            self._label(view, body, f"sentence{i}", sentence, "body", gap=10)
-        self._label(view, body, "advice", content.advice, "strong", gap=10)
-        if content.paused_note:
-            self._label(view, body, "paused", content.paused_note, "note", fg=MUTED, gap=10)
-        buttons = tk.Frame(body, bg=PAPER, pady=6 if self._compact else 12)
-        buttons.pack(fill=tk.X)
-        self._button(view, buttons, "stop", content.stop, lambda: self._stop(view), primary=True)
-        row = buttons
-        if self._compact:
-            row = tk.Frame(buttons, bg=PAPER)
-            row.pack(fill=tk.X)
-            row.columnconfigure(0, weight=1, uniform="choice")
-            row.columnconfigure(1, weight=1, uniform="choice")
-        first, second = (0, 1) if self._compact else (None, None)
-        self._button(view, row, "pause", content.pause, lambda: self._pause(view), column=first)
-        trust = self._button(
-            view, row, "trust", content.trust, lambda: self._trust(view), quiet=True, column=second
-        )
-        trust.configure(state="disabled")
-
-    def _render_help(self, view: WarningView, body: tk.Frame) -> None:
-        help_ = help_content(self.config.dialog, self.texts, view.session.tool_name)
-        self._label(view, body, "headline", help_.headline, "headline")
-        self._label(view, body, "help_body", help_.body, "body")
-        self._label(view, body, "contact", help_.contact, "strong", gap=8)
-        if help_.helpline:
-            self._label(view, body, "helpline", help_.helpline, "strong", gap=8)
-        buttons = tk.Frame(body, bg=PAPER, pady=16)
-        buttons.pack(fill=tk.X)
-        self._button(view, buttons, "stop", help_.stop, lambda: self._stop(view), primary=True)
-        self._button(view, buttons, "resume", help_.resume, lambda: self._resume(view))
-
-    def _render_stopped(self, view: WarningView, body: tk.Frame) -> None:
-        result = view.session.stop_result
-        done = stopped_content(
-            self.texts, view.session.tool_name, complete=result is None or result.ok
-        )
-        self._label(view, body, "headline", done.headline, "headline")
-        self._label(view, body, "stopped_body", done.body, "body")
-        buttons = tk.Frame(body, bg=PAPER, pady=12)
-        buttons.pack(fill=tk.X)
-        self._button(view, buttons, "close", done.close, lambda: self._close(view), primary=True)
-
-    def _place(self, root: tk.Tk) -> None:
-        """Centre on the screen, a little above the middle where the eye goes first."""
-        width = max(self._wrap + 80, root.winfo_reqwidth())
-        height = root.winfo_reqheight()
-        x = max(0, (root.winfo_screenwidth() - width) // 2)
-        y = max(0, (root.winfo_screenheight() - height) // 3)
-        root.geometry(f"{width}x{height}+{x}+{y}")
+    def _paint(self) -> Painter:
+        assert self._painter is not None, "only called from inside serve()"
+        return self._painter
 
     # -- the person's choices --------------------------------------------
 
-    def _after_choice(self) -> None:
+    def _choose(self, role: str, view: WarningView) -> None:
+        """A button was clicked (or Enter pressed): act, then redraw or close."""
+        session = view.session
+        if role == "stop":
+            session.stop()
+        elif role == "pause":
+            session.pause()
+        elif role == "resume":
+            session.resume()
+        elif role == "trust":
+            if not session.trust():
+                return  # still counting down (the button is disabled anyway)
+        elif role == "close":
+            session.dismiss()
         if self._root is not None and self.view is not None:
             self._show(self.view.session if not self.view.session.finished else None)
 
-    def _stop(self, view: WarningView) -> None:
-        view.session.stop()
-        self._after_choice()
 
-    def _pause(self, view: WarningView) -> None:
-        view.session.pause()
-        self._after_choice()
-
-    def _resume(self, view: WarningView) -> None:
-        view.session.resume()
-        self._after_choice()
-
-    def _trust(self, view: WarningView) -> None:
-        if view.session.trust():
-            self._after_choice()
-
-    def _close(self, view: WarningView) -> None:
-        view.session.dismiss()
-        self._after_choice()
+__all__ = ["ALERT_BAND", "POLL_MS", "TkPresenter", "WarningView"]
