@@ -206,30 +206,42 @@ class Journey:
     collector: CollectorChild
     agent: AgentChild
     props: _Props
+    showing: bool = False  # echo the agent's warning lines
 
 
 def _journey(j: Journey) -> None:
-    echo, collector, agent, props = j.echo, j.collector, j.agent, j.props
+    _start_programs(j)
+    _remote_tool(j)
+    _scare_tactic(j)
+    j.showing = False
+
+
+def _start_programs(j: Journey) -> None:
+    echo, collector, agent = j.echo, j.collector, j.agent
     echo("")
     echo(f"[1/{STEPS}] Starting a collector on loopback (embedded SQLite, fresh tokens) ...")
     collector.start()
     echo(f"      listening on {collector.address}; data in {collector.data_dir}")
 
-    showing = [False]
-
     def show(line: str) -> None:
-        if showing[0] and line.strip() and not LOG_LINE.match(line):
+        if j.showing and line.strip() and not LOG_LINE.match(line):
             echo("    | " + line)
 
     echo(f"[2/{STEPS}] Starting the agent with its sensors on (processes, sessions, intake) ...")
     agent.collector, agent.token, agent.on_line = collector.address, collector.agent_token, show
     agent.start()
     echo(f"      running; its state dir is {agent.state_dir}")
-
     echo(f"[3/{STEPS}] The phone rings: an unknown number, 'calling from Microsoft'.")
     echo("      (ratwatch-agent signal call-started --caller unknown: the door a phone app uses)")
+    mark = agent.mark()
     agent.signal("call-started", "--caller", "unknown")
+    # The inbox is watched asynchronously: let the call be taken in before the tool starts.
+    with contextlib.suppress(DemoError):
+        agent.wait_for(r"CallStarted", 5, since=mark)
 
+
+def _remote_tool(j: Journey) -> None:
+    echo, agent, props = j.echo, j.agent, j.props
     name = tool_process_name()
     echo(f"[4/{STEPS}] The caller talks you into downloading and starting '{name}'.")
     echo("      (a harmless stand-in: a renamed copy of the Python interpreter that connects")
@@ -245,7 +257,7 @@ def _journey(j: Journey) -> None:
         code += f"import socket\ns = socket.create_connection(('127.0.0.1', {port}))\n"
     code += "time.sleep(120)\n"
     mark = agent.mark()
-    showing[0] = True
+    j.showing = True
     props.processes.append(
         subprocess.Popen([str(stand_in), "-I", "-S", "-c", code], stdin=subprocess.DEVNULL)
     )
@@ -255,20 +267,21 @@ def _journey(j: Journey) -> None:
         props.sockets.append(conn)
     _answer(j, mark, r"Type 1, 2 or 3", ("2", "Pause and call someone I trust"))
 
-    tactic, tactic_name = scare_stand_in()
-    echo(f"[5/{STEPS}] The scammer opens '{tactic_name}' to 'prove' your computer is infected.")
-    echo("      (a stand-in: a renamed copy of 'sleep')")
+
+def _scare_tactic(j: Journey) -> None:
+    tactic, name = scare_stand_in()
+    j.echo(f"[5/{STEPS}] The scammer opens '{name}' ({tactic}) to 'prove' your PC is infected.")
+    j.echo("      (a stand-in: a renamed copy of 'sleep')")
     sleep = shutil.which("sleep")
     if sleep is None:
         raise DemoError("no 'sleep' program found to stand in for the scare tactic")
-    bin_dir = agent.workdir / "bin"
+    bin_dir = j.agent.workdir / "bin"
     bin_dir.mkdir(exist_ok=True)
-    scare = bin_dir / tactic_name
+    scare = bin_dir / name
     shutil.copy2(sleep, scare)
-    mark = agent.mark()
-    props.processes.append(subprocess.Popen([str(scare), "8"], stdin=subprocess.DEVNULL))
+    mark = j.agent.mark()
+    j.props.processes.append(subprocess.Popen([str(scare), "8"], stdin=subprocess.DEVNULL))
     _answer(j, mark, r"HANG UP", ("1", "Stop the session"))
-    showing[0] = False
 
 
 def _answer(j: Journey, mark: int, prompt: str, choice: tuple[str, str]) -> None:
@@ -278,7 +291,14 @@ def _answer(j: Journey, mark: int, prompt: str, choice: tuple[str, str]) -> None
         j.echo("      >>> the warning window is open: click a button (it closes by itself in 12 s)")
         time.sleep(j.options.think_seconds + 3)
         return
-    j.agent.wait_for(prompt, 20, since=mark)
+    try:
+        j.agent.wait_for(prompt, 20, since=mark)
+    except DemoError:
+        if choice[0] == "2":
+            raise  # no warning at all: the demo has nothing to show
+        # Another remote tool active on this machine can take the alert (it goes to the
+        # most recent session); the story still ends with the person stopping AnyDesk.
+        j.echo("      (the agent raised no alert for AnyDesk: is another remote tool in use here?)")
     time.sleep(j.options.think_seconds)
     j.echo(f"      >>> (demo) the person types {choice[0]}: {choice[1]}")
     j.agent.answer(choice[0])

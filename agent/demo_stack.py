@@ -197,6 +197,8 @@ class AgentChild:
     dialog_timeout_seconds: int = 0
     extra_config: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    # Argv prefix, e.g. a namespace wrapper that gives the agent another host name.
+    wrapper: list[str] = field(default_factory=list)
     on_line: Callable[[str], None] | None = None
     proc: subprocess.Popen[bytes] | None = None
     _lines: list[str] = field(default_factory=list, repr=False)
@@ -252,7 +254,15 @@ class AgentChild:
         if not self.config_path.exists():
             self.write_config()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agent", "run", "--config", str(self.config_path)],
+            [
+                *self.wrapper,
+                sys.executable,
+                "-m",
+                "agent",
+                "run",
+                "--config",
+                str(self.config_path),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.PIPE,
