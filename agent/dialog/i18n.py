@@ -15,6 +15,7 @@ import gettext
 import io
 import locale
 import os
+import sys
 from collections.abc import Mapping
 from importlib import resources
 
@@ -44,7 +45,7 @@ def detect_language(configured: str = "", environ: Mapping[str, str] | None = No
 
     POSIX desktops set LANGUAGE / LC_ALL / LC_MESSAGES / LANG (in that order
     of precedence, as gettext reads them); Windows and macOS programs started
-    at login often have none of them, so the C library's locale is asked last.
+    at login often have none of them, so the OS is asked last.
     """
     if configured:
         return _normalise(configured) or DEFAULT_LANGUAGE
@@ -61,13 +62,49 @@ def detect_language(configured: str = "", environ: Mapping[str, str] | None = No
         if key != "LANGUAGE":
             return DEFAULT_LANGUAGE  # set but unsupported (e.g. "de_DE"): English
     if environ is None:
-        try:
-            found = _normalise(locale.getlocale(locale.LC_CTYPE)[0])
-        except ValueError:
-            found = None
+        found = _normalise(_os_ui_language())
         if found:
             return found
     return DEFAULT_LANGUAGE
+
+
+# Windows primary language ids (LANGID & 0x3FF) of the languages we ship.
+_WINDOWS_PRIMARY = {0x13: "nl", 0x09: "en"}
+
+
+def _os_ui_language() -> str | None:
+    """The desktop's display language where no environment variable says it.
+
+    Windows: the user's UI language (GetUserDefaultUILanguage). macOS: the
+    first of AppleLanguages (a LaunchAgent gets no LANG). Elsewhere the C
+    library's locale, which Python sets from the user's preference at start.
+    """
+    if sys.platform == "win32":
+        import ctypes
+
+        langid = int(ctypes.windll.kernel32.GetUserDefaultUILanguage())
+        return _WINDOWS_PRIMARY.get(langid & 0x3FF)
+    if sys.platform == "darwin":
+        import subprocess
+
+        try:
+            out = subprocess.run(
+                ["defaults", "read", "-g", "AppleLanguages"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
+            ).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            out = ""
+        # Printed as an old-style plist array: ( "nl-NL", "en-NL" )
+        first = out.strip().strip("()").split(",")[0].strip().strip('"')
+        if first:
+            return first
+    try:
+        return locale.getlocale(locale.LC_CTYPE)[0]
+    except ValueError:
+        return None
 
 
 def catalogue_text(lang: str) -> str:
