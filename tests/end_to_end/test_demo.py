@@ -1,0 +1,81 @@
+"""The demo as a new user runs it: one command, under a minute, a warning and a counted table.
+
+``scripts/demo.sh`` installs ratwatch into a fresh ``./.venv`` and runs the
+``ratwatch-agent demo`` entry point of that environment; the test suite itself
+runs from such a fresh, non-editable install (scripts/test.sh), so this test
+runs that same entry point in a child process with an empty home and temp
+directory and no display (so the console warning is chosen, as on a server or
+in CI). Then it checks what the user sees, and that the demo left nothing
+behind: no file outside the temp directory it named, no process running.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _entry_point() -> list[str]:
+    script = Path(sys.executable).with_name("ratwatch-agent")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "agent"]
+
+
+def test_the_demo_shows_the_warning_and_the_counted_table_and_cleans_up(tmp_path: Path) -> None:
+    home, tmp = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir()
+    tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "DISPLAY", "WAYLAND"))}
+    env.update(HOME=str(home), TMPDIR=str(tmp))
+    started = time.monotonic()
+    out = subprocess.run(
+        [*_entry_point(), "demo"],
+        env=env,
+        cwd=home,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text
+    print(text)
+    assert elapsed < 60, f"the demo took {elapsed:.0f} s"
+    work = re.search(r"Everything is written under (\S+)", text)
+    assert work is not None and work.group(1).startswith(str(tmp)), text
+    # What the person at the PC sees.
+    assert "STOP — SOMEONE MAY BE TAKING OVER YOUR COMPUTER" in text
+    assert "AnyDesk was started during a phone call from an unknown number." in text
+    # What the analyst sees: the stand-in counted once, after an unknown call.
+    rows = [line.split() for line in text.splitlines() if line.strip().startswith("AnyDesk")]
+    assert rows and rows[0][1] == "unknown_call" and rows[0][4] == "1", text
+    # Nothing left behind.
+    assert not Path(work.group(1)).exists()
+    assert list(tmp.iterdir()) == [] and list(home.iterdir()) == []
+    leftovers = []
+    for proc in psutil.process_iter(["cmdline", "exe"]):
+        joined = " ".join(proc.info["cmdline"] or []) + " " + (proc.info["exe"] or "")
+        if work.group(1) in joined:
+            leftovers.append(joined)
+    assert leftovers == []
+
+
+def test_scripts_demo_sh_runs_the_demo() -> None:
+    """The README's first command: it installs, then runs the demo entry point."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "demo.sh"
+    text = script.read_text()
+    assert "scripts/setup-venv.sh" in text and ".venv/bin/ratwatch-agent demo" in text
+    assert shutil.which("bash") is not None
+    check = subprocess.run(["bash", "-n", str(script)], capture_output=True, check=False)
+    assert check.returncode == 0, check.stderr
