@@ -7,12 +7,16 @@ or week, from the month grain for the whole months inside its date range
 plus the day grain for the partial months at either end. A year by tool
 thus reads ~12 rows per tool instead of ~365 per tool and cell.
 
-All GROUP BYs run inside SQLite; Python only turns time keys into labels
-(``2017-W06``, ``2017-02``, ``2017-Q1``) and merges the parts.
+All GROUP BYs over the tallies run inside SQLite; Python turns time keys
+into labels (``2017-W06``, ``2017-02``, ``2017-Q1``), merges the parts, and
+adds the cells still waiting in ``pending`` (at most a fold interval's
+worth, see collector.sqlite_store). Everything is read in one transaction,
+so a fold running meanwhile is seen entirely or not at all.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 
@@ -102,7 +106,50 @@ def _labeler(period: Dimension | None, grain: str) -> Callable[[int], str] | Non
 
 
 def run_query(conn: sqlite3.Connection, query: Query) -> list[Cell]:
-    """Execute ``query`` on ``conn``; grouped cells keyed in group_by order."""
+    """Execute ``query`` on ``conn`` (autocommit mode) in one read snapshot."""
+    conn.execute("BEGIN")
+    try:
+        cells = _tallies(conn, query)
+        _add_pending(conn, query, cells)
+    finally:
+        conn.execute("ROLLBACK")
+    return [Cell(k, v) for k, v in cells.items()]
+
+
+def _add_pending(
+    conn: sqlite3.Connection, query: Query, cells: dict[tuple[str | int, ...], int]
+) -> None:
+    """Add the committed-but-not-yet-folded cells that match ``query``."""
+    lo, hi = query.since_day, query.until_day
+    label = _labeler(query.period, "day")
+    for (blob,) in conn.execute("SELECT cells FROM pending"):
+        for day, tool_id, trigger, stage, outcome, region, count in json.loads(blob):
+            if (lo is not None and day < lo) or (hi is not None and day > hi):
+                continue
+            if (
+                (query.tool_ids and tool_id not in query.tool_ids)
+                or (query.triggers and trigger not in query.triggers)
+                or (query.stages and stage not in query.stages)
+                or (query.outcomes and outcome not in query.outcomes)
+                or (query.regions and region not in query.regions)
+            ):
+                continue
+            values: dict[Dimension, str | int] = {
+                Dimension.TOOL: tool_id,
+                Dimension.TRIGGER: trigger,
+                Dimension.STAGE: stage,
+                Dimension.OUTCOME: outcome,
+                Dimension.REGION: region,
+            }
+            key = tuple(
+                values[d] if d in values else label(day)  # type: ignore[misc]
+                for d in query.group_by
+            )
+            cells[key] = cells.get(key, 0) + count
+
+
+def _tallies(conn: sqlite3.Connection, query: Query) -> dict[tuple[str | int, ...], int]:
+    """Grouped sums from the tally tables."""
     period = query.period
     dims = [d for d in query.group_by if d is not period]
     cols = [_COLUMNS[d] for d in dims]
@@ -141,4 +188,4 @@ def run_query(conn: sqlite3.Connection, query: Query) -> list[Cell]:
                 values.append(label(row[n]))
             key = tuple(values[p] for p in positions)
             cells[key] = cells.get(key, 0) + total
-    return [Cell(k, v) for k, v in cells.items()]
+    return cells

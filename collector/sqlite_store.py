@@ -8,7 +8,7 @@ the previous commit was syncing and writes them all in one transaction
 (group commit): the cost of a sync is shared by all batches waiting for it.
 
 Dedupe: the writer looks up the group's batch ids and inserts the new ones
-in the same transaction as the tally update, so a batch is either counted
+in the same transaction as the batches' counts, so a batch is either counted
 and remembered, or neither. One writer means no other transaction can slip
 in between the lookup and the insert.
 
@@ -19,11 +19,18 @@ until then plus CLOCK_MARGIN_DAYS and then pruned: a later replay is refused
 by validation and cannot be double-counted. Empty batches change no count,
 so their ids are not stored at all (agents upload one every day).
 
-Tallies are kept twice, per day and rolled up per month, both updated in
-the same transaction. A year-long query grouped by tool or month then reads
-~12 rows per cell from the month table instead of ~365 from the day table,
-and only the partial months at either end of the range come from the day
-table.
+Two-step tallies: a group's commit writes its batch ids and one row to
+``pending`` holding the group's cells (already summed) as JSON — a fixed
+handful of statements however large the group. Every FOLD_SECONDS (and
+when idle, at close and at open) the writer folds all pending rows into the
+tally tables in one transaction: cells from thousands of batches are summed
+in memory first, so each tally row is touched once per fold instead of once
+per batch. Folding moves counts atomically; queries read the tallies and the
+pending rows in one snapshot (see collector.sqlite_query), so an
+acknowledged batch is visible at once and never counted twice.
+
+Tallies are kept per day and per month, each with every dimension and
+tool-and-region only; see collector.sqlite_query for how queries use them.
 """
 
 from __future__ import annotations
@@ -47,9 +54,11 @@ from collector.validate import MAX_AGE_DAYS
 log = logging.getLogger(__name__)
 
 DB_NAME = "collector.sqlite3"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CLOCK_MARGIN_DAYS = 2  # seen ids outlive their acceptance window by this much
-MAX_GROUP = 500  # batches per transaction (bounds the IN list and commit latency)
+MAX_GROUP = 500  # batches per transaction (bounds the JSON arrays and commit latency)
+FOLD_SECONDS = 1.0  # how long committed cells may wait in `pending` while busy
+LINGER_SECONDS = 0.002  # how long a group waits for more batches before it commits
 
 # Each tally is kept at two grains (day, month) and two widths: every
 # dimension, or only tool and region ("narrow"), the shape of the most
@@ -86,6 +95,9 @@ CREATE TABLE IF NOT EXISTS seen_batch (
     PRIMARY KEY (id_hi, id_lo)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS seen_batch_keep_until ON seen_batch (keep_until);
+CREATE TABLE IF NOT EXISTS pending (
+    id INTEGER PRIMARY KEY, cells TEXT NOT NULL
+);
 """
 )
 
@@ -152,7 +164,10 @@ class SqliteStore:
                 if not self.path.is_file():
                     raise StoreError(f"{self.path}: no collector database here")
                 self._reader = sqlite3.connect(
-                    f"{self.path.as_uri()}?mode=ro", uri=True, check_same_thread=False
+                    f"{self.path.as_uri()}?mode=ro",
+                    uri=True,
+                    isolation_level=None,
+                    check_same_thread=False,
                 )
                 self._check_schema(self._reader)
                 return
@@ -167,11 +182,13 @@ class SqliteStore:
             if version == 0:
                 self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self._check_schema(self._conn)
-            self._reader = sqlite3.connect(self.path, check_same_thread=False)
+            self._reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._reader.execute("PRAGMA query_only=ON")
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open the database: {exc}") from exc
         self._pruned_day = -1
+        self._unfolded = True
+        self._folded_at = time.monotonic()
         self._writer = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
         self._writer.start()
 
@@ -201,24 +218,85 @@ class SqliteStore:
         return self.submit(batch).result()
 
     def _run(self) -> None:
-        """Writer thread: take what has queued up, commit it as one transaction."""
+        """Writer thread: commit what has queued up as one group; fold when due or idle."""
         get, get_nowait = self._queue.get, self._queue.get_nowait
+        self._fold()  # cells left pending by a crash
         stopping = False
         while not stopping:
-            first = get()
+            try:
+                first = get(timeout=FOLD_SECONDS if self._unfolded else None)
+            except queue.Empty:
+                self._fold()  # idle: make the tallies current
+                continue
             if first is _STOP:
                 break
             group: list[_Item] = [first]  # type: ignore[list-item]
+            # Linger a moment for more batches: one commit costs about the same
+            # for 5 batches as for 50, so under load a short wait buys a
+            # much cheaper commit per batch. Idle, it adds LINGER to one ack.
+            until = time.monotonic() + LINGER_SECONDS
             while len(group) < MAX_GROUP:
                 try:
                     item = get_nowait()
                 except queue.Empty:
-                    break
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        break
+                    try:
+                        item = get(timeout=left)
+                    except queue.Empty:
+                        break
                 if item is _STOP:
                     stopping = True
                     break
                 group.append(item)  # type: ignore[arg-type]
             self._commit(group)
+            if self._unfolded and time.monotonic() - self._folded_at >= FOLD_SECONDS:
+                self._fold()
+        self._fold()
+
+    def _fold(self) -> None:
+        """Move every pending cell into the tally tables, in one transaction."""
+        self._folded_at = time.monotonic()
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            days: dict[tuple[int, str, int, int, int, str], int] = {}
+            for (cells,) in conn.execute("SELECT cells FROM pending"):
+                for day, tool_id, trigger, stage, outcome, reg, count in json.loads(cells):
+                    k = (day, tool_id, trigger, stage, outcome, reg)
+                    days[k] = days.get(k, 0) + count
+            if days:
+                self._add_tallies(days)
+                conn.execute("DELETE FROM pending")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            # The cells stay in `pending` (durable, and counted by queries): retry later.
+            log.error("folding pending tallies failed, will retry: %s", exc)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            return
+        self._unfolded = False
+
+    def _add_tallies(self, days: dict[tuple[int, str, int, int, int, str], int]) -> None:
+        months: dict[tuple[int, str, int, int, int, str], int] = {}
+        tool_days: dict[tuple[int, str, str], int] = {}
+        tool_months: dict[tuple[int, str, str], int] = {}
+        for (day, tool_id, trigger, stage, outcome, reg), count in days.items():
+            month = month_of_day(day)
+            mk = (month, tool_id, trigger, stage, outcome, reg)
+            months[mk] = months.get(mk, 0) + count
+            tk = (day, tool_id, reg)
+            tool_days[tk] = tool_days.get(tk, 0) + count
+            tk = (month, tool_id, reg)
+            tool_months[tk] = tool_months.get(tk, 0) + count
+        for sql, cells in (
+            (_UPSERT_DAY, days),
+            (_UPSERT_MONTH, months),
+            (_UPSERT_TOOL_DAY, tool_days),
+            (_UPSERT_TOOL_MONTH, tool_months),
+        ):
+            self._conn.execute(sql, (json.dumps([[*k, v] for k, v in cells.items()]),))
 
     def _commit(self, group: list[_Item]) -> None:
         try:
@@ -229,18 +307,20 @@ class SqliteStore:
                 self._conn.execute("ROLLBACK")
             error = StoreError(f"the database could not be written: {exc}")
             for _, fut in group:
-                fut.set_exception(error)
+                if fut.set_running_or_notify_cancel():
+                    fut.set_exception(error)
             return
         for (_, fut), result in zip(group, results, strict=True):
-            fut.set_result(result)
+            if fut.set_running_or_notify_cancel():  # False: the caller gave up waiting
+                fut.set_result(result)
 
     def _write(self, group: list[_Item]) -> list[IngestResult]:
-        """One transaction for the whole group, in a fixed handful of statements.
+        """Commit a group's ids and summed cells, in a fixed handful of statements.
 
         Every sqlite3 call releases the GIL and must win it back from the
         event loop thread, which under load can take a whole switch
-        interval. So nothing here is per row or per batch: ids and tallies
-        go to SQLite as JSON arrays, a few statements per group.
+        interval. So nothing here is per row or per batch: ids and cells go
+        to SQLite as JSON, and the tally tables are updated later by _fold.
         """
         conn = self._conn
         today = int(self._clock() // 86400)
@@ -269,24 +349,9 @@ class SqliteStore:
             results.append(IngestResult(duplicate=False, rows_accepted=len(rows)))
         if remember:
             conn.execute(_REMEMBER, (json.dumps(remember),))
-            months: dict[tuple[int, str, int, int, int, str], int] = {}
-            tool_days: dict[tuple[int, str, str], int] = {}
-            tool_months: dict[tuple[int, str, str], int] = {}
-            for (day, tool_id, trigger, stage, outcome, reg), count in days.items():
-                month = month_of_day(day)
-                mk = (month, tool_id, trigger, stage, outcome, reg)
-                months[mk] = months.get(mk, 0) + count
-                tk = (day, tool_id, reg)
-                tool_days[tk] = tool_days.get(tk, 0) + count
-                tk = (month, tool_id, reg)
-                tool_months[tk] = tool_months.get(tk, 0) + count
-            for sql, cells in (
-                (_UPSERT_DAY, days),
-                (_UPSERT_MONTH, months),
-                (_UPSERT_TOOL_DAY, tool_days),
-                (_UPSERT_TOOL_MONTH, tool_months),
-            ):
-                conn.execute(sql, (json.dumps([[*k, v] for k, v in cells.items()]),))
+            cells = json.dumps([[*k, v] for k, v in days.items()])
+            conn.execute("INSERT INTO pending (cells) VALUES (?)", (cells,))
+            self._unfolded = True
         if today != self._pruned_day:
             # Once a day: forget ids whose batches validation would now refuse anyway.
             conn.execute("DELETE FROM seen_batch WHERE keep_until < ?", (today,))

@@ -161,8 +161,15 @@ def test_seen_ids_are_pruned_only_after_validation_would_refuse_a_replay(
 # --- grouping over periods: every plan must equal a brute-force sum ------------
 
 
-@pytest.fixture
-def year_store(open_store: Callable[..., Store]) -> tuple[Store, list[tuple[TallyRow, str]]]:
+@pytest.fixture(params=["fresh", "reopened"])
+def year_store(
+    request: pytest.FixtureRequest, open_store: Callable[..., Store]
+) -> tuple[Store, list[tuple[TallyRow, str]]]:
+    """Tallies over 14 months: queried right after ingest, and after a reopen.
+
+    A backend may stage fresh counts before folding them into its tables
+    (SQLite does); both states must answer the same.
+    """
     rng = random.Random(5)
     store = open_store()
     rows: list[tuple[TallyRow, str]] = []
@@ -182,6 +189,9 @@ def year_store(open_store: Callable[..., Store]) -> tuple[Store, list[tuple[Tall
         region = rng.choice(["", "NL", "BE"])
         store.ingest(batch(*tallies, region=region))
         rows += [(t, region) for t in tallies]
+    if request.param == "reopened":
+        store.close()
+        store = open_store()
     return store, rows
 
 
