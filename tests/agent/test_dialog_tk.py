@@ -680,3 +680,53 @@ def test_every_button_is_on_a_small_screen(tmp_path: Path, width: int, height: i
     seen = json.loads(probe.stdout)
     assert seen["stop"] and seen["pause"] and seen["trust"], seen
     assert seen["body_size"] == 17  # the body text stays large; only spacing tightens
+
+
+def test_an_unanswered_warning_times_out_as_ignored(
+    display: str, tmp_path: Path, tool: ToolTree
+) -> None:
+    clock = FakeClock()
+    presenter = make_presenter(tmp_path, clock=clock, timeout_seconds=300)
+    verdict = sample_verdict(Level.WARN, [tool.popen.pid])
+
+    def wait_five_minutes(p: TkPresenter) -> bool:
+        if not shown(p):
+            return False
+        clock.now += 300
+        return True
+
+    def closed(p: TkPresenter) -> bool:
+        return p.view is None  # the poll loop noticed the timeout and closed it
+
+    outcomes = drive(presenter, [verdict], [wait_five_minutes, closed])
+    assert outcomes == [(verdict, Outcome.IGNORED)]
+    assert tool.wait_for(RUNNING)
+
+
+def test_a_second_tool_waits_its_turn(display: str, tmp_path: Path, tool: ToolTree) -> None:
+    presenter = make_presenter(tmp_path)
+    first = sample_verdict(Level.WARN, tool="AnyDesk")
+    second = sample_verdict(Level.WARN, [tool.popen.pid], tool="TeamViewer")
+    seen: list[str] = []
+
+    def first_shown(p: TkPresenter) -> bool:
+        if not shown(p):
+            return False
+        seen.append(view_of(p).session.tool_name)
+        assert tool.wait_for({psutil.STATUS_STOPPED})  # held while it waits
+        click(view_of(p), "stop")
+        click(view_of(p), "close")
+        return True
+
+    def second_shown(p: TkPresenter) -> bool:
+        if not shown(p) or view_of(p).session.tool_name != "TeamViewer":
+            return False
+        seen.append(view_of(p).session.tool_name)
+        click(view_of(p), "pause")
+        click(view_of(p), "resume")
+        return True
+
+    outcomes = drive(presenter, [first, second], [first_shown, second_shown])
+    assert seen == ["AnyDesk", "TeamViewer"]
+    assert outcomes == [(first, Outcome.USER_STOPPED), (second, Outcome.USER_PAUSED)]
+    assert tool.wait_for(RUNNING)
