@@ -29,10 +29,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
-from ratwatch_proto import telemetry_pb2 as pb
-from ratwatch_proto import telemetry_pb2_grpc as pb_grpc
-
 from agent.demo_stack import AgentChild, CollectorChild, DemoError
 
 Echo = Callable[[str], None]
@@ -133,20 +129,13 @@ def _child_env(work: Path) -> dict[str, str]:
 
 
 def _wait_for_tool(collector: CollectorChild, tool_id: str, timeout: float) -> int:
-    """Poll the collector's Stats API until ``tool_id`` has been counted; returns the count."""
+    """Ask the collector (as the analyst CLI does) until ``tool_id`` has been counted."""
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(collector.address) as channel:
-        stub = pb_grpc.StatsStub(channel)
-        while time.monotonic() < deadline:
-            reply = stub.Query(
-                pb.StatsQuery(group_by=[pb.DIMENSION_TOOL], tool_ids=[tool_id]),
-                metadata=(("authorization", f"Bearer {collector.analyst_token}"),),
-                timeout=10,
-            )
-            total = sum(int(r.count) for r in reply.rows)
-            if total:
-                return total
-            time.sleep(0.3)
+    while time.monotonic() < deadline:
+        total = collector.counted(tool_id)
+        if total:
+            return total
+        time.sleep(0.5)
     raise DemoError(f"the collector had not received a count for {tool_id} after {timeout:.0f} s")
 
 

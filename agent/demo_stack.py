@@ -9,6 +9,7 @@ so what the demo shows is what the tests check.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -164,10 +165,25 @@ class CollectorChild:
             self._log_fh.close()
             self._log_fh = None
 
-    def stats_table(self, by: str = "tool,trigger,stage,outcome") -> str:
+    def counted(self, tool_id: str) -> int:
+        """How often the running collector has counted ``tool_id`` (``stats --format json``)."""
+        doc = json.loads(self.stats_table("tool", "--tool", tool_id, "--format", "json"))
+        return sum(int(row["count"]) for row in doc["rows"])
+
+    def stats_table(self, by: str = "tool,trigger,stage,outcome", *more: str) -> str:
         """``ratwatch-collector stats`` against the running collector, as the analyst sees it."""
         out = subprocess.run(
-            [sys.executable, "-m", "collector", "stats", "--collector", self.address, "--by", by],
+            [
+                sys.executable,
+                "-m",
+                "collector",
+                "stats",
+                "--collector",
+                self.address,
+                "--by",
+                by,
+                *more,
+            ],
             capture_output=True,
             text=True,
             check=False,
