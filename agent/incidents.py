@@ -63,6 +63,41 @@ def format_verdict(verdict: Verdict, outcome: Outcome | None = None) -> str:
     return "\n".join(lines)
 
 
+def _context_line(r: dict[str, Any]) -> str:
+    event = str(r.get("event", ""))
+    page = " ".join(x for x in (r.get("title", ""), r.get("url", "")) if x)
+    texts = {
+        "CallStarted": f"call started (caller: {r.get('caller', '?')})",
+        "CallEnded": "call ended",
+        "ScarewarePage": f"scareware page [{r.get('pattern_id', '')}] {page}".rstrip(),
+        "SensitivePage": f"{_nice(str(r.get('kind', 'sensitive')))} page "
+        f"[{r.get('pattern_id', '')}] {page}".rstrip(),
+        "InstallerDownloaded": f"installer of {r.get('tool_id', '?')} downloaded: "
+        f"{r.get('path', '')}" + (f" (from {r['origin_host']})" if r.get("origin_host") else ""),
+    }
+    return texts.get(event, str(event))
+
+
+def timeline_line(record: dict[str, Any]) -> str | None:
+    """One journal record as one line (``incidents --timeline``); None for unknown records."""
+    kind = record.get("type")
+    try:
+        when = local_time(float(record["ts"]))
+        if kind == "context":
+            return f"{when}  {_context_line(record)} (via {record.get('source', '?')})"
+        if kind == "verdict":
+            v = verdict_from_dict(record["verdict"])
+            after = f", after {_nice(v.trigger.value)}" if v.trigger.value != "none" else ""
+            return f"{when}  {_LABEL[v.level]}: {v.tool_name} ({_nice(v.stage.value)}{after})"
+        if kind == "outcome":
+            outcome = Outcome(record["outcome"])
+            name = record["verdict"]["tool_name"]
+            return f"{when}    -> {name}: {_OUTCOME_TEXT[outcome]}"
+    except (KeyError, ValueError, TypeError):
+        return None
+    return None
+
+
 def incidents(records: Iterable[dict[str, Any]]) -> list[Incident]:
     """Group journal records: each verdict with its outcome, oldest first."""
     by_id: dict[str, Incident] = {}

@@ -188,7 +188,7 @@ def write_inbox_file(state_dir: Path, doc: dict[str, Any]) -> Path:
     The name starts with the UTC time so files sort in the order they were written.
     """
     inbox = inbox_dir(state_dir)
-    inbox.mkdir(parents=True, exist_ok=True)
+    inbox.mkdir(mode=0o700, parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     final = inbox / f"{stamp}-{uuid.uuid4().hex[:12]}.json"
     fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=inbox)

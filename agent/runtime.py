@@ -206,8 +206,9 @@ class Runtime:
     # -- start and stop --------------------------------------------------------
 
     def _start(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        inbox_dir(self.state_dir).mkdir(parents=True, exist_ok=True)
+        # Private to the person: other local users must not feed (or read) context.
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        inbox_dir(self.state_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
         _recover_suspended(self.state_dir)
         if self._holder is None:
             from agent.signatures import CatalogueHolder

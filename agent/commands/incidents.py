@@ -20,6 +20,11 @@ from agent.commands import statedir
     "or an age (30m, 2h, 7d, 2w).",
 )
 @click.option(
+    "--timeline",
+    is_flag=True,
+    help="One line per record, oldest first: calls and pages seen, verdicts, choices.",
+)
+@click.option(
     "--min-level",
     type=click.Choice(["note", "warn", "alert"]),
     default="note",
@@ -28,7 +33,9 @@ from agent.commands import statedir
 )
 @statedir.options
 def incidents(
+    *,
     as_json: bool,
+    timeline: bool,
     since: str | None,
     min_level: str,
     config_path: Path | None,
@@ -54,6 +61,12 @@ def incidents(
     if as_json:
         for record in records:
             click.echo(json.dumps(record, ensure_ascii=False, sort_keys=True))
+        return
+    if timeline:
+        for record in records:
+            line = incidents_module.timeline_line(record)
+            if line is not None:
+                click.echo(line)
         return
     floor = Level[min_level.upper()]
     found = [i for i in incidents_module.incidents(records) if i.verdict.level >= floor]

@@ -74,7 +74,7 @@ class IntakeSensor:
 
     def start(self, emit: Emit) -> None:
         """Create the inbox, start watching it, then queue what is already waiting."""
-        self.rejected_dir.mkdir(parents=True, exist_ok=True)
+        self.rejected_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._observer = Observer()
         self._observer.schedule(_Handler(self._paths), str(self.inbox), recursive=False)
         self._observer.daemon = True

@@ -161,6 +161,23 @@ def test_incidents_command_prints_readably_and_as_json(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "--since" in result.output
 
 
+def test_incidents_timeline(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    j = Journal(state / "journal.jsonl")
+    j.record_context(CallStarted(T0 - 60, CallerKind.UNKNOWN, "phone-app"))
+    j.record_context(ScarewarePage(T0 - 30, "blocked", "chrome", "Your PC is blocked", "http://x/"))
+    warn = _verdict("w1", Level.WARN, at=T0)
+    j.record_verdict(warn)
+    j.record_resolution(Resolution(warn, Outcome.USER_STOPPED, T0 + 9))
+    result = CliRunner().invoke(main, ["incidents", "--state-dir", str(state), "--timeline"])
+    lines = result.output.splitlines()
+    assert len(lines) == 4
+    assert lines[0].endswith("call started (caller: unknown) (via phone-app)")
+    assert "scareware page [blocked] Your PC is blocked http://x/ (via chrome)" in lines[1]
+    assert lines[2].endswith("WARNING: AnyDesk (remote tool started, after unknown call)")
+    assert lines[3].endswith("-> AnyDesk: stopped by you")
+
+
 def test_incidents_command_on_empty_state(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["incidents", "--state-dir", str(tmp_path)])
     assert result.exit_code == 0 and "No incidents recorded" in result.output
