@@ -223,3 +223,75 @@ def test_collector_restarted_repeatedly_during_uploads_loses_and_duplicates_noth
             proc.wait()
         collector.stop()
     assert restarts >= 10
+
+
+class _Clock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.mark.parametrize("max_rows", [10_000, 300], ids=["roomy", "bounded"])
+def test_a_collector_unreachable_for_a_simulated_week(tmp_path: Path, max_rows: int) -> None:
+    """Injected clock: a week of verdicts while the real collector is down, then it returns."""
+    from agent.config import TelemetrySection
+    from agent.outbox import Outbox
+    from agent.reporter import Reporter
+    from agent.verdict import Level, Outcome, Resolution, Stage, Trigger, Verdict
+
+    collector = CollectorChild(tmp_path / "collector")
+    collector.setup()  # port and tokens chosen; not started: nobody listens for a week
+    clock = _Clock(time.time() - 7 * 86_400)
+    box = Outbox(tmp_path / OUTBOX_FILE, clock=clock, max_rows=max_rows)
+    settings = TelemetrySection(
+        collector=collector.address,
+        token=collector.agent_token,
+        deadline_seconds=2.0,
+        retry_initial_seconds=60.0,
+        max_backoff_minutes=360.0,
+    )
+    reporter = Reporter(box, settings, clock=clock, rng=random.Random(7))
+    admitted: Counter[tuple[int, str, str]] = Counter()
+    attempts = 0
+    rng = random.Random(11)
+    end = clock.t + 7 * 86_400
+    while clock.t < end:
+        for _ in range(4):  # a busy PC: a few verdicts every half hour
+            tool, trigger = f"tool-{rng.randrange(40):02d}", rng.choice(list(Trigger))
+            v = Verdict(
+                "v", clock.t, Level.WARN, tool, tool, trigger, Stage.SESSION_ACTIVE, 1.0, ()
+            )
+            if box.admit(Resolution(v, Outcome.USER_STOPPED, clock.t)):
+                admitted[(int(clock.t // 86_400), tool, "TRIGGER_" + trigger.name)] += 1
+        stats = box.stats()
+        assert stats.rows <= max_rows and stats.used_bytes <= settings.outbox_max_bytes
+        if clock.t >= reporter.due_at:
+            reporter.step()
+            attempts += 1
+        clock.t += 1800
+    assert attempts >= 7  # it kept trying, with backoff capped at 6 h
+    dropped = box.stats().dropped_unreported
+    collector.start()
+    try:
+        for _ in range(40):
+            clock.t = max(clock.t, reporter.due_at)
+            reporter.step()
+            stats = box.stats()
+            if not stats.pending_rows and not stats.in_flight_batches:
+                break
+        tally = _collector_tally(collector)
+    finally:
+        reporter.stop()
+        box.close()
+        collector.stop()
+    got_dropped = sum(n for k, n in tally.items() if k[1] == DROPPED_TOOL_ID)
+    delivered = {k: n for k, n in tally.items() if k[1] != DROPPED_TOOL_ID}
+    assert got_dropped == dropped
+    assert sum(delivered.values()) + got_dropped == sum(admitted.values())
+    assert all(n == 1 for n in delivered.values()) and set(delivered) <= set(admitted)
+    if max_rows == 10_000:
+        assert dropped == 0 and delivered == dict(admitted)  # everything, exactly once
+    else:
+        assert dropped > 0  # the bound held, and the loss is reported, not hidden
