@@ -67,6 +67,7 @@ _KEYS: dict[str, set[str]] = {
 }
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _MAX_TEXT = 2048
+_FIELD_NAME = re.compile(r"[A-Za-z_-]{1,40}")
 
 
 def _token(doc: dict[str, Any], key: str, default: str) -> str:
@@ -127,7 +128,10 @@ def _load(data: bytes) -> dict[str, Any]:
     unknown = sorted(set(doc) - _KEYS[kind])
     if unknown:
         allowed = ", ".join(sorted(_KEYS[kind]))
-        raise IntakeError(f"unknown key for kind {kind}: {unknown[0]!r}; allowed: {allowed}")
+        # Name the key only if it looks like a field name: a key can be any
+        # text (a phone number, even), and this message reaches the log.
+        key = repr(unknown[0]) if _FIELD_NAME.fullmatch(unknown[0]) else "(not a field name)"
+        raise IntakeError(f"unknown key for kind {kind}: {key}; allowed: {allowed}")
     return doc
 
 

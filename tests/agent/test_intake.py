@@ -82,6 +82,10 @@ def test_pages() -> None:
         (_doc(kind="call-started"), "'caller' must be one of: unknown, known, unverified"),
         (_doc(kind="call-started", caller="+31612345678"), "'caller' must be one of"),
         (_doc(kind="call-ended", number="0612345678"), "unknown key for kind call-ended: 'number'"),
+        (
+            json.dumps({"schema": intake.SCHEMA, "kind": "call-ended", "0612345678": 1}).encode(),
+            "unknown key for kind call-ended: (not a field name)",
+        ),
         (_doc(kind="call-ended", at="yesterday"), "ISO 8601 time with a timezone"),
         (_doc(kind="call-ended", at="2026-11-21T14:00:00"), "must include a timezone"),
         (_doc(kind="call-ended", at=1795269600), "'at' must be a string"),
