@@ -122,30 +122,35 @@ def _add_pending(
     """Add the committed-but-not-yet-folded cells that match ``query``."""
     lo, hi = query.since_day, query.until_day
     label = _labeler(query.period, "day")
-    for (blob,) in conn.execute("SELECT cells FROM pending"):
-        for day, tool_id, trigger, stage, outcome, region, count in json.loads(blob):
-            if (lo is not None and day < lo) or (hi is not None and day > hi):
-                continue
-            if (
-                (query.tool_ids and tool_id not in query.tool_ids)
-                or (query.triggers and trigger not in query.triggers)
-                or (query.stages and stage not in query.stages)
-                or (query.outcomes and outcome not in query.outcomes)
-                or (query.regions and region not in query.regions)
-            ):
-                continue
-            values: dict[Dimension, str | int] = {
-                Dimension.TOOL: tool_id,
-                Dimension.TRIGGER: trigger,
-                Dimension.STAGE: stage,
-                Dimension.OUTCOME: outcome,
-                Dimension.REGION: region,
-            }
-            key = tuple(
-                values[d] if d in values else label(day)  # type: ignore[misc]
-                for d in query.group_by
-            )
-            cells[key] = cells.get(key, 0) + count
+    staged = (
+        (day, tool_id, trigger, stage, outcome, region, count)
+        for (blob,) in conn.execute("SELECT cells FROM pending")
+        for region, rows in json.loads(blob)
+        for day, tool_id, trigger, stage, outcome, count in rows
+    )
+    for day, tool_id, trigger, stage, outcome, region, count in staged:
+        if (lo is not None and day < lo) or (hi is not None and day > hi):
+            continue
+        if (
+            (query.tool_ids and tool_id not in query.tool_ids)
+            or (query.triggers and trigger not in query.triggers)
+            or (query.stages and stage not in query.stages)
+            or (query.outcomes and outcome not in query.outcomes)
+            or (query.regions and region not in query.regions)
+        ):
+            continue
+        values: dict[Dimension, str | int] = {
+            Dimension.TOOL: tool_id,
+            Dimension.TRIGGER: trigger,
+            Dimension.STAGE: stage,
+            Dimension.OUTCOME: outcome,
+            Dimension.REGION: region,
+        }
+        key = tuple(
+            values[d] if d in values else label(day)  # type: ignore[misc]
+            for d in query.group_by
+        )
+        cells[key] = cells.get(key, 0) + count
 
 
 def _tallies(conn: sqlite3.Connection, query: Query) -> dict[tuple[str | int, ...], int]:

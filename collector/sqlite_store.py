@@ -46,7 +46,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from collector.errors import StoreError
-from collector.model import Batch, Cell, IngestResult, Query
+from collector.model import Batch, Cell, IngestResult, Query, TallyRow
 from collector.periods import month_of_day
 from collector.sqlite_query import run_query
 from collector.validate import MAX_AGE_DAYS
@@ -54,7 +54,7 @@ from collector.validate import MAX_AGE_DAYS
 log = logging.getLogger(__name__)
 
 DB_NAME = "collector.sqlite3"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 CLOCK_MARGIN_DAYS = 2  # seen ids outlive their acceptance window by this much
 MAX_GROUP = 500  # batches per transaction (bounds the JSON arrays and commit latency)
 FOLD_SECONDS = 1.0  # how long committed cells may wait in `pending` while busy
@@ -263,9 +263,10 @@ class SqliteStore:
             conn.execute("BEGIN IMMEDIATE")
             days: dict[tuple[int, str, int, int, int, str], int] = {}
             for (cells,) in conn.execute("SELECT cells FROM pending"):
-                for day, tool_id, trigger, stage, outcome, reg, count in json.loads(cells):
-                    k = (day, tool_id, trigger, stage, outcome, reg)
-                    days[k] = days.get(k, 0) + count
+                for reg, rows in json.loads(cells):
+                    for day, tool_id, trigger, stage, outcome, count in rows:
+                        k = (day, tool_id, trigger, stage, outcome, reg)
+                        days[k] = days.get(k, 0) + count
             if days:
                 self._add_tallies(days)
                 conn.execute("DELETE FROM pending")
@@ -329,7 +330,7 @@ class SqliteStore:
         (found,) = conn.execute(_SEEN, (json.dumps(halves),)).fetchone()
         seen = {(hi, lo) for hi, lo in json.loads(found)}
         remember: list[tuple[int, int, int]] = []
-        days: dict[tuple[int, str, int, int, int, str], int] = {}
+        fresh: list[tuple[str, tuple[TallyRow, ...]]] = []
         results: list[IngestResult] = []
         for (batch, _), key in zip(group, halves, strict=True):
             rows = batch.rows
@@ -342,15 +343,14 @@ class SqliteStore:
             seen.add(key)
             oldest = min(r.day for r in rows)
             remember.append((*key, oldest + MAX_AGE_DAYS + CLOCK_MARGIN_DAYS))
-            region = batch.region
-            for day, tool_id, trigger, stage, outcome, count in rows:
-                k = (day, tool_id, trigger, stage, outcome, region)
-                days[k] = days.get(k, 0) + count
+            fresh.append((batch.region, rows))
             results.append(IngestResult(duplicate=False, rows_accepted=len(rows)))
         if remember:
             conn.execute(_REMEMBER, (json.dumps(remember),))
-            cells = json.dumps([[*k, v] for k, v in days.items()])
-            conn.execute("INSERT INTO pending (cells) VALUES (?)", (cells,))
+            # The rows as they came ([[region, [[day, tool, trigger, stage, outcome,
+            # count], ...]], ...]): summing them is left to _fold, which sums
+            # a whole interval's worth at once.
+            conn.execute("INSERT INTO pending (cells) VALUES (?)", (json.dumps(fresh),))
             self._unfolded = True
         if today != self._pruned_day:
             # Once a day: forget ids whose batches validation would now refuse anyway.
