@@ -20,12 +20,11 @@ by validation and cannot be double-counted. Empty batches change no count,
 so their ids are not stored at all (agents upload one every day).
 
 Two-step tallies: a group's commit writes its batch ids and one row to
-``pending`` holding the group's cells (already summed) as JSON — a fixed
-handful of statements however large the group. Every FOLD_SECONDS (and
-when idle, at close and at open) the writer folds all pending rows into the
-tally tables in one transaction: cells from thousands of batches are summed
-in memory first, so each tally row is touched once per fold instead of once
-per batch. Folding moves counts atomically; queries read the tallies and the
+``pending`` holding the group's rows as JSON — a fixed handful of
+statements however large the group. Every FOLD_SECONDS (and when idle, at
+close and at open) the writer folds all pending rows into the tally tables
+in one transaction: rows from thousands of batches are summed in memory
+first, so each tally row is touched once per fold instead of once per batch. Folding moves counts atomically; queries read the tallies and the
 pending rows in one snapshot (see collector.sqlite_query), so an
 acknowledged batch is visible at once and never counted twice.
 
