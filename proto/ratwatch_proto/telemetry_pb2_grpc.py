@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class TelemetryStub:
-    """Missing associated documentation comment in .proto file."""
+    """Agents upload counts. Metadata "authorization: Bearer <deployment token>".
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -42,10 +43,18 @@ class TelemetryStub:
 
 
 class TelemetryServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Agents upload counts. Metadata "authorization: Bearer <deployment token>".
+    """
 
     def Submit(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Validated all-or-nothing; acknowledged only once durable on the
+        collector's disk; a batch_id seen before is acknowledged again and
+        counted once. Status codes: INVALID_ARGUMENT (bad batch or bytes that are
+        not a CountBatch: do not resend unchanged; the message names row and
+        field), UNAUTHENTICATED (missing/unknown token), PERMISSION_DENIED (an
+        analyst token), RESOURCE_EXHAUSTED (over 1 MiB, or too many calls at
+        once: retry later), UNAVAILABLE (not stored: retry later).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -67,7 +76,8 @@ def add_TelemetryServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Telemetry:
-    """Missing associated documentation comment in .proto file."""
+    """Agents upload counts. Metadata "authorization: Bearer <deployment token>".
+    """
 
     @staticmethod
     def Submit(request,
@@ -98,7 +108,8 @@ class Telemetry:
 
 
 class StatsStub:
-    """Missing associated documentation comment in .proto file."""
+    """Analysts query tallies. Metadata "authorization: Bearer <analyst token>".
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -114,10 +125,12 @@ class StatsStub:
 
 
 class StatsServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Analysts query tallies. Metadata "authorization: Bearer <analyst token>".
+    """
 
     def Query(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Grouped counts with small-cell suppression (see StatsReply).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -139,7 +152,8 @@ def add_StatsServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Stats:
-    """Missing associated documentation comment in .proto file."""
+    """Analysts query tallies. Metadata "authorization: Bearer <analyst token>".
+    """
 
     @staticmethod
     def Query(request,

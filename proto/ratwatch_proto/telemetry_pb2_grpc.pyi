@@ -40,45 +40,84 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class TelemetryStub:
+    """Agents upload counts. Metadata "authorization: Bearer <deployment token>"."""
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> TelemetryAsyncStub: ...
     Submit: _grpc.UnaryUnaryMultiCallable[_telemetry_pb2.CountBatch, _telemetry_pb2.SubmitReply]
+    """Validated all-or-nothing; acknowledged only once durable on the
+    collector's disk; a batch_id seen before is acknowledged again and
+    counted once. Status codes: INVALID_ARGUMENT (bad batch or bytes that are
+    not a CountBatch: do not resend unchanged; the message names row and
+    field), UNAUTHENTICATED (missing/unknown token), PERMISSION_DENIED (an
+    analyst token), RESOURCE_EXHAUSTED (over 1 MiB, or too many calls at
+    once: retry later), UNAVAILABLE (not stored: retry later).
+    """
 
 @_typing.type_check_only
 class TelemetryAsyncStub(TelemetryStub):
+    """Agents upload counts. Metadata "authorization: Bearer <deployment token>"."""
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     Submit: _aio.UnaryUnaryMultiCallable[_telemetry_pb2.CountBatch, _telemetry_pb2.SubmitReply]  # type: ignore[assignment]
+    """Validated all-or-nothing; acknowledged only once durable on the
+    collector's disk; a batch_id seen before is acknowledged again and
+    counted once. Status codes: INVALID_ARGUMENT (bad batch or bytes that are
+    not a CountBatch: do not resend unchanged; the message names row and
+    field), UNAUTHENTICATED (missing/unknown token), PERMISSION_DENIED (an
+    analyst token), RESOURCE_EXHAUSTED (over 1 MiB, or too many calls at
+    once: retry later), UNAVAILABLE (not stored: retry later).
+    """
 
 class TelemetryServicer(metaclass=_abc_1.ABCMeta):
+    """Agents upload counts. Metadata "authorization: Bearer <deployment token>"."""
+
     @_abc_1.abstractmethod
     def Submit(
         self,
         request: _telemetry_pb2.CountBatch,
         context: _ServicerContext,
-    ) -> _typing.Union[_telemetry_pb2.SubmitReply, _abc.Awaitable[_telemetry_pb2.SubmitReply]]: ...
+    ) -> _typing.Union[_telemetry_pb2.SubmitReply, _abc.Awaitable[_telemetry_pb2.SubmitReply]]:
+        """Validated all-or-nothing; acknowledged only once durable on the
+        collector's disk; a batch_id seen before is acknowledged again and
+        counted once. Status codes: INVALID_ARGUMENT (bad batch or bytes that are
+        not a CountBatch: do not resend unchanged; the message names row and
+        field), UNAUTHENTICATED (missing/unknown token), PERMISSION_DENIED (an
+        analyst token), RESOURCE_EXHAUSTED (over 1 MiB, or too many calls at
+        once: retry later), UNAVAILABLE (not stored: retry later).
+        """
 
 def add_TelemetryServicer_to_server(servicer: TelemetryServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
 class StatsStub:
+    """Analysts query tallies. Metadata "authorization: Bearer <analyst token>"."""
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> StatsAsyncStub: ...
     Query: _grpc.UnaryUnaryMultiCallable[_telemetry_pb2.StatsQuery, _telemetry_pb2.StatsReply]
+    """Grouped counts with small-cell suppression (see StatsReply)."""
 
 @_typing.type_check_only
 class StatsAsyncStub(StatsStub):
+    """Analysts query tallies. Metadata "authorization: Bearer <analyst token>"."""
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     Query: _aio.UnaryUnaryMultiCallable[_telemetry_pb2.StatsQuery, _telemetry_pb2.StatsReply]  # type: ignore[assignment]
+    """Grouped counts with small-cell suppression (see StatsReply)."""
 
 class StatsServicer(metaclass=_abc_1.ABCMeta):
+    """Analysts query tallies. Metadata "authorization: Bearer <analyst token>"."""
+
     @_abc_1.abstractmethod
     def Query(
         self,
         request: _telemetry_pb2.StatsQuery,
         context: _ServicerContext,
-    ) -> _typing.Union[_telemetry_pb2.StatsReply, _abc.Awaitable[_telemetry_pb2.StatsReply]]: ...
+    ) -> _typing.Union[_telemetry_pb2.StatsReply, _abc.Awaitable[_telemetry_pb2.StatsReply]]:
+        """Grouped counts with small-cell suppression (see StatsReply)."""
 
 def add_StatsServicer_to_server(servicer: StatsServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
