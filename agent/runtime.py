@@ -133,6 +133,7 @@ class Runtime:
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._finished = threading.Event()
+        self._drain = threading.Event()
         self._dropped = 0
         self._sensors: list[Sensor] = []
         self._started_services: list[Service] = []
@@ -265,6 +266,9 @@ class Runtime:
             except Exception:  # noqa: BLE001 - keep stopping the rest; a stuck sensor is logged
                 _log_failure("sensor %s failed to stop cleanly", sensor.name)
         self._sensors.clear()
+        # The presenter has returned (its last choices are queued) and no sensor
+        # emits any more: the correlator thread may finish once the queue is empty.
+        self._drain.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
@@ -324,7 +328,7 @@ class Runtime:
                 item: Event | _Outcome | None = self._queue.get(timeout=0.1)
             except queue.Empty:
                 item = None
-                if self._stop.is_set():
+                if self._drain.is_set():
                     break  # drained: everything queued before the stop was handled
             try:
                 if isinstance(item, _Outcome):

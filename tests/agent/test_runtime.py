@@ -299,6 +299,37 @@ def test_sensor_that_raises_on_start_is_skipped(start_agent: Callable[..., Agent
     wait_for(lambda: agent.records("verdict"))
 
 
+class ClosingPresenter(ScriptedPresenter):
+    """Like a real dialog: a warning still open when the agent stops ends as IGNORED."""
+
+    def serve(
+        self, verdicts: queue.Queue[Verdict], on_outcome: OnOutcome, stop_event: threading.Event
+    ) -> None:
+        while not stop_event.is_set():
+            try:
+                self.shown.append(verdicts.get(timeout=0.05))
+            except queue.Empty:
+                continue
+        time.sleep(0.3)  # closing the window takes a moment
+        for verdict in self.shown:
+            on_outcome(verdict, Outcome.IGNORED)
+
+
+def test_choices_reported_while_stopping_are_kept(
+    start_agent: Callable[..., Agent], tmp_path: Path
+) -> None:
+    got: list[Resolution] = []
+    presenter = ClosingPresenter()
+    agent = start_agent(presenter=presenter, sinks=(got.append,))
+    intake.write_inbox_file(tmp_path / "state", intake.document("scareware"))
+    wait_for(lambda: agent.records("context"))
+    agent.emit(tool_started(11))
+    wait_for(lambda: presenter.shown)
+    agent.stop()
+    assert [r.outcome for r in got] == [Outcome.IGNORED]
+    assert [r["outcome"] for r in agent.records("outcome")] == ["ignored"]
+
+
 def test_stop_joins_everything_and_stops_sensors(start_agent: Callable[..., Agent]) -> None:
     agent = start_agent()
     agent.stop()
