@@ -43,7 +43,8 @@ def _wanted(path: Path) -> bool:
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, paths: queue.Queue[Path | None]) -> None:
+    def __init__(self, inbox: Path, paths: queue.Queue[Path | None]) -> None:
+        self._inbox = inbox
         self._paths = paths
 
     def on_any_event(self, event: FileSystemEvent) -> None:
@@ -51,7 +52,8 @@ class _Handler(FileSystemEventHandler):
             return
         raw = event.dest_path if event.event_type == "moved" else event.src_path
         path = Path(raw.decode() if isinstance(raw, bytes) else raw)
-        if _wanted(path):
+        # Only files directly in the inbox: a move into rejected/ is not new work.
+        if path.parent == self._inbox and _wanted(path):
             self._paths.put(path)
 
 
@@ -76,7 +78,7 @@ class IntakeSensor:
         """Create the inbox, start watching it, then queue what is already waiting."""
         self.rejected_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._observer = Observer()
-        self._observer.schedule(_Handler(self._paths), str(self.inbox), recursive=False)
+        self._observer.schedule(_Handler(self.inbox, self._paths), str(self.inbox), recursive=False)
         self._observer.daemon = True
         self._observer.start()
         self._thread = threading.Thread(
@@ -99,7 +101,7 @@ class IntakeSensor:
 
     def _rescan(self) -> None:
         try:
-            names = sorted(p for p in self.inbox.iterdir() if _wanted(p))
+            names = sorted(p for p in self.inbox.iterdir() if _wanted(p) and p.is_file())
         except OSError as exc:
             log.warning("intake: cannot list the inbox (%s)", exc.strerror)
             return
