@@ -75,11 +75,13 @@ def batch(*rows: pb.CountRow, region: str = "", batch_id: bytes | None = None) -
 class Running:
     """A collector serving on a thread; ``stop()`` is idempotent."""
 
-    def __init__(self, config: CollectorConfig, clock: Clock, tokens: Tokens) -> None:
+    def __init__(
+        self, config: CollectorConfig, clock: Clock, tokens: Tokens, store: Any = None
+    ) -> None:
         self.config = config
         self.clock = clock
         self.tokens = tokens
-        self.server = CollectorServer(config, clock=clock)
+        self.server = CollectorServer(config, clock=clock, store=store)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
@@ -151,7 +153,7 @@ def start_collector(
     """Start a collector with extra config sections merged over the defaults."""
     started: list[Running] = []
 
-    def start(**sections: dict[str, Any]) -> Running:
+    def start(store: Any = None, **sections: dict[str, Any]) -> Running:
         data: dict[str, Any] = {
             "collector": {
                 "listen": "127.0.0.1:0",
@@ -162,7 +164,7 @@ def start_collector(
         }
         for name, values in sections.items():
             data.setdefault(name, {}).update(values)
-        running = Running(from_dict(data), clock, tokens)
+        running = Running(from_dict(data), clock, tokens, store)
         started.append(running)
         return running
 

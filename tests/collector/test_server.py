@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
+from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -10,6 +14,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from ratwatch_proto import telemetry_pb2 as pb
+
+from collector.sqlite_store import SqliteStore
 
 SUBMIT = "/ratwatch.telemetry.v1.Telemetry/Submit"
 QUERY = "/ratwatch.telemetry.v1.Stats/Query"
@@ -175,16 +181,52 @@ def test_no_configured_tokens_refuses_and_says_how_to_add_one(
     assert "token add --role agent" in details
 
 
-def test_expired_deadline_is_honoured(collector: Any, wire: Any) -> None:
-    tele = collector.telemetry()
-    code, _ = status_of(
-        lambda: tele.Submit(
-            wire.batch(wire.row(collector.clock.today)),
-            metadata=collector.agent_md(),
-            timeout=0.000001,
-        )
-    )
+class SlowStore:
+    """A real SqliteStore whose acknowledgements arrive ``delay`` seconds late.
+
+    Stands in for a disk that is slow to sync, so a call's deadline passes
+    while its batch is being written.
+    """
+
+    def __init__(self, inner: Any, delay: float) -> None:
+        self.inner, self.delay = inner, delay
+        self.timers: list[threading.Timer] = []
+
+    def submit(self, batch: Any) -> Future[Any]:
+        done = self.inner.submit(batch)
+        late: Future[Any] = Future()
+        timer = threading.Timer(self.delay, lambda: late.set_result(done.result()))
+        self.timers.append(timer)
+        timer.start()
+        return late
+
+    def ingest(self, batch: Any) -> Any:
+        return self.submit(batch).result()
+
+    def query(self, query: Any) -> Any:
+        return self.inner.query(query)
+
+    def close(self) -> None:
+        for t in self.timers:
+            t.join()
+        self.inner.close()
+
+
+def test_deadline_is_honoured_while_the_write_is_slow(
+    start_collector: Any, wire: Any, tmp_path: Path, clock: Any
+) -> None:
+    slow = SlowStore(SqliteStore(tmp_path / "slow", clock=clock), delay=1.5)
+    running = start_collector(store=slow, collector={"min_cell_count": 1})
+    msg = wire.batch(wire.row(running.clock.today, "anydesk", 3))
+    tele = running.telemetry()
+    started = time.monotonic()
+    code, _ = status_of(lambda: tele.Submit(msg, metadata=running.agent_md(), timeout=0.3))
     assert code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert time.monotonic() - started < 1.2  # answered at the deadline, not after the write
+    # The agent retries the unacknowledged batch: it is counted exactly once.
+    reply = tele.Submit(msg, metadata=running.agent_md(), timeout=10)
+    assert reply.duplicate
+    assert counts(running.query()) == {"anydesk": 3}
 
 
 def test_concurrent_rpcs_are_bounded(start_collector: Any, wire: Any) -> None:
