@@ -24,7 +24,8 @@ Two-step tallies: a group's commit writes its batch ids and one row to
 statements however large the group. Every FOLD_SECONDS (and when idle, at
 close and at open) the writer folds all pending rows into the tally tables
 in one transaction: rows from thousands of batches are summed in memory
-first, so each tally row is touched once per fold instead of once per batch. Folding moves counts atomically; queries read the tallies and the
+first, so each tally row is touched once per fold instead of once per
+batch. Folding moves counts atomically; queries read the tallies and the
 pending rows in one snapshot (see collector.sqlite_query), so an
 acknowledged batch is visible at once and never counted twice.
 
@@ -170,7 +171,12 @@ class SqliteStore:
                 )
                 self._check_schema(self._reader)
                 return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"{self.path.parent}: cannot create the data dir: {exc.strerror}"
+                ) from exc
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
@@ -270,8 +276,8 @@ class SqliteStore:
                 self._add_tallies(days)
                 conn.execute("DELETE FROM pending")
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            # The cells stay in `pending` (durable, and counted by queries): retry later.
+        except (sqlite3.Error, ValueError) as exc:  # ValueError: unreadable staged JSON
+            # The rows stay in `pending` (durable, and counted by queries): retry later.
             log.error("folding pending tallies failed, will retry: %s", exc)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

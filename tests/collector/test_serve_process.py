@@ -186,3 +186,17 @@ def test_serve_refuses_plaintext_on_a_public_address(
     )
     assert done.returncode != 0
     assert "not a loopback address and TLS is off" in done.stderr
+
+
+def test_serve_explains_a_data_dir_it_cannot_use(collector_cmd: list[str], tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    done = subprocess.run(
+        [*collector_cmd, "serve", "--data-dir", str(blocker / "data"), "--listen", "127.0.0.1:0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "cannot create the data dir" in done.stderr and "Traceback" not in done.stderr
