@@ -132,7 +132,7 @@ def _wait_for_tool(collector: CollectorChild, tool_id: str, timeout: float) -> i
     """Ask the collector (as the analyst CLI does) until ``tool_id`` has been counted."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        total = collector.counted(tool_id)
+        total = collector.counted(tool_id, "--trigger", "unknown_call")
         if total:
             return total
         time.sleep(0.5)
@@ -167,6 +167,7 @@ def run_demo(options: DemoOptions, echo: Echo) -> None:
                 f"[6/{STEPS}] The agent sends its counts on its schedule (every "
                 f"{options.upload_seconds:g} s in this demo, once a day normally) ..."
             )
+            _wait_resolved(Journey(options, echo, collector, agent, props), 60)
             n = _wait_for_tool(collector, "anydesk", 30)
             echo(f"      the collector has counted AnyDesk {n} time(s).")
             echo("")
@@ -276,9 +277,7 @@ def _scare_tactic(j: Journey) -> None:
 def _answer(j: Journey, mark: int, prompt: str, choice: tuple[str, str]) -> None:
     """Wait for the warning; type the choice on the console (Tk: the person clicks)."""
     if j.options.dialog != "console":
-        j.agent.wait_for(r"verdict (WARN|ALERT)", 20, since=mark)
-        j.echo("      >>> the warning window is open: click a button (it closes by itself in 12 s)")
-        time.sleep(j.options.think_seconds + 3)
+        _answer_tk(j, mark, alert=choice[0] == "1")
         return
     try:
         j.agent.wait_for(prompt, 20, since=mark)
@@ -292,3 +291,62 @@ def _answer(j: Journey, mark: int, prompt: str, choice: tuple[str, str]) -> None
     j.echo(f"      >>> (demo) the person types {choice[0]}: {choice[1]}")
     j.agent.answer(choice[0])
     time.sleep(1.0)  # let the agent's confirmation show
+
+
+def _answer_tk(j: Journey, mark: int, *, alert: bool) -> None:
+    """The window is the person's: wait for their click, then press Enter (= Stop) for them."""
+    if not alert:
+        j.agent.wait_for(r"verdict (WARN|ALERT)", 20, since=mark)
+        j.echo("      >>> a warning window is open; click a button, or let it close by itself.")
+        time.sleep(j.options.think_seconds + 2)
+        return
+    with contextlib.suppress(DemoError):
+        j.agent.wait_for(r"verdict ALERT", 15, since=mark)
+    j.echo("      >>> the red window: click 'Stop the session' (in 8 s the demo presses Enter,")
+    j.echo("          which chooses it, if xdotool is installed).")
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline and _unresolved(j.agent):
+        time.sleep(0.2)
+    xdotool = shutil.which("xdotool")
+    if _unresolved(j.agent) and xdotool is not None:
+        found = subprocess.run(
+            [xdotool, "search", "--name", "ratwatch"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        )
+        for window in found.stdout.split():
+            # windowfocus, not windowactivate: a bare X server (Xvfb) has no window manager.
+            subprocess.run(
+                [xdotool, "windowfocus", "--sync", window, "key", "Return"],
+                capture_output=True,
+                check=False,
+                timeout=10,
+            )
+        j.echo("      >>> (demo) pressed Enter in the warning window: Stop the session")
+
+
+def _unresolved(agent: AgentChild) -> int:
+    """AnyDesk verdicts in the journal that have no outcome yet."""
+    from agent.journal import read_records
+
+    path = agent.state_dir / "journal.jsonl"
+    if not path.exists():
+        return 0
+    shown: set[str] = set()
+    resolved: set[str] = set()
+    for record in read_records(path):
+        verdict = record.get("verdict")
+        if not isinstance(verdict, dict) or verdict.get("tool_id") != "anydesk":
+            continue
+        (resolved if record.get("type") == "outcome" else shown).add(str(verdict["verdict_id"]))
+    return len(shown - resolved)
+
+
+def _wait_resolved(j: Journey, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while _unresolved(j.agent):
+        if time.monotonic() > deadline:
+            raise DemoError("the warning was not answered; nothing to count yet")
+        time.sleep(0.2)

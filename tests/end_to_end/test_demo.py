@@ -79,3 +79,34 @@ def test_scripts_demo_sh_runs_the_demo() -> None:
     assert shutil.which("bash") is not None
     check = subprocess.run(["bash", "-n", str(script)], capture_output=True, check=False)
     assert check.returncode == 0, check.stderr
+
+
+@pytest.mark.skipif(
+    shutil.which("Xvfb") is None or shutil.which("xdotool") is None,
+    reason="needs Xvfb and xdotool (scripts/test.sh installs them)",
+)
+def test_the_demo_with_a_display_shows_the_tk_window_and_finishes_unattended(
+    tmp_path: Path,
+) -> None:
+    """With a display the warning is a real Tk window; nobody clicks, so the demo presses Enter."""
+    from agent.dialog.xvfb import VirtualDisplay
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "WAYLAND"))}
+    env.update(HOME=str(tmp_path), TMPDIR=str(tmp_path))
+    with VirtualDisplay() as display:
+        env["DISPLAY"] = display
+        out = subprocess.run(
+            [*_entry_point(), "demo"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text
+    assert "the red window" in text and "pressed Enter" in text
+    rows = [line.split() for line in text.splitlines() if line.strip().startswith("AnyDesk")]
+    assert rows and rows[0][1] == "unknown_call" and rows[0][2] == "scare_tactics", text
+    assert list(tmp_path.iterdir()) == []
