@@ -5,8 +5,10 @@ Two ways to learn about new processes (``[sensors].process_events``):
 ``poll`` (every OS)
     ``poll_hz`` times a second, list the process ids (one /proc listing on
     Linux) and inspect only ids not seen before. When the listing equals the
-    previous one -- the usual tick -- nothing else happens. A process that
-    lives shorter than a tick can be missed, and on Windows, which reuses ids
+    previous one -- the usual tick -- nothing else happens. On Linux even the
+    listing is skipped while /proc shows that no process was created or
+    reaped (see ``agent.sensors.process_tracker``). A process that lives
+    shorter than a tick can be missed, and on Windows, which reuses ids
     quickly, a process that exits and whose id is reused within one tick
     looks unchanged; both are accepted costs of polling.
 ``netlink`` (Linux, where the kernel lets this user listen; see proc_connector)
@@ -45,102 +47,18 @@ import platformdirs
 import psutil
 
 from agent.errors import SensorError
-from agent.events import Event, PathClass, ProcessEnded
+from agent.events import Event, PathClass
 from agent.identify import current_os
 from agent.pe import PeCache
 from agent.sensors.base import Emit, SensorContext
 from agent.sensors.first_seen import FirstSeen
-from agent.sensors.proc_connector import EventsLost, ProcConnector, ProcEvent
-from agent.sensors.process_facts import Describer, process_name, read_snapshot
+from agent.sensors.proc_connector import EventsLost, ProcConnector
+from agent.sensors.process_facts import Describer
+from agent.sensors.process_tracker import ProcessTracker
 
 log = logging.getLogger(__name__)
 
 _LINUX = sys.platform.startswith("linux")
-_KTHREADD = 2  # parent of every Linux kernel thread
-
-
-class ProcessTracker:
-    """Which processes exist; new ones become ProcessStarted, reported ones ProcessEnded.
-
-    No threads and no timing of its own: the sensor feeds it listings (poll)
-    or kernel events, so tests and the benchmark can drive it directly.
-    """
-
-    def __init__(
-        self,
-        describer: Describer,
-        clock: Callable[[], float],
-        *,
-        pids: Callable[[], list[int]] = psutil.pids,
-    ) -> None:
-        self._describer = describer
-        self._clock = clock
-        self._pids = pids
-        self._listing: list[int] = []
-        self._known: set[int] = set()
-        self._reported: set[int] = set()
-        # Names of live processes we read (reported ones and looked-up parents).
-        self._names: dict[int, str] = {}
-
-    def baseline(self) -> int:
-        """Take the running processes as known without reporting them; returns their count."""
-        self._listing = self._pids()
-        self._known = set(self._listing)
-        return len(self._known)
-
-    def poll(self) -> list[Event]:
-        """Compare a fresh listing with the known processes."""
-        listing = self._pids()
-        if listing == self._listing:
-            return []  # the usual tick: not one process came or went
-        self._listing = listing
-        current = set(listing)
-        new = current - self._known
-        gone = self._known - current
-        self._known = current
-        events: list[Event] = []
-        for pid in gone:
-            events.extend(self._ended(pid))
-        for pid in sorted(new):  # parents (usually lower ids) first
-            events.extend(self._started(pid))
-        return events
-
-    def on_event(self, event: ProcEvent) -> list[Event]:
-        """Apply one kernel process event (exec or exit).
-
-        Forks are not followed: a child runs its parent's program until it
-        execs. Such a child stays unknown, so should the event source fail or
-        drop events, the resynchronising listing inspects it like polling would.
-        """
-        if event.kind == "exit":
-            self._known.discard(event.pid)
-            return self._ended(event.pid)
-        # exec: a new program in this process (also a known one: `exec foo`).
-        self._known.add(event.pid)
-        return [*self._ended(event.pid), *self._started(event.pid)]
-
-    def _ended(self, pid: int) -> list[Event]:
-        name = self._names.pop(pid, "")
-        if pid in self._reported:
-            self._reported.discard(pid)
-            return [ProcessEnded(at=self._clock(), pid=pid, name=name)]
-        return []
-
-    def _started(self, pid: int) -> list[Event]:
-        snap = read_snapshot(pid)
-        if snap is None:
-            return []  # already gone: normal for short-lived processes
-        if _LINUX and _KTHREADD in (snap.pid, snap.ppid):
-            return []
-        parent = self._names.get(snap.ppid)
-        if parent is None:
-            parent = process_name(snap.ppid) if snap.ppid > 0 else ""
-            if parent:
-                self._names[snap.ppid] = parent
-        event = self._describer.describe(snap, parent_name=parent, at=self._clock())
-        self._names[pid] = snap.name
-        self._reported.add(pid)
-        return [event]
 
 
 def user_dirs() -> dict[PathClass, list[str]]:
@@ -165,7 +83,7 @@ class ProcessSensor:
         home: str | None = None,
         pe_cache: PeCache | None = None,
         connector: Callable[[], ProcConnector] = ProcConnector,
-        pids: Callable[[], list[int]] = psutil.pids,
+        pids: Callable[[], list[int]] | None = None,
     ) -> None:
         # Seams for tests: ``os_name`` selects the catalogue's process names
         # (Windows names on real Linux processes), ``connector`` replaces the
@@ -264,7 +182,7 @@ class ProcessSensor:
                 except EventsLost:
                     self.events_lost += 1
                     log.warning("kernel dropped process events; resynchronising from a listing")
-                    self._send(self.tracker.poll())
+                    self._send(self.tracker.poll(force=True))
                     continue
                 except OSError as exc:
                     log.warning(

@@ -172,9 +172,13 @@ def ctx(tmp_path: Path, catalogue: Catalogues) -> SensorContext:
     )
 
 
-def sessions(events: list[Event]) -> list[tuple[str, str, int, str]]:
+def sessions(events: list[Event], procs: Procs) -> list[tuple[str, str, int, str]]:
+    """Session events about our processes (other people's tests may run tool copies too)."""
+    ours = {p.pid for p in procs.procs}
     out = []
     for e in events:
+        if e.pid not in ours:  # type: ignore[union-attr]
+            continue
         if isinstance(e, SessionStarted):
             out.append(("started", e.tool_id, e.pid, e.via))
         elif isinstance(e, SessionEnded):
@@ -191,16 +195,16 @@ def test_outgoing_connection_to_a_catalogue_port_is_a_session(
     port, accept = server()
     catalogue.set(tool("anydesk", ("AnyDesk.exe",), (port,)))
     sensor = SessionSensor(ctx, os_name="windows")
-    assert sensor.tracker.scan() == []
+    assert sessions(sensor.tracker.scan(), procs) == []
     proc = procs.dial("AnyDesk.exe", port)
     peer = accept()
     events = sensor.tracker.scan()
-    assert sessions(events) == [("started", "anydesk", proc.pid, VIA_CONNECTION)]
-    assert events[0].at == 1_000.0  # the injected clock
-    assert sensor.tracker.scan() == []  # still the same session
+    assert sessions(events, procs) == [("started", "anydesk", proc.pid, VIA_CONNECTION)]
+    assert {e.at for e in events} == {1_000.0}  # the injected clock
+    assert sessions(sensor.tracker.scan(), procs) == []  # still the same session
     peer.close()  # the far end hangs up; bash sees EOF and exits
     proc.wait()
-    assert sessions(sensor.tracker.scan()) == [("ended", "anydesk", proc.pid, "")]
+    assert sessions(sensor.tracker.scan(), procs) == [("ended", "anydesk", proc.pid, "")]
 
 
 def test_session_ends_after_a_grace_scan_when_the_connection_closes(
@@ -214,15 +218,19 @@ def test_session_ends_after_a_grace_scan_when_the_connection_closes(
     sensor = SessionSensor(ctx, os_name="windows")
     proc = procs.dial("AnyDesk.exe", port, then_wait=True)  # keeps running after hang-up
     peer = accept()
-    assert sessions(sensor.tracker.scan()) == [("started", "anydesk", proc.pid, VIA_CONNECTION)]
+    assert sessions(sensor.tracker.scan(), procs) == [
+        ("started", "anydesk", proc.pid, VIA_CONNECTION)
+    ]
     peer.close()
     deadline = time.monotonic() + WAIT
     while any(c.remote_port == port for c in process_connections(proc.pid)):
         assert time.monotonic() < deadline, "the tool never closed its end"
         time.sleep(0.01)
     assert proc.poll() is None
-    assert sensor.tracker.scan() == []  # one scan without evidence: maybe a reconnect
-    assert sessions(sensor.tracker.scan()) == [("ended", "anydesk", proc.pid, "")]
+    assert (
+        sessions(sensor.tracker.scan(), procs) == []
+    )  # one scan without evidence: maybe a reconnect
+    assert sessions(sensor.tracker.scan(), procs) == [("ended", "anydesk", proc.pid, "")]
 
 
 def test_incoming_connection_to_the_tools_listening_port(
@@ -231,17 +239,17 @@ def test_incoming_connection_to_the_tools_listening_port(
     vnc, port = procs.listen("winvnc.exe")
     catalogue.set(tool("vnc", ("winvnc.exe",), (port,)))
     sensor = SessionSensor(ctx, os_name="windows")
-    assert sensor.tracker.tool_pids == {}
-    assert sensor.tracker.scan() == []  # listening alone is no session
-    assert sensor.tracker.tool_pids == {vnc.pid: "vnc"}
+    assert vnc.pid not in sensor.tracker.tool_pids
+    assert sessions(sensor.tracker.scan(), procs) == []  # listening alone is no session
+    assert sensor.tracker.tool_pids[vnc.pid] == "vnc"
     viewer = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
     try:
         deadline = time.monotonic() + WAIT
         events: list[Event] = []
-        while not events:  # until the listener has accepted
+        while not sessions(events, procs):  # until the listener has accepted
             assert time.monotonic() < deadline
             events = sensor.tracker.scan()
-        assert sessions(events) == [("started", "vnc", vnc.pid, VIA_CONNECTION)]
+        assert sessions(events, procs) == [("started", "vnc", vnc.pid, VIA_CONNECTION)]
     finally:
         viewer.close()
 
@@ -261,14 +269,14 @@ def test_incoming_session_process_pattern(
     sensor = SessionSensor(ctx, os_name="windows")
     idle = procs.idle("TeamViewer_Desktop.exe", "--IPCport", "5939")  # not the full shape
     desktop = procs.idle("TeamViewer_Desktop.exe", "--IPCport", "5939", "--Module", "1")
-    assert sessions(sensor.tracker.scan()) == [
+    assert sessions(sensor.tracker.scan(), procs) == [
         ("started", "teamviewer", desktop.pid, VIA_PROCESS_PATTERN)
     ]
     assert idle.pid in sensor.tracker.tool_pids
     desktop.kill()
     desktop.wait()
     # The process that showed the session is gone: over at once, no grace.
-    assert sessions(sensor.tracker.scan()) == [("ended", "teamviewer", desktop.pid, "")]
+    assert sessions(sensor.tracker.scan(), procs) == [("ended", "teamviewer", desktop.pid, "")]
 
 
 def test_other_ports_and_other_programs_are_not_sessions(
@@ -285,7 +293,7 @@ def test_other_ports_and_other_programs_are_not_sessions(
     accept_other()
     procs.dial("browser", tool_port)  # the port, but not the tool
     accept_tool_port()
-    assert sensor.tracker.scan() == []
+    assert sessions(sensor.tracker.scan(), procs) == []
 
 
 def test_a_tool_talking_to_itself_is_not_a_session(
@@ -300,7 +308,7 @@ def test_a_tool_talking_to_itself_is_not_a_session(
     while not any(c.status == psutil.CONN_ESTABLISHED for c in process_connections(service.pid)):
         assert time.monotonic() < deadline, "the service never accepted"
         time.sleep(0.01)
-    assert sensor.tracker.scan() == []
+    assert sessions(sensor.tracker.scan(), procs) == []
     assert set(sensor.tracker.tool_pids) >= {service.pid, gui.pid}
 
 
@@ -315,7 +323,9 @@ def test_a_tool_running_before_the_agent_is_found(
     proc = procs.dial("AnyDesk.exe", port)
     accept()
     sensor = SessionSensor(ctx, os_name="windows")  # the agent starts now
-    assert sessions(sensor.tracker.scan()) == [("started", "anydesk", proc.pid, VIA_CONNECTION)]
+    assert sessions(sensor.tracker.scan(), procs) == [
+        ("started", "anydesk", proc.pid, VIA_CONNECTION)
+    ]
 
 
 def test_the_session_moves_to_another_process_of_the_tool(
@@ -329,13 +339,15 @@ def test_the_session_moves_to_another_process_of_the_tool(
     sensor = SessionSensor(ctx, os_name="windows")
     first = procs.dial("AnyDesk.exe", port)
     first_peer = accept()
-    assert sessions(sensor.tracker.scan()) == [("started", "anydesk", first.pid, VIA_CONNECTION)]
+    assert sessions(sensor.tracker.scan(), procs) == [
+        ("started", "anydesk", first.pid, VIA_CONNECTION)
+    ]
     second = procs.dial("AnyDesk.exe", port)
     accept()
-    assert sensor.tracker.scan() == []  # one session per tool
+    assert sessions(sensor.tracker.scan(), procs) == []  # one session per tool
     first_peer.close()
     first.wait()
-    assert sessions(sensor.tracker.scan()) == [
+    assert sessions(sensor.tracker.scan(), procs) == [
         ("ended", "anydesk", first.pid, ""),
         ("started", "anydesk", second.pid, VIA_CONNECTION),
     ]
@@ -358,7 +370,7 @@ def test_unreadable_connections_are_logged_once_and_patterns_still_work(
     procs.idle("AnyDesk.exe")
     procs.idle("AnyDesk.exe")
     desktop = procs.idle("TeamViewer_Desktop.exe", "--Module", "1")
-    assert sessions(sensor.tracker.scan()) == [
+    assert sessions(sensor.tracker.scan(), procs) == [
         ("started", "teamviewer", desktop.pid, VIA_PROCESS_PATTERN)
     ]
     sensor.tracker.scan()
@@ -373,12 +385,14 @@ def test_sensor_thread_emits_and_stops_cleanly(
 ) -> None:
     port, accept = server()
     catalogue.set(tool("anydesk", ("AnyDesk.exe",), (port,)))
-    got: list[Event] = []
-    arrived = threading.Event()
+    got: list[SessionStarted] = []
+    cond = threading.Condition()
 
     def emit(event: Event) -> None:
-        got.append(event)
-        arrived.set()
+        if isinstance(event, SessionStarted):
+            with cond:
+                got.append(event)
+                cond.notify_all()
 
     sensor = create_sensor("sessions", ctx)
     assert isinstance(sensor, SessionSensor) and sensor.name == "sessions"
@@ -386,8 +400,9 @@ def test_sensor_thread_emits_and_stops_cleanly(
     try:
         proc = procs.dial("AnyDesk.exe", port)
         accept()
-        assert arrived.wait(WAIT)
-        assert isinstance(got[0], SessionStarted) and got[0].pid == proc.pid
+        with cond:
+            assert cond.wait_for(lambda: any(e.pid == proc.pid for e in got), timeout=WAIT)
+            assert [e.tool_id for e in got if e.pid == proc.pid] == ["anydesk"]
     finally:
         sensor.stop()
     assert not [t for t in threading.enumerate() if t.name == "ratwatch-sessions"]
