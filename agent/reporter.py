@@ -75,6 +75,9 @@ def open_channel(settings: TelemetrySection) -> grpc.Channel:
         raise TelemetryError("[telemetry].collector is empty: nowhere to send counts")
     options = [("grpc.max_send_message_length", 1024 * 1024)]
     if not settings.tls:
+        host = settings.collector.rpartition(":")[0].strip("[]")
+        if host not in ("localhost", "127.0.0.1", "::1"):
+            log.warning("telemetry: sending to the collector without TLS ([telemetry].tls = false)")
         return grpc.insecure_channel(settings.collector, options=options)
     roots = None
     if settings.ca_file:
