@@ -165,9 +165,9 @@ class CollectorChild:
             self._log_fh.close()
             self._log_fh = None
 
-    def counted(self, tool_id: str) -> int:
+    def counted(self, tool_id: str, *filters: str) -> int:
         """How often the running collector has counted ``tool_id`` (``stats --format json``)."""
-        doc = json.loads(self.stats_table("tool", "--tool", tool_id, "--format", "json"))
+        doc = json.loads(self.stats_table("tool", "--tool", tool_id, *filters, "--format", "json"))
         return sum(int(row["count"]) for row in doc["rows"])
 
     def stats_table(self, by: str = "tool,trigger,stage,outcome", *more: str) -> str:
