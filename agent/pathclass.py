@@ -6,7 +6,7 @@ runs from Program Files. The correlator only needs this coarse class.
 
 Rules are per OS and work on path *strings* only (no file system access), so
 Windows and macOS rules are tested on Linux. Each rule is a sequence of folder
-patterns (``fnmatch`` per component) matched against the start of the
+patterns (``*`` within one component) matched against the start of the
 executable's folder; the first class with a matching rule wins, in the order
 downloads, desktop, temp, program files, system. Windows and macOS compare
 case-insensitively (their default file systems do), Linux case-sensitively.
@@ -14,7 +14,7 @@ case-insensitively (their default file systems do), Linux case-sensitively.
 
 from __future__ import annotations
 
-import fnmatch
+import functools
 import re
 from collections.abc import Mapping, Sequence
 
@@ -139,13 +139,51 @@ def split_path(path: str, *, os_name: str) -> tuple[str, ...] | None:
     return tuple(p.casefold() for p in folded) if os_name in ("windows", "macos") else folded
 
 
-def _starts_with(parts: Sequence[str], rule: Sequence[str], *, fold: bool) -> bool:
-    if len(parts) < len(rule):
-        return False
-    for part, pattern in zip(parts, rule, strict=False):
-        if not fnmatch.fnmatchcase(part, pattern.casefold() if fold else pattern):
-            return False
-    return True
+def _component(pattern: str, *, fold: bool, literal: bool = False) -> str:
+    """One path component as a regex: ``*`` and ``?`` stay inside the component."""
+    text = pattern.casefold() if fold else pattern
+    if literal:
+        return re.escape(text)
+    return "".join("[^/]*" if ch == "*" else "[^/]" if ch == "?" else re.escape(ch) for ch in text)
+
+
+def _prefix(parts: Sequence[str], *, fold: bool, literal: bool = False) -> str:
+    return "".join(_component(p, fold=fold, literal=literal) + "/" for p in parts)
+
+
+@functools.lru_cache(maxsize=32)
+def _matcher(
+    os_name: str, home: str, user_dirs: tuple[tuple[PathClass, tuple[str, ...]], ...]
+) -> re.Pattern[str]:
+    """All rules of one OS (with this home and these folders) as one anchored regex.
+
+    One named group per class, in priority order: at the start of the string the
+    regex engine takes the first alternative that matches, so the order of
+    ``_ORDER`` decides between overlapping rules (Downloads inside a profile
+    before the profile's temp folder, temp before system).
+    """
+    user_rules, absolute_rules = _RULES[os_name]
+    fold = os_name != "linux"
+    profiles = [_prefix(r, fold=fold) for r in _PROFILE_ROOTS[os_name]]
+    home_parts = split_path(home, os_name=os_name) if home else None
+    if home_parts:
+        profiles.append(_prefix(home_parts, fold=False, literal=True))  # already folded
+    extra = dict(user_dirs)
+    groups = []
+    for path_class in _ORDER:
+        alternatives = []
+        for folder in extra.get(path_class, ()):
+            folder_parts = split_path(folder, os_name=os_name)
+            if folder_parts:
+                alternatives.append(_prefix(folder_parts, fold=False, literal=True))
+        for profile in profiles:
+            for rule in user_rules.get(path_class, ()):
+                alternatives.append(profile + _prefix(rule, fold=fold))
+        for rule in absolute_rules.get(path_class, ()):
+            alternatives.append(_prefix(rule, fold=fold))
+        if alternatives:
+            groups.append(f"(?P<{path_class.value}>{'|'.join(alternatives)})")
+    return re.compile("|".join(groups))
 
 
 def classify_path(
@@ -160,34 +198,15 @@ def classify_path(
     ``home`` is the current user's profile folder (profiles in the usual place,
     e.g. ``C:\\Users\\*``, are recognised without it). ``user_dirs`` adds
     absolute folders for a class, e.g. the localised XDG Downloads and Desktop
-    folders on Linux.
+    folders on Linux. Called for every new process, so the rules are compiled
+    once per (OS, home, folders) into a single regex.
     """
-    try:
-        user_rules, absolute_rules = _RULES[os_name]
-    except KeyError:
-        raise ValueError(f"unknown OS {os_name!r}; expected windows, macos or linux") from None
+    if os_name not in _RULES:
+        raise ValueError(f"unknown OS {os_name!r}; expected windows, macos or linux")
     parts = split_path(exe, os_name=os_name)
     if not parts:
         return PathClass.OTHER
-    folders = parts[:-1]
-    fold = os_name != "linux"
-    profiles: list[tuple[str, ...]] = list(_PROFILE_ROOTS[os_name])
-    home_parts = split_path(home, os_name=os_name) if home else None
-    if home_parts:
-        # fnmatch metacharacters in a real folder name must match literally.
-        profiles.append(tuple(re.sub(r"([*?\[])", r"[\1]", p) for p in home_parts))
-    extra = user_dirs or {}
-    for path_class in _ORDER:
-        for folder in extra.get(path_class, ()):
-            folder_parts = split_path(folder, os_name=os_name)
-            if folder_parts and folders[: len(folder_parts)] == folder_parts:
-                return path_class
-        for profile in profiles:
-            if not _starts_with(folders, profile, fold=fold):
-                continue
-            rest = folders[len(profile) :]
-            if any(_starts_with(rest, r, fold=fold) for r in user_rules.get(path_class, ())):
-                return path_class
-        if any(_starts_with(folders, r, fold=fold) for r in absolute_rules.get(path_class, ())):
-            return path_class
-    return PathClass.OTHER
+    key = tuple(sorted((c, tuple(v)) for c, v in (user_dirs or {}).items()))
+    # The folders as "a/b/c/" ("/" cannot occur inside a component).
+    found = _matcher(os_name, home, key).match("".join(p + "/" for p in parts[:-1]))
+    return PathClass(found.lastgroup) if found and found.lastgroup else PathClass.OTHER
