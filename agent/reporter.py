@@ -39,8 +39,9 @@ log = logging.getLogger(__name__)
 
 # gRPC metadata key carrying the deployment token ("Bearer <token>").
 TOKEN_METADATA_KEY = "authorization"  # noqa: S105 - a header name, not a secret
-# One upload sends at most this many batches (10,000 rows need two); the rest waits.
-MAX_BATCHES_PER_UPLOAD = 16
+# One upload sends at most this many batches (10,000 rows need two; bisecting a refused
+# 5,000-row batch down to one bad row takes about 26): the rest waits for the next slot.
+MAX_BATCHES_PER_UPLOAD = 64
 # The service re-checks consent and the clock at least this often while idle.
 MAX_IDLE_WAIT_SECONDS = 30.0
 META_PHASE = "schedule_phase"
