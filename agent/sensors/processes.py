@@ -160,9 +160,12 @@ class ProcessSensor:
             return None
 
     def _run(self, connector: ProcConnector | None) -> None:
-        if connector is not None and self._run_events(connector):
-            return
-        self.active_mode = "poll"
+        if connector is not None:
+            if self._run_events(connector):
+                return
+            self.active_mode = "poll"
+            # Catch up at once with whatever the failed source did not deliver.
+            self._send(self.tracker.poll(force=True))
         self._run_poll()
 
     def _send(self, events: list[Event]) -> None:
@@ -181,7 +184,12 @@ class ProcessSensor:
                     batch = connector.read()
                 except EventsLost:
                     self.events_lost += 1
-                    log.warning("kernel dropped process events; resynchronising from a listing")
+                    if self.events_lost == 1 or self.events_lost % 100 == 0:
+                        log.warning(
+                            "kernel dropped process events (%d times so far); "
+                            "resynchronising from a listing",
+                            self.events_lost,
+                        )
                     self._send(self.tracker.poll(force=True))
                     continue
                 except OSError as exc:
