@@ -66,6 +66,19 @@ def tool(tool_id: str, names: tuple[str, ...], ports: tuple[int, ...], **kw: obj
     )
 
 
+def _libpython_dir() -> str | None:
+    """Where this interpreter's shared libpython was loaded from (None: linked in statically)."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return sysconfig.get_config_var("LIBDIR")
+    for line in maps.splitlines():
+        path = line.split()[-1]
+        if "/libpython" in path and ".so" in path:
+            return os.path.dirname(path)
+    return None
+
+
 class Procs:
     """Starts tool copies; kills and reaps them all at teardown."""
 
@@ -99,8 +112,8 @@ class Procs:
         """A Python copy named ``name`` listening on a free loopback port; returns the port."""
         exe = self._copy(os.path.realpath(sys.executable), name)
         env = dict(os.environ, PYTHONHOME=sys.base_prefix)
-        libdir = sysconfig.get_config_var("LIBDIR")
-        if libdir:  # a copied interpreter still finds a shared libpython
+        libdir = _libpython_dir()
+        if libdir:  # a copied interpreter must still find its shared libpython
             env["LD_LIBRARY_PATH"] = libdir
         proc = self._run([str(exe), "-c", LISTENER], stdout=subprocess.PIPE, env=env)
         assert proc.stdout is not None
