@@ -103,8 +103,13 @@ CREATE TABLE IF NOT EXISTS pending (
 
 
 def _upsert(table: str, columns: tuple[str, ...]) -> str:
-    """One statement that adds a whole JSON array of [key..., count] rows to ``table``."""
-    values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns) + 1))
+    """One statement that adds a JSON array of [[key...], count] items to ``table``."""
+    values = ", ".join(
+        [
+            *(f"json_extract(value, '$[0][{i}]')" for i in range(len(columns))),
+            "json_extract(value, '$[1]')",
+        ]
+    )
     return (
         f"INSERT INTO {table} ({', '.join(columns)}, count) "  # noqa: S608 - fixed names
         f"SELECT {values} FROM json_each(?) WHERE true "
@@ -127,6 +132,11 @@ _REMEMBER = (
     "INSERT INTO seen_batch SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
     "json_extract(value, '$[2]') FROM json_each(?)"
 )
+
+
+# Compact and without the circular-reference check: these are plain lists of
+# numbers and strings, encoded thousands of times a second.
+_json = json.JSONEncoder(check_circular=False, separators=(",", ":")).encode
 
 
 def id_halves(batch_id: bytes) -> tuple[int, int]:
@@ -302,7 +312,8 @@ class SqliteStore:
             (_UPSERT_TOOL_DAY, tool_days),
             (_UPSERT_TOOL_MONTH, tool_months),
         ):
-            self._conn.execute(sql, (json.dumps([[*k, v] for k, v in cells.items()]),))
+            # dict items encode as [[key...], count] without a Python-level loop.
+            self._conn.execute(sql, (_json(list(cells.items())),))
 
     def _commit(self, group: list[_Item]) -> None:
         try:
@@ -332,7 +343,7 @@ class SqliteStore:
         today = int(self._clock() // 86400)
         halves = [id_halves(b.batch_id) for b, _ in group]
         conn.execute("BEGIN IMMEDIATE")
-        (found,) = conn.execute(_SEEN, (json.dumps(halves),)).fetchone()
+        (found,) = conn.execute(_SEEN, (_json(halves),)).fetchone()
         seen = {(hi, lo) for hi, lo in json.loads(found)}
         remember: list[tuple[int, int, int]] = []
         fresh: list[tuple[str, tuple[TallyRow, ...]]] = []
@@ -346,16 +357,16 @@ class SqliteStore:
                 results.append(IngestResult(duplicate=True, rows_accepted=0))
                 continue
             seen.add(key)
-            oldest = min(r.day for r in rows)
+            oldest = min(rows)[0]  # rows are tuples starting with the day
             remember.append((*key, oldest + MAX_AGE_DAYS + CLOCK_MARGIN_DAYS))
             fresh.append((batch.region, rows))
             results.append(IngestResult(duplicate=False, rows_accepted=len(rows)))
         if remember:
-            conn.execute(_REMEMBER, (json.dumps(remember),))
+            conn.execute(_REMEMBER, (_json(remember),))
             # The rows as they came ([[region, [[day, tool, trigger, stage, outcome,
             # count], ...]], ...]): summing them is left to _fold, which sums
             # a whole interval's worth at once.
-            conn.execute("INSERT INTO pending (cells) VALUES (?)", (json.dumps(fresh),))
+            conn.execute("INSERT INTO pending (cells) VALUES (?)", (_json(fresh),))
             self._unfolded = True
         if today != self._pruned_day:
             # Once a day: forget ids whose batches validation would now refuse anyway.
