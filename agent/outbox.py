@@ -23,8 +23,6 @@ verdict's evidence, pids and names never reach this file.
 from __future__ import annotations
 
 import logging
-import re
-import secrets
 import sqlite3
 import threading
 import time
@@ -33,72 +31,40 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent import outbox_batches as batches
+from agent.counts import (
+    DROPPED_TOOL_ID,
+    EXPIRE_AFTER_DAYS,
+    MAX_BATCH_ROWS,
+    SLUG,
+    Batch,
+    CountRow,
+    merge,
+    parse_version,
+    utc_day,
+)
 from agent.errors import TelemetryError
 from agent.outbox_schema import SCHEMA, connect
-from agent.verdict import Outcome, Resolution, Stage, Trigger
+from agent.verdict import Outcome, Resolution, Stage
+
+__all__ = [
+    "DROPPED_TOOL_ID",
+    "EXPIRE_AFTER_DAYS",
+    "OUTBOX_FILE",
+    "SLUG",
+    "Batch",
+    "CountRow",
+    "Outbox",
+    "OutboxStats",
+    "merge",
+    "parse_version",
+    "utc_day",
+]
 
 log = logging.getLogger(__name__)
 
 OUTBOX_FILE = "outbox.sqlite3"
-SLUG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,47}$")
-# Reserved tool id under which counts lost to the bounds (or to rejection) are reported.
-DROPPED_TOOL_ID = "ratwatch.dropped"
-# The collector rejects rows older than 35 days; we stop sending them two days
-# earlier so a few days of clock difference between PC and collector cannot
-# turn a whole batch into a rejection.
-EXPIRE_AFTER_DAYS = 33
-# Limits of the wire contract.
-MAX_BATCH_ROWS = 5000
-MAX_ROW_COUNT = 10_000
-SECONDS_PER_DAY = 86_400
-# Declaration order of Stage is the order of the scam journey.
-_STAGE_RANK = {stage: rank for rank, stage in enumerate(Stage)}
-_PERSON_CHOICES = frozenset(
-    {Outcome.USER_STOPPED, Outcome.USER_PAUSED, Outcome.USER_TRUSTED, Outcome.IGNORED}
-)
 MIN_MAX_BYTES = 64 * 1024  # below this the schema alone would not fit
-
-
-def utc_day(ts: float) -> int:
-    """Days since 1970-01-01 in UTC."""
-    return int(ts // SECONDS_PER_DAY)
-
-
-def merge(
-    old_stage: Stage, old_outcome: Outcome, new_stage: Stage, new_outcome: Outcome
-) -> tuple[Stage, Outcome]:
-    """Combine two resolutions for the same (day, tool, trigger).
-
-    The furthest stage of the journey is kept; the latest choice of the person
-    is kept, but a journal-only verdict does not erase an earlier real choice.
-    """
-    stage = new_stage if _STAGE_RANK[new_stage] > _STAGE_RANK[old_stage] else old_stage
-    if new_outcome is Outcome.NO_WARNING_SHOWN and old_outcome in _PERSON_CHOICES:
-        return stage, old_outcome
-    return stage, new_outcome
-
-
-@dataclass(frozen=True)
-class CountRow:
-    """One count as it will be sent: only enums, a slug, a day and a number."""
-
-    utc_day: int
-    tool_id: str
-    trigger: Trigger
-    stage: Stage
-    outcome: Outcome
-    count: int
-
-
-@dataclass(frozen=True)
-class Batch:
-    """What one upload carries. ``batch_id`` is empty in a preview (not yet built)."""
-
-    batch_id: bytes
-    agent_version: tuple[int, int, int]
-    catalogue_version: int
-    region: str
-    rows: tuple[CountRow, ...]
 
 
 @dataclass(frozen=True)
@@ -110,38 +76,6 @@ class OutboxStats:
     in_flight_batches: int
     used_bytes: int
     dropped_unreported: int
-
-
-@dataclass(frozen=True)
-class BatchPlan:
-    """What building the next batch would do (shared by ``take_batch`` and the preview)."""
-
-    expired: int  # counts too old for the collector, dropped now
-    row_ids: tuple[int, ...]
-    rows: tuple[CountRow, ...]
-    dropped_row: CountRow | None
-
-
-def parse_version(text: str) -> tuple[int, int, int]:
-    """``"1.2.3"`` (or ``"1.2.3.dev4"``) -> ``(1, 2, 3)``; unparsable parts are 0."""
-    parts: list[int] = []
-    for piece in text.split(".")[:3]:
-        digits = re.match(r"\d+", piece)
-        parts.append(int(digits.group()) if digits else 0)
-    while len(parts) < 3:
-        parts.append(0)
-    return parts[0], parts[1], parts[2]
-
-
-def _row(r: sqlite3.Row) -> CountRow:
-    return CountRow(
-        utc_day=int(r["utc_day"]),
-        tool_id=str(r["tool_id"]),
-        trigger=Trigger(r["trigger"]),
-        stage=Stage(r["stage"]),
-        outcome=Outcome(r["outcome"]),
-        count=int(r["count"]),
-    )
 
 
 class Outbox:
@@ -230,18 +164,6 @@ class Outbox:
     def _today(self) -> int:
         return utc_day(self._clock())
 
-    def _dropped(self, db: sqlite3.Connection) -> int:
-        row = db.execute("SELECT value FROM meta WHERE key = 'dropped'").fetchone()
-        return int(row[0]) if row else 0
-
-    def _add_dropped(self, db: sqlite3.Connection, n: int) -> None:
-        if n:
-            db.execute(
-                "INSERT INTO meta(key, value) VALUES ('dropped', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + ?",
-                (str(n), n),
-            )
-
     def _used_bytes(self, db: sqlite3.Connection) -> int:
         pages = int(db.execute("PRAGMA page_count").fetchone()[0])
         free = int(db.execute("PRAGMA freelist_count").fetchone()[0])
@@ -268,7 +190,7 @@ class Outbox:
             today = self._today()
             if not today - EXPIRE_AFTER_DAYS <= day <= today + 1:
                 # Too old for the collector (or from a clock far in the future): lost, and said so.
-                self._add_dropped(db, 1)
+                batches.add_dropped(db, 1)
                 log.info("outbox: a verdict dated outside the collector's window was dropped")
                 return False
             claimed = db.execute(
@@ -311,7 +233,7 @@ class Outbox:
         ).fetchall()
         if victims:
             db.executemany("DELETE FROM counts WHERE row_id = ?", [(v[0],) for v in victims])
-            self._add_dropped(db, sum(int(v[1]) for v in victims))
+            batches.add_dropped(db, sum(int(v[1]) for v in victims))
         return len(victims)
 
     def _enforce_bounds(self, db: sqlite3.Connection) -> None:
@@ -336,37 +258,6 @@ class Outbox:
 
     # --- batches -------------------------------------------------------------------
 
-    def _plan(self, db: sqlite3.Connection, today: int) -> BatchPlan:
-        oldest_ok = today - EXPIRE_AFTER_DAYS
-        expired = int(
-            db.execute(
-                "SELECT COALESCE(SUM(count), 0) FROM counts WHERE batch_id IS NULL AND utc_day < ?",
-                (oldest_ok,),
-            ).fetchone()[0]
-        )
-        dropped = self._dropped(db) + expired
-        room = self.batch_rows - (1 if dropped else 0)
-        taken = db.execute(
-            "SELECT * FROM counts WHERE batch_id IS NULL AND utc_day >= ? ORDER BY row_id LIMIT ?",
-            (oldest_ok, room),
-        ).fetchall()
-        dropped_row = None
-        if dropped:
-            dropped_row = CountRow(
-                today,
-                DROPPED_TOOL_ID,
-                Trigger.NONE,
-                Stage.REMOTE_TOOL_STARTED,
-                Outcome.NO_WARNING_SHOWN,
-                min(dropped, MAX_ROW_COUNT),
-            )
-        return BatchPlan(
-            expired=expired,
-            row_ids=tuple(int(r["row_id"]) for r in taken),
-            rows=tuple(_row(r) for r in taken),
-            dropped_row=dropped_row,
-        )
-
     def preview(
         self, *, agent_version: tuple[int, int, int], catalogue_version: int, region: str
     ) -> Batch:
@@ -376,10 +267,10 @@ class Outbox:
         the batch ``take_batch`` would build now (its id is drawn only then).
         """
         with self._lock:
-            current = self._in_flight(self._db)
+            current = batches.in_flight(self._db)
             if current is not None:
                 return current
-            plan = self._plan(self._db, self._today())
+            plan = batches.plan(self._db, self._today(), self.batch_rows)
         rows = plan.rows + ((plan.dropped_row,) if plan.dropped_row else ())
         return Batch(b"", agent_version, catalogue_version, region, rows)
 
@@ -392,63 +283,21 @@ class Outbox:
         is durable before the first send and re-sent unchanged after a crash.
         """
         with self._write() as db:
-            current = self._in_flight(db)
+            current = batches.in_flight(db)
             if current is not None:
                 return current
             today = self._today()
-            plan = self._plan(db, today)
-            if plan.expired:
-                db.execute(
-                    "DELETE FROM counts WHERE batch_id IS NULL AND utc_day < ?",
-                    (today - EXPIRE_AFTER_DAYS,),
-                )
-                self._add_dropped(db, plan.expired)
-                log.info("outbox: %d counts too old for the collector were dropped", plan.expired)
-            db.execute("DELETE FROM claims WHERE utc_day < ?", (today - EXPIRE_AFTER_DAYS - 3,))
-            batch_id = secrets.token_bytes(16)
-            db.execute(
-                "INSERT INTO batches(batch_id, agent_version, catalogue_version, region) "
-                "VALUES (?, ?, ?, ?)",
-                (batch_id, ".".join(map(str, agent_version)), catalogue_version, region),
+            batches.build(
+                db,
+                batches.plan(db, today, self.batch_rows),
+                today,
+                agent_version=agent_version,
+                catalogue_version=catalogue_version,
+                region=region,
             )
-            db.executemany(
-                "UPDATE counts SET batch_id = ? WHERE row_id = ?",
-                [(batch_id, rid) for rid in plan.row_ids],
-            )
-            if plan.dropped_row is not None:
-                d = plan.dropped_row
-                db.execute(
-                    "INSERT INTO counts(utc_day, tool_id, trigger, stage, outcome, count, "
-                    "batch_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        d.utc_day,
-                        d.tool_id,
-                        d.trigger.value,
-                        d.stage.value,
-                        d.outcome.value,
-                        d.count,
-                        batch_id,
-                    ),
-                )
-                self._add_dropped(db, -d.count)
-            batch = self._in_flight(db)
+            batch = batches.in_flight(db)
             assert batch is not None  # just written in this transaction
             return batch
-
-    def _in_flight(self, db: sqlite3.Connection) -> Batch | None:
-        head = db.execute("SELECT * FROM batches ORDER BY seq LIMIT 1").fetchone()
-        if head is None:
-            return None
-        rows = db.execute(
-            "SELECT * FROM counts WHERE batch_id = ? ORDER BY row_id", (head["batch_id"],)
-        ).fetchall()
-        return Batch(
-            batch_id=bytes(head["batch_id"]),
-            agent_version=parse_version(str(head["agent_version"])),
-            catalogue_version=int(head["catalogue_version"]),
-            region=str(head["region"]),
-            rows=tuple(_row(r) for r in rows),
-        )
 
     def acknowledge(self, batch_id: bytes) -> None:
         """The collector has the batch durably: its rows leave the outbox, in one transaction."""
@@ -468,50 +317,7 @@ class Outbox:
         and counted. Returns what was done, for the log.
         """
         with self._write() as db:
-            head = db.execute("SELECT * FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
-            if head is None:
-                return "unknown batch"
-            rows = db.execute(
-                "SELECT * FROM counts WHERE batch_id = ? ORDER BY row_id", (batch_id,)
-            ).fetchall()
-            db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
-            today = self._today()
-            bad = [r for r in rows if not self._row_valid(_row(r), today)]
-            bad_ids = {r["row_id"] for r in bad}
-            good = [r for r in rows if r["row_id"] not in bad_ids]
-            if not bad and len(good) > 1:
-                half = len(good) // 2
-                groups = [good[:half], good[half:]]
-                action = f"split {len(good)} rows in two"
-            elif not bad:
-                bad, groups = good, []
-                action = "dropped the refused row" if good else "discarded an empty batch"
-            else:
-                groups = [good] if good else []
-                action = f"dropped {len(bad)} invalid rows"
-            lost = sum(int(r["count"]) for r in bad if r["tool_id"] != DROPPED_TOOL_ID)
-            db.executemany("DELETE FROM counts WHERE row_id = ?", [(r["row_id"],) for r in bad])
-            self._add_dropped(db, lost)
-            for group in groups:
-                new_id = secrets.token_bytes(16)
-                db.execute(
-                    "INSERT INTO batches(batch_id, agent_version, catalogue_version, region) "
-                    "VALUES (?, ?, ?, ?)",
-                    (new_id, head["agent_version"], head["catalogue_version"], head["region"]),
-                )
-                db.executemany(
-                    "UPDATE counts SET batch_id = ? WHERE row_id = ?",
-                    [(new_id, r["row_id"]) for r in group],
-                )
-            return action
-
-    @staticmethod
-    def _row_valid(row: CountRow, today: int) -> bool:
-        return (
-            bool(SLUG.match(row.tool_id))
-            and today - EXPIRE_AFTER_DAYS <= row.utc_day <= today
-            and 1 <= row.count <= MAX_ROW_COUNT
-        )
+            return batches.reject(db, batch_id, self._today())
 
     def discard_all(self) -> int:
         """Forget every count not yet acknowledged (the person turned telemetry off)."""
@@ -553,5 +359,5 @@ class Outbox:
             pending = int(
                 db.execute("SELECT COUNT(*) FROM counts WHERE batch_id IS NULL").fetchone()[0]
             )
-            batches = int(db.execute("SELECT COUNT(*) FROM batches").fetchone()[0])
-            return OutboxStats(rows, pending, batches, self._used_bytes(db), self._dropped(db))
+            flying = int(db.execute("SELECT COUNT(*) FROM batches").fetchone()[0])
+            return OutboxStats(rows, pending, flying, self._used_bytes(db), batches.dropped(db))
