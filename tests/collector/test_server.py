@@ -229,10 +229,14 @@ def test_deadline_is_honoured_while_the_write_is_slow(
     assert counts(running.query()) == {"anydesk": 3}
 
 
-def test_concurrent_rpcs_are_bounded(start_collector: Any, wire: Any) -> None:
-    small = start_collector(collector={"max_concurrent_rpcs": 2, "min_cell_count": 1})
+def test_concurrent_rpcs_are_bounded(
+    start_collector: Any, wire: Any, tmp_path: Path, clock: Any
+) -> None:
+    # Acknowledgements 0.3 s late keep the first calls in flight while the rest arrive.
+    slow = SlowStore(SqliteStore(tmp_path / "slow", clock=clock), delay=0.3)
+    small = start_collector(store=slow, collector={"max_concurrent_rpcs": 2, "min_cell_count": 1})
     raw = small.channel().unary_unary(SUBMIT)
-    rows = [wire.row(small.clock.today, f"t{i}") for i in range(2000)]
+    rows = [wire.row(small.clock.today, f"t{i}") for i in range(20)]
     payloads = [wire.batch(*rows).SerializeToString() for _ in range(60)]
     futures = [raw.future(p, metadata=small.agent_md(), timeout=30) for p in payloads]
     codes = [f.exception().code() if f.exception() else grpc.StatusCode.OK for f in futures]  # type: ignore[union-attr]
