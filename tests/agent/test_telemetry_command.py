@@ -78,3 +78,59 @@ def test_a_bad_config_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_text("[telemetry]\nregion = 'Netherlands'\n")
     result = CliRunner().invoke(main, ["telemetry", "show", "--config", str(bad)])
     assert result.exit_code != 0 and "region" in result.output
+
+
+def test_off_takes_effect_in_a_running_agent_without_restart(tmp_path: Path) -> None:
+    """The runtime's outbox and reporter (build_telemetry) check the person's flag live."""
+    from agent.commands.statedir import load
+    from agent.reporter import build_telemetry
+
+    config = load(_config(tmp_path), None)
+    clock = [time.time()]
+    parts = build_telemetry(config, clock=lambda: clock[0])
+    assert parts is not None
+    outbox, reporter = parts
+    try:
+        now = clock[0]
+        verdict = Verdict(
+            "v",
+            now,
+            Level.WARN,
+            "anydesk",
+            "AnyDesk",
+            Trigger.UNKNOWN_CALL,
+            Stage.REMOTE_TOOL_STARTED,
+            1.0,
+            (),
+        )
+        assert outbox.admit(Resolution(verdict, Outcome.USER_STOPPED, now)) is True
+        result = CliRunner().invoke(main, ["telemetry", "off", "--config", str(_config(tmp_path))])
+        assert result.exit_code == 0
+        other = Verdict(
+            "w",
+            now,
+            Level.WARN,
+            "teamviewer",
+            "TeamViewer",
+            Trigger.UNKNOWN_CALL,
+            Stage.REMOTE_TOOL_STARTED,
+            1.0,
+            (),
+        )
+        assert outbox.admit(Resolution(other, Outcome.USER_STOPPED, now)) is False
+        clock[0] = reporter.due_at
+        reporter.step()  # due, but the person said no: nothing is built or sent
+        stats = outbox.stats()
+        assert stats.rows == 0 and stats.in_flight_batches == 0
+    finally:
+        reporter.stop()
+        outbox.close()
+
+
+def test_no_outbox_at_all_when_the_deployer_turns_telemetry_off(tmp_path: Path) -> None:
+    from agent.commands.statedir import load
+    from agent.reporter import build_telemetry
+
+    assert build_telemetry(load(_config(tmp_path, enabled="false"), None)) is None
+    assert build_telemetry(load(_config(tmp_path, collector=""), None)) is None
+    assert not (tmp_path / "state" / OUTBOX_FILE).exists()
