@@ -110,3 +110,41 @@ def test_the_demo_with_a_display_shows_the_tk_window_and_finishes_unattended(
     rows = [line.split() for line in text.splitlines() if line.strip().startswith("AnyDesk")]
     assert rows and rows[0][1] == "unknown_call" and rows[0][2] == "scare_tactics", text
     assert list(tmp_path.iterdir()) == []
+
+
+_REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(
+    os.environ.get("RATWATCH_SKIP_FRESH_CLONE") == "1"
+    or shutil.which("git") is None
+    or not (_REPO / ".git").exists(),
+    reason="needs a git checkout (RATWATCH_SKIP_FRESH_CLONE=1 skips it: it pip-installs a .venv)",
+)
+def test_the_readme_command_in_a_fresh_clone(tmp_path: Path) -> None:
+    """Exactly the newcomer's path: git clone, `bash scripts/demo.sh`, nothing else.
+
+    Clones the committed HEAD, so it checks what a newcomer would get; the pip
+    install uses the registry (or pip's cache) like the newcomer's would.
+    """
+    repo = _REPO
+    clone = tmp_path / "ratwatch"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True, timeout=120)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISPLAY", "WAYLAND"))}
+    env.pop("VIRTUAL_ENV", None)
+    out = subprocess.run(
+        ["bash", "scripts/demo.sh"],
+        cwd=clone,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text
+    assert "STOP — SOMEONE MAY BE TAKING OVER YOUR COMPUTER" in text
+    finished = re.search(r"Demo finished in (\d+) s", text)
+    assert finished is not None and int(finished.group(1)) < 60, text
+    assert any(line.strip().startswith("AnyDesk") for line in text.splitlines()), text
