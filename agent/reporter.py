@@ -157,6 +157,9 @@ class Reporter:
         if last is None:
             return self.schedule.slot_after(now) + self.schedule.jitter(self._rng)
         due = self.schedule.slot_after(float(last))
+        if due > now + self.schedule.interval_seconds:
+            # The clock went back (or the remembered slot is bogus): do not wait for it.
+            return self.schedule.slot_after(now) + self.schedule.jitter(self._rng)
         if due <= now:
             # The PC was off (or the agent stopped) at its slot: upload soon after start.
             return now + self.schedule.jitter(self._rng)

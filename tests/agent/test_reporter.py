@@ -323,6 +323,15 @@ def test_the_schedule_phase_is_remembered_and_a_missed_slot_uploads_soon(
     again.stop()
 
 
+def test_a_clock_that_went_back_does_not_postpone_uploads(
+    server: Server, outbox: Outbox, clock: Clock
+) -> None:
+    outbox.set_meta("last_upload_slot", repr(clock.t + 365 * 86_400))  # a year "ahead"
+    reporter = make_reporter(outbox, settings(server.port), clock)
+    assert reporter.due_at - clock.t <= 24 * 3600 + 30 * 60
+    reporter.stop()
+
+
 def test_nothing_is_sent_while_the_person_says_no(
     server: Server, outbox: Outbox, clock: Clock
 ) -> None:
