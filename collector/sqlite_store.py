@@ -58,7 +58,7 @@ SCHEMA_VERSION = 4
 CLOCK_MARGIN_DAYS = 2  # seen ids outlive their acceptance window by this much
 MAX_GROUP = 500  # batches per transaction (bounds the JSON arrays and commit latency)
 FOLD_SECONDS = 1.0  # how long committed cells may wait in `pending` while busy
-LINGER_SECONDS = 0.002  # how long a group waits for more batches before it commits
+LINGER_SECONDS = 0.008  # under load, how long a group waits for more batches
 
 # Each tally is kept at two grains (day, month) and two widths: every
 # dimension, or only tool and region ("narrow"), the shape of the most
@@ -237,6 +237,7 @@ class SqliteStore:
         get, get_nowait = self._queue.get, self._queue.get_nowait
         self._fold()  # cells left pending by a crash
         stopping = False
+        lingering = False
         while not stopping:
             try:
                 first = get(timeout=FOLD_SECONDS if self._unfolded else None)
@@ -246,10 +247,11 @@ class SqliteStore:
             if first is _STOP:
                 break
             group: list[_Item] = [first]  # type: ignore[list-item]
-            # Linger a moment for more batches: one commit costs about the same
-            # for 5 batches as for 50, so under load a short wait buys a
-            # much cheaper commit per batch. Idle, it adds LINGER to one ack.
-            until = time.monotonic() + LINGER_SECONDS
+            # Under load, linger a moment for more batches: one commit costs
+            # about the same for 5 batches as for 50, so a short wait buys a
+            # much cheaper commit per batch. When the last group was a lone
+            # batch (no load), commit at once.
+            until = time.monotonic() + (LINGER_SECONDS if lingering else 0.0)
             while len(group) < MAX_GROUP:
                 try:
                     item = get_nowait()
@@ -266,6 +268,7 @@ class SqliteStore:
                     break
                 group.append(item)  # type: ignore[arg-type]
             self._commit(group)
+            lingering = len(group) > 1
             if self._unfolded and time.monotonic() - self._folded_at >= FOLD_SECONDS:
                 self._fold()
         self._fold()
