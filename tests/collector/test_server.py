@@ -83,6 +83,7 @@ def _invalid_cases(today: int, wire: Any) -> list[tuple[str, pb.CountBatch, str]
         ("unknown outcome", wire.batch(wire.row(today, outcome=9)), "rows[0].outcome"),
         ("bad region", wire.batch(good, region="Netherlands"), "region"),
         ("unknown region", wire.batch(good, region="QQ"), "region"),
+        ("not a country", wire.batch(good, region="EU"), "region"),
         ("too many rows", wire.batch(*[good] * 5001), "rows: 5001 rows"),
     ]
     return cases
