@@ -340,16 +340,22 @@ def distinct_tool_names() -> list[str]:
     return names
 
 
-def agent_latency(agent: Agent, samples: int, base: Path) -> list[float]:
+def agent_latency(agent: Agent, samples: int, base: Path) -> tuple[list[float], int]:
     """Exec -> verdict written to the journal (NOTE, no context), one tool per sample.
 
-    A tool gives one verdict per episode, so each sample starts a different tool.
+    A tool gives one verdict per episode, so each sample starts a different
+    tool, and skips tools of which a copy is running already (on a shared
+    machine other people's tests start tool copies too). Returns the latencies
+    and the number of samples that got no verdict within 5 s.
     """
     journal = agent.state / "journal.jsonl"
     folder = base / f"tools-{agent.state.name}"
     folder.mkdir()
     out: list[float] = []
-    for name in distinct_tool_names()[:samples]:
+    missed = 0
+    running = {p.info["name"] for p in psutil.process_iter(["name"])}
+    names = [n for n in distinct_tool_names() if n not in running]
+    for name in names[:samples]:
         exe = folder / name
         shutil.copy2(SLEEP, exe)
         time.sleep(random.uniform(0.05, 0.3))
@@ -366,9 +372,11 @@ def agent_latency(agent: Agent, samples: int, base: Path) -> list[float]:
                         found = entry["ts"]
         if found is not None:
             out.append((found - t0) * 1000)
+        else:
+            missed += 1
         proc.kill()
         proc.wait()
-    return out
+    return out, missed
 
 
 # -- main ---------------------------------------------------------------------------
@@ -417,8 +425,8 @@ def run_one(
                 f"(b,c) whole agent, shared machine [{mode}] (sensors: {agent.sensors_line()}): "
                 f"CPU {cpu:.3f} % of a core, RSS {rss:.1f} MB"
             )
-            lat = agent_latency(agent, args.samples, base)
-            print(f"(d) exec -> verdict in journal [{mode}]: {fmt_lat(lat)}")
+            lat, missed = agent_latency(agent, args.samples, base)
+            print(f"(d) exec -> verdict in journal [{mode}]: {fmt_lat(lat)}, {missed} missed")
         finally:
             agent.stop()
     if isolate:

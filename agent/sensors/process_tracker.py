@@ -55,37 +55,30 @@ def creation_marker() -> bytes | None:
     return b"%d %s" % (processes, fields[4])
 
 
-class ProcessTracker:
-    """Which processes exist; new ones become ProcessStarted, reported ones ProcessEnded.
+class PidWatch:
+    """The set of running process ids, and what came and went since the last look.
 
-    No threads and no timing of its own: the sensor feeds it listings (poll)
-    or kernel events, so tests and the benchmark can drive it directly.
-
-    The poll tick is the hot path (4 times a second, forever). On Linux it
-    first reads a marker (``creation_marker``): the number of processes and
-    the last pid handed out. Creating a process changes the last pid, reaping
-    one lowers the count, so while both stay the same nothing can have come
-    or gone and the tick ends there (a stat and a 50-byte read instead of a
+    Looking is the hot path (4 times a second, forever). On Linux it first
+    reads a marker (``creation_marker``): the number of processes and the
+    last pid handed out. Creating a process changes the last pid, reaping one
+    lowers the count, so while both stay the same nothing can have come or
+    gone and the look ends there (a stat and a 50-byte read instead of a
     directory of hundreds of entries; thread churn elsewhere moves the last
     pid, which only costs a listing). Otherwise it compares the raw /proc
     listing with the previous one -- a list comparison in C -- and parses
-    process ids only when something changed. In a container the process
-    count is the host's, so an exit there can be masked by a creation in
-    another namespace; a full listing therefore still runs every
+    process ids only when something changed. In a container the process count
+    is the host's, so an exit there can be masked by a creation in another
+    namespace; a full listing therefore still runs every
     ``FULL_LISTING_SECONDS``. Elsewhere ``psutil.pids()`` is the listing.
     """
 
     def __init__(
         self,
-        describer: Describer,
-        clock: Callable[[], float],
         *,
         pids: Callable[[], list[int]] | None = None,
         marker: Callable[[], bytes | None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._describer = describer
-        self._clock = clock
         self._monotonic = monotonic
         self._list: Callable[[], list[Any]]
         self._parse: Callable[[list[Any]], list[int]]
@@ -99,38 +92,70 @@ class ProcessTracker:
             self._list, self._parse = psutil.pids, list
         self._marker: bytes | None = None
         self._next_full = 0.0
-        self.listings = 0  # full listings taken (for tests and the benchmark)
         self._listing: list[Any] = []
-        self._known: set[int] = set()
-        self._reported: set[int] = set()
-        # Names of live processes we read (reported ones and looked-up parents).
-        self._names: dict[int, str] = {}
+        self.known: set[int] = set()
+        self.listings = 0  # full listings taken (for tests and the benchmark)
 
     def baseline(self) -> int:
-        """Take the running processes as known without reporting them; returns their count."""
-        self._marker = self._marker_of() if self._marker_of else None
-        self._next_full = self._monotonic() + FULL_LISTING_SECONDS
-        self._listing = self._list()
-        self._known = set(self._parse(self._listing))
-        return len(self._known)
+        """Take the running processes as known; returns their count."""
+        self.changes(force=True)
+        return len(self.known)
 
-    def poll(self, *, force: bool = False) -> list[Event]:
-        """Compare a fresh listing with the known processes (``force``: even if nothing moved)."""
+    def changes(self, *, force: bool = False) -> tuple[set[int], set[int]]:
+        """(new, gone) process ids since the last look; ``force`` lists even if nothing moved."""
         marker = self._marker_of() if self._marker_of else None
         now = self._monotonic()
         if not force and marker is not None and marker == self._marker and now < self._next_full:
-            return []  # no process created or reaped since the last listing
+            return set(), set()  # no process created or reaped since the last listing
         self._marker = marker
         self._next_full = now + FULL_LISTING_SECONDS
         self.listings += 1
         listing = self._list()
         if listing == self._listing:
-            return []  # the usual tick: not one process came or went
+            return set(), set()  # the usual tick: not one process came or went
         self._listing = listing
         current = set(self._parse(listing))
-        new = current - self._known
-        gone = self._known - current
-        self._known = current
+        new, gone = current - self.known, self.known - current
+        self.known = current
+        return new, gone
+
+
+class ProcessTracker:
+    """Turns new processes into ProcessStarted and reported ones' exits into ProcessEnded.
+
+    No threads and no timing of its own: the sensor feeds it looks at the
+    process list (poll, via ``PidWatch``) or kernel events, so tests and the
+    benchmark can drive it directly.
+    """
+
+    def __init__(
+        self,
+        describer: Describer,
+        clock: Callable[[], float],
+        *,
+        pids: Callable[[], list[int]] | None = None,
+        marker: Callable[[], bytes | None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._describer = describer
+        self._clock = clock
+        self.watch = PidWatch(pids=pids, marker=marker, monotonic=monotonic)
+        self._reported: set[int] = set()
+        # Names of live processes we read (reported ones and looked-up parents).
+        self._names: dict[int, str] = {}
+
+    @property
+    def listings(self) -> int:
+        """Full process listings taken so far."""
+        return self.watch.listings
+
+    def baseline(self) -> int:
+        """Take the running processes as known without reporting them; returns their count."""
+        return self.watch.baseline()
+
+    def poll(self, *, force: bool = False) -> list[Event]:
+        """Report what came and went since the last look (``force``: list even if nothing moved)."""
+        new, gone = self.watch.changes(force=force)
         events: list[Event] = []
         for pid in gone:
             events.extend(self._ended(pid))
@@ -146,10 +171,10 @@ class ProcessTracker:
         drop events, the resynchronising listing inspects it like polling would.
         """
         if event.kind == "exit":
-            self._known.discard(event.pid)
+            self.watch.known.discard(event.pid)
             return self._ended(event.pid)
         # exec: a new program in this process (also a known one: `exec foo`).
-        self._known.add(event.pid)
+        self.watch.known.add(event.pid)
         return [*self._ended(event.pid), *self._started(event.pid)]
 
     def _ended(self, pid: int) -> list[Event]:

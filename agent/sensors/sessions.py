@@ -55,6 +55,7 @@ from agent.identify import current_os
 from agent.pe import PeCache
 from agent.sensors.base import Emit, SensorContext
 from agent.sensors.process_facts import Describer, read_snapshot
+from agent.sensors.process_tracker import PidWatch
 from agent.sensors.processes import user_dirs
 
 log = logging.getLogger(__name__)
@@ -129,16 +130,16 @@ class SessionTracker:
         clock: Callable[[], float],
         *,
         connections: Callable[[int], Sequence[Connection]] = process_connections,
-        pids: Callable[[], list[int]] = psutil.pids,
+        pids: Callable[[], list[int]] | None = None,
         grace: int = DEFAULT_GRACE_SCANS,
     ) -> None:
         self._describer = describer
         self._catalogue = catalogue
         self._clock = clock
         self._connections = connections
-        self._pids = pids
+        # No baseline: the first scan sees every running process as new.
+        self._watch = PidWatch(pids=pids)
         self._grace = max(1, grace)
-        self._known: set[int] = set()
         self._tools: dict[int, _ToolProcess] = {}
         self._sessions: dict[str, _Session] = {}
         self._denied_logged = False
@@ -150,12 +151,11 @@ class SessionTracker:
 
     def scan(self) -> list[Event]:
         """Update the tool processes, gather evidence, and report session changes."""
-        current = set(self._pids())
-        for pid in self._known - current:
+        new, gone = self._watch.changes()
+        for pid in gone:
             self._tools.pop(pid, None)
-        for pid in sorted(current - self._known):
+        for pid in sorted(new):
             self._inspect(pid)
-        self._known = current
         evidence = self._evidence()
         return self._update(evidence)
 
