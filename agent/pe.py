@@ -33,7 +33,7 @@ import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from types import ModuleType
+from dataclasses import dataclass
 from typing import Any
 
 from agent.events import PeInfo
@@ -108,12 +108,20 @@ def _version_fields(pe: Any) -> dict[str, str | None]:
     return {field: values.get(key) for field, key in _VERSION_KEYS.items()}
 
 
+@dataclass(frozen=True)
+class _Signify:
+    """The two signify names this module uses (imported once, lazily)."""
+
+    signed_pe_file: Any  # signify.authenticode.signed_file.SignedPEFile
+    verified_ok: Any  # signify.authenticode.AuthenticodeVerificationResult.OK
+
+
 _signify_lock = threading.Lock()
-_signify: ModuleType | None = None
+_signify: _Signify | None = None
 _signify_checked = False
 
 
-def _load_signify() -> ModuleType | None:
+def _load_signify() -> _Signify | None:
     """Import signify once; None (and one log line) where its crypto backend cannot load."""
     global _signify, _signify_checked  # noqa: PLW0603 - one process-wide import attempt
     with _signify_lock:
@@ -126,41 +134,43 @@ def _load_signify() -> ModuleType | None:
             log.info("signify/oscrypto not installed: signatures are read but not verified")
             return None
         try:
-            from signify import authenticode
+            from signify.authenticode import AuthenticodeVerificationResult
+            from signify.authenticode.signed_file import SignedPEFile
         except (ImportError, LibraryNotFoundError) as exc:
             log.info(
                 "Authenticode verification unavailable (%s); signer names are still read",
                 exc,
             )
             return None
-        _signify = authenticode
+        _signify = _Signify(SignedPEFile, AuthenticodeVerificationResult.OK)
         return _signify
 
 
 def _read_signer(path: str, cert_table: tuple[int, int], size: int) -> tuple[str | None, bool]:
     """(signer name, verified) for a PE file with a certificate table."""
-    authenticode = _load_signify()
-    if authenticode is not None:
-        return _signer_with_signify(authenticode, path, size)
+    signify = _load_signify()
+    if signify is not None:
+        return _signer_with_signify(signify, path, size)
     return _signer_from_pkcs7(path, cert_table), False
 
 
-def _signer_with_signify(authenticode: ModuleType, path: str, size: int) -> tuple[str | None, bool]:
+def _signer_with_signify(signify: _Signify, path: str, size: int) -> tuple[str | None, bool]:
     from signify.exceptions import SignifyError
 
     try:
         with open(path, "rb") as fh:
-            signed = authenticode.SignedPEFile(fh)
+            signed = signify.signed_pe_file(fh)
             signatures = list(signed.embedded_signatures)
             if not signatures:
                 return None, False
+            name = _signer_name(signatures[0])
             if size > VERIFY_MAX_BYTES:
-                return _signer_name(signatures[0]), False
-            result, _error = signed.explain_verify()
-            if result is authenticode.AuthenticodeVerificationResult.OK:
-                used = signed.verify()  # cheap now: the file hashes are cached
-                return _signer_name(used[0][0]), True
-            return _signer_name(signatures[0]), False
+                return name, False
+            # The first signature is the one reported, so it is the one that must
+            # verify (as Windows' sigcheck does). explain_verify never raises: a
+            # broken signature is an answer here, not an error.
+            result, _error = signed.explain_verify(multi_verify_mode="first")
+            return name, result is signify.verified_ok
     except (OSError, SignifyError, ValueError, KeyError):
         return None, False
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import threading
+import types
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -76,15 +79,49 @@ def test_signer_without_signify_reads_the_pkcs7_structure(
     assert (info.signer, info.signer_verified) == ("AnyDesk Software GmbH", False)
 
 
-def test_signify_rejects_the_untrusted_root() -> None:
-    if pe_module._load_signify() is None:
-        pytest.skip(
-            "signify cannot load here: oscrypto fails to detect this OpenSSL version "
-            "(wbond/oscrypto#75); the PKCS#7 fallback is tested instead"
-        )
-    info = read_pe_info(str(SIGNED))
+@pytest.fixture
+def signify_loaded(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """signify importable here, with a stub for oscrypto's native backend if it cannot load.
+
+    Seam: oscrypto cannot load this machine's OpenSSL (wbond/oscrypto#75), so its
+    two native modules are replaced by stubs whose every call fails; signify's
+    parsing, the API agent.pe uses and the verification-failure path stay real.
+    Where oscrypto loads (Windows, macOS, older OpenSSL) nothing is replaced.
+    """
+    monkeypatch.setattr(pe_module, "_signify", None)
+    monkeypatch.setattr(pe_module, "_signify_checked", False)
+    if pe_module._load_signify() is not None:
+        yield
+        return
+    monkeypatch.setattr(pe_module, "_signify_checked", False)
+    import oscrypto
+
+    def unavailable(*_args: object, **_kwargs: object) -> object:
+        raise RuntimeError("oscrypto's native backend is stubbed in this test")
+
+    before = set(sys.modules)
+    for name in ("asymmetric", "trust_list"):
+        stub = types.ModuleType(f"oscrypto.{name}")
+        stub.__getattr__ = lambda _attr: unavailable  # type: ignore[method-assign]
+        monkeypatch.setitem(sys.modules, f"oscrypto.{name}", stub)
+        monkeypatch.setattr(oscrypto, name, stub, raising=False)
+    yield
+    for name in set(sys.modules) - before:  # forget the stub-bound signify modules
+        del sys.modules[name]
+
+
+def test_signify_names_the_signer_and_rejects_the_untrusted_root(signify_loaded: None) -> None:
+    assert pe_module._load_signify() is not None
+    info = read_pe_info(str(FAKE_SIGNED))
     assert info is not None
-    assert (info.signer, info.signer_verified) == ("TeamViewer Germany GmbH", False)
+    assert (info.original_filename, info.signer, info.signer_verified) == (
+        "AnyDesk.exe",
+        "AnyDesk Software GmbH",
+        False,
+    )
+    other = read_pe_info(str(SIGNED))
+    assert other is not None and other.signer == "TeamViewer Germany GmbH"
+    assert read_pe_info(str(PLAIN)) == PeInfo()
 
 
 @pytest.mark.parametrize(
