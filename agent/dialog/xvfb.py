@@ -9,9 +9,19 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from types import TracebackType
 
 from agent.errors import AgentError
+
+
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM when we die, so a crashed run leaves no Xvfb behind."""
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 class VirtualDisplay:
@@ -46,6 +56,7 @@ class VirtualDisplay:
                     "tcp",
                 ],
                 pass_fds=(write_fd,),
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
