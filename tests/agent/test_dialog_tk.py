@@ -625,7 +625,12 @@ def test_the_running_agent_shows_the_window_and_enter_stops_the_tool(
         outcomes: list[str] = []
         while time.monotonic() < deadline and not outcomes:
             lines = (state / "journal.jsonl").read_text().splitlines()
-            outcomes = [json.loads(x)["outcome"] for x in lines if '"outcome"' in x]
+            entries = [json.loads(x) for x in lines]
+            outcomes = [
+                e["outcome"]
+                for e in entries
+                if e["type"] == "outcome" and e["verdict_id"] == verdict["verdict"]["verdict_id"]
+            ]
             time.sleep(0.05)
         assert outcomes == ["user_stopped"]
     finally:
