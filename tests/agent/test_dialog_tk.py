@@ -749,3 +749,76 @@ def test_a_second_tool_waits_its_turn(display: str, tmp_path: Path, tool: ToolTr
     assert seen == ["AnyDesk", "TeamViewer"]
     assert outcomes == [(first, Outcome.USER_STOPPED), (second, Outcome.USER_PAUSED)]
     assert tool.wait_for(RUNNING)
+
+
+def test_agent_killed_with_the_tool_suspended_resumes_it_on_restart(
+    display: str, tmp_path: Path, agent_cmd: list[str]
+) -> None:
+    """kill -9 of the real agent while its warning holds the tool; the next start resumes it."""
+    if not shutil.which("xdotool"):
+        pytest.skip("xdotool is not installed (scripts/test.sh installs it)")
+    state = tmp_path / "state"
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        '[telemetry]\nenabled = false\n[sensors]\nenabled = ["processes", "intake"]\n'
+    )
+    stand_in = tmp_path / "anydesk"
+    shutil.copy("/bin/sleep", stand_in)
+    run = [*agent_cmd, "run", "--config", str(config), "--state-dir", str(state), "--dialog", "tk"]
+    env = {**os.environ, "DISPLAY": display}
+
+    def start_agent() -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            run, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+        )
+        assert proc.stdout is not None
+        assert "running" in proc.stdout.readline()
+        return proc
+
+    agents = [start_agent()]
+    tool = None
+    try:
+        signal = [*agent_cmd, "signal", "call-started", "--caller", "unknown"]
+        subprocess.run([*signal, "--state-dir", str(state)], check=True, capture_output=True)
+        journal = state / "journal.jsonl"
+        deadline = time.monotonic() + 10
+        while '"context"' not in (journal.read_text() if journal.exists() else ""):
+            assert time.monotonic() < deadline, "the agent never took the call in"
+            time.sleep(0.05)
+        tool = subprocess.Popen([str(stand_in), "300"])
+        subprocess.run(
+            ["xdotool", "search", "--sync", "--onlyvisible", "--name", "ratwatch"],
+            capture_output=True,
+            timeout=10,
+            check=True,
+            env=env,
+        )
+        deadline = time.monotonic() + 5
+        while psutil.Process(tool.pid).status() != psutil.STATUS_STOPPED:
+            assert time.monotonic() < deadline, "the warning did not pause the tool"
+            time.sleep(0.02)
+
+        agents[0].kill()  # kill -9: no clean stop, no chance to resume
+        agents[0].wait(timeout=10)
+        time.sleep(0.3)
+        assert psutil.Process(tool.pid).status() == psutil.STATUS_STOPPED  # frozen for now
+        assert (state / "suspended.json").exists()
+
+        agents.append(start_agent())  # the next start resumes it before anything else
+        deadline = time.monotonic() + 5
+        while psutil.Process(tool.pid).status() == psutil.STATUS_STOPPED:
+            assert time.monotonic() < deadline, "the restarted agent left the tool frozen"
+            time.sleep(0.02)
+        assert not (state / "suspended.json").exists()
+    finally:
+        for agent in agents:
+            if agent.poll() is None:
+                agent.terminate()
+                agent.wait(timeout=15)
+            if agent.stdout:
+                agent.stdout.close()
+        if tool is not None:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                psutil.Process(tool.pid).resume()
+            tool.kill()
+            tool.wait()
