@@ -12,6 +12,7 @@ The window stays on top and cannot be closed while an ALERT is on.
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import threading
@@ -68,6 +69,22 @@ class TkPresenter:
         stop_event: threading.Event,
     ) -> None:
         """Run the Tk loop in this (the main) thread until ``stop_event`` is set."""
+        try:
+            self._serve(verdicts, on_outcome, stop_event)
+        finally:
+            # Tk objects must be freed in the thread that created them. The
+            # loop's closures keep the Tk root in a reference cycle; left to the
+            # garbage collector it may be freed on a sensor thread, which aborts
+            # the whole process ("Tcl_AsyncDelete: async handler deleted by the
+            # wrong thread"). Collect here, on the Tk thread, once it is garbage.
+            gc.collect()
+
+    def _serve(
+        self,
+        verdicts: queue.Queue[Verdict],
+        on_outcome: OnOutcome,
+        stop_event: threading.Event,
+    ) -> None:
         desk = Desk(self._factory(on_outcome), on_outcome)
         try:
             root = tk.Tk(className="ratwatch")
