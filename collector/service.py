@@ -28,7 +28,7 @@ from collector.auth import AuthError, Role, TokenCheck
 from collector.errors import StoreError, ValidationError
 from collector.model import Dimension, IngestResult
 from collector.store import Store
-from collector.validate import BatchValidator, validate_query
+from collector.validate import BATCH_ID_BYTES, BatchValidator, validate_query
 
 TELEMETRY = "ratwatch.telemetry.v1.Telemetry"
 STATS = "ratwatch.telemetry.v1.Stats"
@@ -154,6 +154,12 @@ class TelemetryService:
         try:
             batch = self._validator.validate(request)
         except ValidationError as exc:
+            # A retry of a batch we acknowledged (the ack was lost) may have
+            # rows that aged out since: it was counted, so acknowledge it
+            # again instead of refusing. Only on this error path, so the
+            # hot path pays nothing for the lookup.
+            if await self._known(request.batch_id):
+                return pb.SubmitReply(duplicate=True, rows_accepted=0)
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
@@ -167,6 +173,14 @@ class TelemetryService:
         except StoreError as exc:
             await _abort(context, grpc.StatusCode.UNAVAILABLE, f"not stored, retry later: {exc}")
         return pb.SubmitReply(duplicate=result.duplicate, rows_accepted=result.rows_accepted)
+
+    async def _known(self, batch_id: bytes) -> bool:
+        if len(batch_id) != BATCH_ID_BYTES:
+            return False
+        try:
+            return await asyncio.to_thread(self._store.seen, batch_id)
+        except StoreError:
+            return False
 
     def handler(self) -> grpc.GenericRpcHandler[Any, Any]:
         """The method table for this service."""

@@ -388,6 +388,18 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: query failed: {exc}") from exc
 
+    def seen(self, batch_id: bytes) -> bool:
+        """Whether ``batch_id`` is in the remembered set of acknowledged ids."""
+        hi, lo = id_halves(batch_id)
+        try:
+            with self._read_lock:
+                found = self._reader.execute(
+                    "SELECT 1 FROM seen_batch WHERE id_hi = ? AND id_lo = ?", (hi, lo)
+                ).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: lookup failed: {exc}") from exc
+        return found is not None
+
     # --- lifecycle ------------------------------------------------------------
 
     def close(self) -> None:

@@ -38,6 +38,14 @@ class Store(Protocol):
         """Grouped counts (before small-cell suppression), in no particular order."""
         ...
 
+    def seen(self, batch_id: bytes) -> bool:
+        """Whether this batch id was acknowledged and is still remembered.
+
+        Lets the service acknowledge a retry whose rows aged out of the
+        acceptance window after the first (lost) acknowledgement.
+        """
+        ...
+
     def close(self) -> None:
         """Finish every queued batch, then release the storage. Idempotent."""
         ...

@@ -54,6 +54,23 @@ def test_replayed_batch_counts_once(collector: Any, wire: Any) -> None:
     assert counts(collector.query()) == {"anydesk": 6}
 
 
+def test_retry_whose_rows_aged_out_after_a_lost_ack_is_a_duplicate(
+    collector: Any, wire: Any
+) -> None:
+    """An agent whose ack was lost retries days later: counted once, acknowledged, not refused."""
+    first_day = collector.clock.today
+    msg = wire.batch(wire.row(first_day - 34, "anydesk", 6))
+    assert not collector.submit(msg).duplicate
+    collector.clock.now += 2 * 86400  # the row is now 36 days old
+    again = collector.submit(msg)
+    assert again.duplicate and again.rows_accepted == 0
+    # The same rows under an id never acknowledged are still refused.
+    fresh = wire.batch(wire.row(first_day - 34, "anydesk", 6))
+    code, details = status_of(lambda: collector.submit(fresh))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "utc_day" in details, details
+    assert counts(collector.query(pb.DIMENSION_TOOL)) == {"anydesk": 6}
+
+
 def test_region_and_enum_dimensions(collector: Any, wire: Any) -> None:
     today = collector.clock.today
     collector.submit(

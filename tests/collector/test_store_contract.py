@@ -84,6 +84,15 @@ def test_duplicate_batch_counts_once_even_in_one_group(open_store: Callable[...,
     assert by(store, Dimension.TOOL) == {("teamviewer",): 5}
 
 
+def test_seen_answers_for_acknowledged_ids_only(open_store: Callable[..., Store]) -> None:
+    store = open_store()
+    acked = batch(tally(DAY0, count=2))
+    assert not store.seen(acked.batch_id)
+    store.ingest(acked)
+    assert store.seen(acked.batch_id)
+    assert not store.seen(os.urandom(16))
+
+
 def test_empty_batch_is_acknowledged_and_changes_nothing(open_store: Callable[..., Store]) -> None:
     store = open_store()
     assert store.ingest(batch()).rows_accepted == 0
