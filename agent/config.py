@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
+from ratwatch_proto.regions import region_codes
 
 from agent.errors import ConfigError
 
@@ -237,9 +238,12 @@ def _check(config: AgentConfig) -> None:
             f"{src}: [agent].language must be nl, en or empty, got {config.agent.language!r}"
         )
     region = config.telemetry.region
-    if region and not (len(region) == 2 and region.isascii() and region.isupper()):
+    if region and region not in region_codes():
+        # The same list the collector enforces: a typo here would otherwise
+        # get every upload refused.
         raise ConfigError(
-            f"{src}: [telemetry].region must be an ISO 3166-1 alpha-2 code like NL, got {region!r}"
+            f"{src}: [telemetry].region must be an ISO 3166-1 alpha-2 country code like NL "
+            f"(not a grouping like EU), got {region!r}"
         )
     _check_dialog(config.dialog, src)
 

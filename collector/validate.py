@@ -16,10 +16,10 @@ import datetime as dt
 import re
 import time
 from collections.abc import Callable
-from functools import lru_cache
 from typing import NoReturn
 
 from ratwatch_proto import telemetry_pb2 as pb
+from ratwatch_proto.regions import region_codes
 
 from collector.errors import ValidationError
 from collector.model import PERIODS, Batch, Dimension, Outcome, Query, Stage, TallyRow, Trigger
@@ -30,7 +30,6 @@ MAX_ROWS = 5000
 MAX_COUNT = 10_000
 MAX_AGE_DAYS = 35
 _KNOWN_SLUGS_MAX = 10_000
-_NOT_COUNTRIES = frozenset({"EU", "EZ", "UN", "QO", "ZZ"})
 MAX_QUERY_VALUES = 1000  # per filter list; a bound on query cost, far above any real need
 
 # fullmatch on the unanchored body: "$" would also accept a trailing newline.
@@ -38,25 +37,6 @@ _SLUG = re.compile(SLUG_PATTERN[1:-1])
 _TRIGGERS = frozenset(int(v) for v in Trigger)
 _STAGES = frozenset(int(v) for v in Stage)
 _OUTCOMES = frozenset(int(v) for v in Outcome)
-
-
-@lru_cache(maxsize=1)
-def region_codes() -> frozenset[str]:
-    """Two-letter ISO 3166-1 region codes (from Babel's CLDR territory list).
-
-    CLDR adds groupings that are not countries (EU, EZ, UN, QO) and ZZ
-    "unknown region"; those are left out. XK (Kosovo) stays: deployers use it.
-    """
-    from babel import Locale
-
-    return (
-        frozenset(
-            str(code)
-            for code in Locale("en").territories
-            if len(str(code)) == 2 and str(code).isalpha()
-        )
-        - _NOT_COUNTRIES
-    )
 
 
 def _show(value: object) -> str:

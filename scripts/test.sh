@@ -19,7 +19,7 @@ bash scripts/setup-venv.sh dev
 export PATH="$PWD/.venv/bin:$PATH"
 
 echo "== ruff"
-ruff check agent collector tests bench proto/generate.py
+ruff check agent collector tests bench proto
 echo "== mypy (strict)"
 mypy
 echo "== pytest"

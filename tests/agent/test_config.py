@@ -1,0 +1,70 @@
+"""The agent's TOML config: defaults, types, and errors that name the file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.config import AgentConfig, load
+from agent.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "agent.toml"
+    path.write_text(text)
+    return path
+
+
+def test_no_file_means_documented_defaults() -> None:
+    config = load(None)
+    assert config == AgentConfig()
+    assert config.sensors.poll_hz == 4.0 and config.dialog.countdown_seconds == 30
+    assert config.telemetry.outbox_max_rows == 10_000
+
+
+def test_values_are_read_and_lists_become_tuples(tmp_path: Path) -> None:
+    config = load(
+        write(
+            tmp_path,
+            '[sensors]\nenabled = ["processes", "intake"]\npoll_hz = 2\n'
+            '[telemetry]\nregion = "NL"\ncollector = "127.0.0.1:50051"\n'
+            f'[agent]\nstate_dir = "{tmp_path / "state"}"\n',
+        )
+    )
+    assert config.sensors.enabled == ("processes", "intake")
+    assert config.sensors.poll_hz == 2.0 and isinstance(config.sensors.poll_hz, float)
+    assert config.telemetry.region == "NL"
+    assert config.state_dir == tmp_path / "state"
+    assert config.source == str(tmp_path / "agent.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[sensor]\n", "unknown section [sensor]; valid sections: [agent]"),
+        ("[sensors]\npol_hz = 2\n", "[sensors]: unknown key 'pol_hz'; valid keys: "),
+        ('[sensors]\nenabled = "processes"\n', "[sensors].enabled: expected a list"),
+        ("[sensors]\nenabled = [1]\n", "[sensors].enabled[0]: expected str"),
+        ("[dialog]\ncountdown_seconds = true\n", "expected an integer, got a boolean"),
+        ('[telemetry]\nenabled = "yes"\n', "[telemetry].enabled: expected bool"),
+        ("[sensors]\npoll_hz = 0\n", "[sensors].poll_hz must be in (0, 100]"),
+        ('[sensors]\nprocess_events = "ebpf"\n', "must be auto, netlink or poll"),
+        ('[dialog]\nbackend = "gtk"\n', "must be auto, tk, console or log"),
+        ('[agent]\nlanguage = "de"\n', "[agent].language must be nl, en or empty"),
+        ('[telemetry]\nregion = "nl"\n', "[telemetry].region must be an ISO 3166-1"),
+        ('[telemetry]\nregion = "EU"\n', "not a grouping like EU"),
+        ("[sensors\n", "not valid TOML"),
+    ],
+)
+def test_bad_values_name_the_file_and_key(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert str(info.value).startswith(str(path)), info.value
+    assert expected in str(info.value), info.value
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load(tmp_path / "absent.toml")
