@@ -49,6 +49,10 @@ def tool_names() -> dict[str, str]:
     return names
 
 
+# Tool ids the wire contract reserves for the agents' own bookkeeping.
+RESERVED_NAMES = {"ratwatch.dropped": "(dropped by full agent outboxes)"}
+
+
 def display_name(tool_id: str) -> str:
-    """The catalogue's name for ``tool_id``, or the id itself."""
-    return tool_names().get(tool_id, tool_id)
+    """The catalogue's name for ``tool_id``, a reserved id's label, or the id itself."""
+    return tool_names().get(tool_id) or RESERVED_NAMES.get(tool_id, tool_id)

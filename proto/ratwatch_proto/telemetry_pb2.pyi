@@ -203,7 +203,9 @@ class CountRow(_message.Message):
     utc_day: _builtins.int
     """Days since 1970-01-01 in UTC. Not older than 35 days, not in the future."""
     tool_id: _builtins.str
-    """Catalogue slug, ^[a-z0-9][a-z0-9_.-]{0,47}$."""
+    """Catalogue slug, ^[a-z0-9][a-z0-9_.-]{0,47}$. Reserved: "ratwatch.dropped"
+    counts rows an agent had to drop (full outbox, or too old to be accepted).
+    """
     trigger: Global___Trigger.ValueType
     stage: Global___Stage.ValueType
     outcome: Global___Outcome.ValueType

@@ -178,3 +178,11 @@ def test_clear_errors(collector: Any, collector_cmd: list[str], tmp_path: Path) 
     assert "UNAUTHENTICATED" in fails("--collector", collector.address, "--token", "wrong")
     assert "not a dimension" in fails("--data-dir", str(tmp_path), "--by", "colour")
     assert "at most one of" in fails("--data-dir", str(tmp_path), "--by", "month,week")
+
+
+def test_display_names_come_from_the_catalogue_and_reserved_ids() -> None:
+    from collector.names import display_name
+
+    assert display_name("teamviewer") == "TeamViewer"
+    assert display_name("ratwatch.dropped") == "(dropped by full agent outboxes)"
+    assert display_name("pclink") == "pclink"  # unknown ids are shown as they are
