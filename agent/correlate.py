@@ -37,6 +37,8 @@ than ``long_installed_days`` ago, or started by the service manager);
     While a session is active on a tool (the most recent one if several). No
     call/page context needed: most scam calls reach a landline the agent never
     hears about, and a scare demonstration during a session is evidence itself.
+    Except on a low-confidence tool (e.g. a LOLRMM import), whose match alone
+    is not trusted: it needs a warned episode or context at that moment.
 
 Episodes and de-duplication: all processes of one tool form an *episode*,
 alive while any of them is and ``EPISODE_GRACE_SECONDS`` longer (a launcher
@@ -46,7 +48,9 @@ five processes, or ten ``netstat`` runs, give one verdict.
 
 Late context: intake may arrive after the tool was seen (a phone app a few
 seconds late, or ``--at`` in the past). Context that belongs before a running
-episode's start upgrades that episode to a WARN (with the same stage) once.
+episode's start upgrades that episode to a WARN (with the same stage) once,
+long-installed or not (as if it had come in time); an episode known only from
+a session (the tool ran before the agent) has no start to judge and is left alone.
 
 Trust: ``trust(tool_id, until)`` silences every rule for that tool until the
 injected clock passes ``until``; the episode is still tracked, so a scare
@@ -139,7 +143,7 @@ class _Episode:
     trigger: Trigger = Trigger.NONE
     trigger_at: float | None = None
     context_evidence: tuple[Evidence, ...] = ()
-    quiet: bool = False  # long-installed / service-started / seen before the agent
+    low: bool = False  # a low-confidence entry (e.g. a LOLRMM import): needs scam context
     seen_start: bool = False  # a ProcessStarted of the tool arrived (not only a session)
     gone_at: float | None = None  # clock time when the last pid ended
 
@@ -288,7 +292,7 @@ class Correlator:
             # scan independently): this is the start that episode never had.
             ep.start = min(ep.start, start)
         ep.seen_start = True
-        ep.quiet = long_installed
+        ep.low = match.confidence is Confidence.LOW
         ep.pids.add(event.pid)
         ep.gone_at = None
         if match.incoming_session:
@@ -354,7 +358,9 @@ class Correlator:
         if ep is None:
             # A session on a tool whose start we never saw (running before the agent).
             name = self._tool_name(tool_id, match.display_name if match else tool_id)
-            ep = _Episode(tool_id, name, start=at, quiet=True)
+            tool = self._catalogue().tool(tool_id)
+            low = tool is not None and tool.confidence is Confidence.LOW
+            ep = _Episode(tool_id, name, start=at, low=low)
             self._episodes[tool_id] = ep
         ep.pids.add(pid)
         ep.gone_at = None
@@ -389,6 +395,11 @@ class Correlator:
                 continue
             if self._is_trusted(tool_id):
                 return []
+            # A low-confidence match gives a verdict only with scam context:
+            # without it, this "session" may not be a remote tool at all.
+            warned = ep.level is not None and ep.level >= Level.WARN
+            if ep.low and not warned and not self._contexts(at, ep):
+                continue
             draft = _Draft(self._level(rule), stage, at, (), (evidence(ep.tool_name),))
             return self._emit(ep, draft)
         return []
@@ -433,7 +444,10 @@ class Correlator:
         for ep in list(self._episodes.values()):
             if tool_id is not None and ep.tool_id != tool_id:
                 continue
-            if ep.quiet or not ep.pids or self._is_trusted(ep.tool_id):
+            # A session seen on a tool already running when the agent started has
+            # no real start to put context before. A long-installed tool is judged
+            # like at its start: context before it warns, whatever order it came in.
+            if not ep.seen_start or not ep.pids or self._is_trusted(ep.tool_id):
                 continue
             if (ep.level is not None and ep.level >= Level.WARN) or not (
                 earliest - SKEW_SECONDS <= ep.start <= latest

@@ -818,3 +818,57 @@ def test_memory_stays_bounded_and_expires() -> None:
     h.clock.advance(MAX_CALL_SECONDS + 31 * MIN)
     assert h.c.tick() == []
     assert h.c.memory() == {"calls": 0, "pages": 0, "installers": 0, "episodes": 0, "trusted": 0}
+
+
+# -- review additions ------------------------------------------------------------------------
+
+
+def test_late_call_upgrades_a_long_installed_tool_like_a_timely_one() -> None:
+    """The same timeline gives the same verdict whatever order its events arrive in."""
+    timely = Harness()
+    timely.call(at=timely.clock() - 2 * MIN)
+    assert one(timely.tool(first_seen_days_ago=400.0)).level is Level.WARN
+    late = Harness()
+    call_at = late.clock() - 2 * MIN
+    assert late.tool(first_seen_days_ago=400.0) == []
+    late.clock.advance(5)
+    v = one(late.c.feed(CallStarted(call_at, CallerKind.UNKNOWN, "phone")))
+    assert (v.level, v.trigger) == (Level.WARN, Trigger.UNKNOWN_CALL)
+
+
+def test_late_context_leaves_a_tool_running_before_the_agent_alone() -> None:
+    h = Harness()
+    h.session()  # only the session sensor saw it: it ran before the agent started
+    assert h.page(at=h.clock() - MIN) == []
+
+
+def test_low_confidence_session_without_context_does_not_alert() -> None:
+    h = Harness()
+    assert h.tool(confidence=Confidence.LOW) == []
+    assert h.session() == []
+    assert h.tactic() == []
+    assert h.sensitive(PageKind.BANKING) == []
+    h.clock.advance(MIN)
+    h.page()  # now there is scam context: the next demonstration alerts
+    v = one(h.tactic("tree"))
+    assert (v.level, v.stage) == (Level.ALERT, Stage.SCARE_TACTICS)
+
+
+def test_low_confidence_catalogue_tool_seen_only_in_session_needs_context() -> None:
+    h = Harness()
+    low = dataclasses.replace(h.catalogue.tools[0], confidence=Confidence.LOW)
+    h.catalogue = dataclasses.replace(h.catalogue, tools=(low, h.catalogue.tools[1]))
+    assert h.session("anydesk") == []
+    assert h.tactic() == []
+    h.session("teamviewer", pid=2000)  # a bundled tool's session still alerts on its own
+    assert one(h.tactic()).tool_id == "teamviewer"
+
+
+def test_low_confidence_tool_warned_with_context_alerts_in_session() -> None:
+    h = Harness()
+    h.call()
+    assert one(h.tool(confidence=Confidence.LOW)).level is Level.WARN
+    h.call_end()
+    h.clock.advance(2 * 3600)  # the call context is long gone; the episode was warned
+    one(h.session())
+    assert one(h.tactic()).level is Level.ALERT
