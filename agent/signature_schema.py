@@ -23,6 +23,7 @@ from agent.catalogue import (
     Softphone,
     Tool,
 )
+from agent.correlate import RULES
 from agent.errors import Problem
 from agent.events import Confidence
 from agent.signature_nodes import (
@@ -280,6 +281,14 @@ def build_rules(r: NodeReader, node: Node) -> dict[str, Any]:
         for rule, level_node in (levels or {}).items():
             if not SLUG.match(rule):
                 r.report(level_node, f"rules.levels.{rule}", "rule names are ids (a-z 0-9 _ . -)")
+                continue
+            if rule not in RULES:
+                # A misspelt rule would otherwise be ignored without a word.
+                r.report(
+                    level_node,
+                    f"rules.levels.{rule}",
+                    f"unknown rule {rule!r}; known rules: {', '.join(sorted(RULES))}",
+                )
                 continue
             level = r.choice(level_node, f"rules.levels.{rule}", LEVEL_NAMES)
             if level:

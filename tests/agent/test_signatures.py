@@ -187,6 +187,11 @@ def test_broken_file_reports_every_mistake_with_its_line() -> None:
             "rules.levels.tool_after_unknown_call",
             "not one of",
         ),
+        (
+            "schema: 1\nrules:\n  levels: {tool_after_unknown_calls: none}\n",
+            "rules.levels.tool_after_unknown_calls",
+            "unknown rule 'tool_after_unknown_calls'; known rules: ",
+        ),
         ("schema: 1\nrules:\n  trust_hours: 100000\n", "rules.trust_hours", "out of range"),
         ("schema: 1\nschema: 1\n", "schema", "given twice"),
         (
