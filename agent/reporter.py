@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import random
-import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +33,7 @@ from agent import __version__, consent
 from agent.config import AgentConfig, TelemetrySection
 from agent.errors import TelemetryError
 from agent.outbox import OUTBOX_FILE, Batch, Outbox, parse_version
+from agent.signatures import redact_home
 from agent.upload_schedule import Backoff, UploadSchedule
 
 log = logging.getLogger(__name__)
@@ -281,11 +282,31 @@ class Reporter:
         while not self._stop.is_set():
             try:
                 wait = self.step()
-            except (TelemetryError, sqlite3.Error) as exc:
-                # A broken outbox file or CA file must not end the agent: say so and retry.
-                log.error("telemetry: %s", exc)
-                wait = MAX_IDLE_WAIT_SECONDS
+            except Exception:  # noqa: BLE001 - the reporter's own runtime loop: see _step_failed
+                wait = self._step_failed()
             self._stop.wait(min(wait, MAX_IDLE_WAIT_SECONDS))
+
+    def _step_failed(self) -> float:
+        """Log the failure of a step being handled and schedule a retry; returns the wait.
+
+        Nothing may end the upload thread for good: a broken outbox or CA
+        file, or a bug met once, would otherwise silently stop every upload
+        until the agent restarts while the agent itself looks healthy. So the
+        failure is logged at error level (type and message only, the home
+        directory redacted: support logs stay path-free; the traceback only
+        at debug level) and retried with the same capped backoff as a failed
+        upload. Whatever was in flight stays in the outbox and is re-sent
+        unchanged.
+        """
+        exc = sys.exc_info()[1]
+        self._close_channel()
+        self._failures += 1
+        delay = self.backoff.delay(self._failures, self._rng)
+        self._due = self._clock() + delay
+        detail = redact_home(f"{type(exc).__name__}: {exc}") if exc is not None else "?"
+        log.error("telemetry: upload failed (%s); will retry in %.0f s", detail, delay)
+        log.debug("traceback of the failure above", exc_info=True)
+        return delay
 
     def stop(self) -> None:
         """Stop the thread (cancelling an upload in progress) and close the channel."""

@@ -376,6 +376,38 @@ def test_the_service_thread_uploads_and_stops_cleanly(server: Server, tmp_path: 
     box.close()
 
 
+def test_an_unexpected_error_in_the_service_thread_is_logged_and_retried(
+    server: Server, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug met once (here: the channel factory raises) must not end uploads for good."""
+    from agent.reporter import open_channel
+
+    box = Outbox(tmp_path / OUTBOX_FILE)
+    box.admit(resolution("anydesk", time.time()))
+    calls = []
+
+    def flaky(s: TelemetrySection) -> grpc.Channel:
+        calls.append(s)
+        if len(calls) == 1:
+            raise RuntimeError(f"unexpected trouble near {Path.home() / 'secret-folder'}")
+        return open_channel(s)
+
+    s = settings(
+        server.port, upload_interval_hours=0.1 / 3600, jitter_minutes=0.0, retry_initial_seconds=0.1
+    )
+    reporter = Reporter(box, s, channel_factory=flaky)
+    with caplog.at_level(logging.INFO, logger="agent.reporter"):
+        reporter.start()
+        deadline = time.monotonic() + 10
+        while server.servicer.total() < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        reporter.stop()
+    box.close()
+    assert server.servicer.total("anydesk") == 1  # the thread lived on and retried
+    assert "RuntimeError: unexpected trouble" in caplog.text  # surfaced, not silent
+    assert str(Path.home()) not in caplog.text  # the support log stays path-free
+
+
 def test_tls_with_a_pinned_ca(tmp_path: Path, outbox: Outbox, clock: Clock) -> None:
     ca_pem, cert_pem, key_pem = _certificates("127.0.0.1")
     other_ca, _, _ = _certificates("127.0.0.1")
