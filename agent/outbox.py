@@ -156,10 +156,14 @@ class Outbox:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # SQLite ends the transaction itself on some errors (disk full, I/O):
+                # a second ROLLBACK would hide the real cause behind "no transaction
+                # is active", and a failed COMMIT must not leave one open for ever.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     def _today(self) -> int:
         return utc_day(self._clock())

@@ -290,6 +290,20 @@ def test_a_damaged_file_is_moved_aside_and_a_new_one_started(tmp_path: Path) -> 
     assert len(list(tmp_path.glob(OUTBOX_FILE + ".corrupt-*"))) == 1
 
 
+def test_a_full_disk_is_reported_as_such_and_the_outbox_recovers(outbox: Outbox) -> None:
+    """SQLite rolls back by itself on a full disk: the error says so and nothing stays stuck."""
+    outbox.admit(resolution("anydesk"))
+    pages = outbox._db.execute("PRAGMA page_count").fetchone()[0]
+    # A real SQLITE_FULL (the file may not grow), without filling the test machine's disk.
+    outbox._db.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        for i in range(500):
+            outbox.admit(resolution(f"tool{i}-{'x' * 40}"))
+    outbox._db.execute("PRAGMA max_page_count = 1073741823")
+    assert outbox.admit(resolution("teamviewer"))  # no transaction left open
+    assert outbox.stats().rows >= 2
+
+
 def test_the_outbox_is_a_runtime_service_that_closes_on_stop(tmp_path: Path) -> None:
     box = Outbox(tmp_path / OUTBOX_FILE)
     box.start()
