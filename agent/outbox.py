@@ -45,6 +45,7 @@ from agent.counts import (
 )
 from agent.errors import TelemetryError
 from agent.outbox_schema import SCHEMA, connect
+from agent.signatures import redact_home
 from agent.verdict import Outcome, Resolution, Stage
 
 __all__ = [
@@ -110,19 +111,29 @@ class Outbox:
         try:
             self._db = self._open(path)
         except sqlite3.Error as exc:
-            raise TelemetryError(f"{path}: cannot open the outbox: {exc}") from exc
+            # The path is under the user's home by default, and this message reaches logs.
+            where = redact_home(str(path))
+            raise TelemetryError(f"{where}: cannot open the outbox: {exc}") from exc
 
     @staticmethod
     def _open(path: Path) -> sqlite3.Connection:
         """Open the file; one that is not a usable database is moved aside, not deleted."""
+        db: sqlite3.Connection | None = None
         try:
             db = connect(path)
             db.executescript(SCHEMA)
             if db.execute("PRAGMA quick_check").fetchone()[0] == "ok":
                 return db
-            db.close()
+        except sqlite3.OperationalError:
+            # Cannot open, locked (a virus scanner), disk I/O: the file may well be
+            # fine, and moving it aside would throw away every count in it.
+            if db is not None:
+                db.close()
+            raise
         except sqlite3.DatabaseError:
-            pass
+            pass  # not a database, or malformed: damaged
+        if db is not None:
+            db.close()
         aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
         for suffix in ("", "-wal", "-shm"):
             part = path.with_name(path.name + suffix)

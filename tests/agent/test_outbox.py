@@ -304,6 +304,24 @@ def test_a_full_disk_is_reported_as_such_and_the_outbox_recovers(outbox: Outbox)
     assert outbox.stats().rows >= 2
 
 
+def test_a_file_that_cannot_be_opened_is_kept_and_the_error_names_no_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unopenable is not damaged: moving it aside would lose its counts; logs stay path-free.
+
+    A directory where the file should be stands in for what cannot be staged as
+    root on Linux (a file locked by a virus scanner, no permission).
+    """
+    monkeypatch.setenv("HOME", str(tmp_path))
+    path = tmp_path / ".local" / "state" / "ratwatch" / OUTBOX_FILE
+    path.mkdir(parents=True)
+    with pytest.raises(TelemetryError) as err:
+        Outbox(path)
+    assert str(err.value).startswith(f"~/.local/state/ratwatch/{OUTBOX_FILE}: cannot open")
+    assert str(tmp_path) not in str(err.value)
+    assert path.is_dir() and [p.name for p in path.parent.iterdir()] == [OUTBOX_FILE]
+
+
 def test_the_outbox_is_a_runtime_service_that_closes_on_stop(tmp_path: Path) -> None:
     box = Outbox(tmp_path / OUTBOX_FILE)
     box.start()
