@@ -28,9 +28,12 @@ def telemetry() -> None:
 @statedir.options
 def show(config_path: Path | None, state_dir: Path | None) -> None:
     """Print exactly what the next upload will contain, field by field."""
+    import sqlite3
+
     from google.protobuf import text_format
 
     from agent import __version__, consent
+    from agent.errors import TelemetryError
     from agent.outbox import OUTBOX_FILE, Batch, Outbox, parse_version
     from agent.reporter import to_proto
 
@@ -42,15 +45,20 @@ def show(config_path: Path | None, state_dir: Path | None) -> None:
     catalogue = _catalogue_version(config)
     path = config.state_dir / OUTBOX_FILE
     if path.exists():
-        box = Outbox(path, max_rows=settings.outbox_max_rows, max_bytes=settings.outbox_max_bytes)
         try:
-            batch = box.preview(
-                agent_version=version, catalogue_version=catalogue, region=settings.region
+            box = Outbox(
+                path, max_rows=settings.outbox_max_rows, max_bytes=settings.outbox_max_bytes
             )
-            stats = box.stats()
-            phase = box.get_meta("schedule_phase")
-        finally:
-            box.close()
+            try:
+                batch = box.preview(
+                    agent_version=version, catalogue_version=catalogue, region=settings.region
+                )
+                stats = box.stats()
+                phase = box.get_meta("schedule_phase")
+            finally:
+                box.close()
+        except (TelemetryError, sqlite3.Error) as exc:
+            raise click.ClickException(f"cannot read the outbox: {exc}") from None
         click.echo(
             f"Outbox: {stats.pending_rows} counts waiting, {stats.in_flight_batches} batch(es) "
             f"being sent, {stats.dropped_unreported} dropped (outbox full or too old) not yet "
@@ -123,7 +131,10 @@ def off(config_path: Path | None, state_dir: Path | None) -> None:
 
     Wins over the deployer's config; takes effect in a running agent at once.
     """
+    import sqlite3
+
     from agent import consent
+    from agent.errors import TelemetryError
     from agent.outbox import OUTBOX_FILE, Outbox
 
     config = statedir.load(config_path, state_dir)
@@ -131,11 +142,17 @@ def off(config_path: Path | None, state_dir: Path | None) -> None:
     deleted = 0
     path = config.state_dir / OUTBOX_FILE
     if path.exists():
-        box = Outbox(path)
         try:
-            deleted = box.discard_all()
-        finally:
-            box.close()
+            box = Outbox(path)
+            try:
+                deleted = box.discard_all()
+            finally:
+                box.close()
+        except (TelemetryError, sqlite3.Error) as exc:
+            raise click.ClickException(
+                "Telemetry is now OFF on this PC and nothing will be sent, but the counts "
+                f"not yet sent could not be deleted: {exc}"
+            ) from None
     click.echo(
         f"Telemetry is now OFF on this PC. {deleted} count(s) not yet sent were deleted; "
         "nothing will be sent. (ratwatch-agent telemetry on undoes this.)"

@@ -80,6 +80,21 @@ def test_a_bad_config_is_a_clear_error(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "region" in result.output
 
 
+def test_an_outbox_that_cannot_be_opened_is_a_clear_error(tmp_path: Path) -> None:
+    """No traceback: ``show`` says what failed; ``off`` still turns telemetry off and says so.
+
+    A directory where the file should be stands in for a file locked by another program.
+    """
+    cfg = _config(tmp_path)
+    (tmp_path / "state" / OUTBOX_FILE).mkdir(parents=True)
+    runner = CliRunner()
+    shown = runner.invoke(main, ["telemetry", "show", "--config", str(cfg)])
+    assert shown.exit_code == 1 and "cannot open the outbox" in shown.output, shown.output
+    off = runner.invoke(main, ["telemetry", "off", "--config", str(cfg)])
+    assert off.exit_code == 1 and "Telemetry is now OFF" in off.output, off.output
+    assert opt_out_path(tmp_path / "state").exists()
+
+
 def test_off_takes_effect_in_a_running_agent_without_restart(tmp_path: Path) -> None:
     """The runtime's outbox and reporter (build_telemetry) check the person's flag live."""
     from agent.commands.statedir import load
