@@ -872,3 +872,9 @@ def test_low_confidence_tool_warned_with_context_alerts_in_session() -> None:
     h.clock.advance(2 * 3600)  # the call context is long gone; the episode was warned
     one(h.session())
     assert one(h.tactic()).level is Level.ALERT
+
+
+def test_shipped_rules_name_every_rule(repo: Path) -> None:
+    """rules.yaml is where a deployer looks up what can be tuned: it lists every rule."""
+    data = yaml.safe_load((repo / "signatures" / "rules.yaml").read_text())
+    assert set(data["rules"]["levels"]) == set(RULES)
