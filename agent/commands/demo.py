@@ -30,10 +30,32 @@ def demo(dialog: str, keep: bool) -> None:
 
     if dialog == "auto":
         dialog = _auto_dialog()
+    _clean_up_on_termination()
     try:
         run_demo(DemoOptions(dialog=dialog, keep=keep), click.echo)
     except AgentError as exc:
         raise click.ClickException(f"the demo stopped: {exc}") from None
+
+
+def _clean_up_on_termination() -> None:
+    """SIGTERM / SIGHUP (a closed terminal) end the demo through its clean-up, like Ctrl+C.
+
+    By default they would end this process at once, leaving the collector, the
+    agent, the stand-ins (one of them paused by the warning) and the temporary
+    directory behind. Further signals are ignored while the clean-up runs.
+    """
+    import signal
+    import sys
+    from types import FrameType
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        raise SystemExit(128 + signum)
+
+    if sys.platform != "win32":
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, stop)
 
 
 def _auto_dialog() -> str:

@@ -11,6 +11,7 @@ behind: no file outside the temp directory it named, no process running.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -69,6 +70,62 @@ def test_the_demo_shows_the_warning_and_the_counted_table_and_cleans_up(tmp_path
         if work.group(1) in joined:
             leftovers.append(joined)
     assert leftovers == []
+
+
+def _processes_mentioning(text: str) -> list[psutil.Process]:
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if text in " ".join(p.info["cmdline"] or []):
+                found.append(p)
+    return found
+
+
+def test_a_terminated_demo_still_cleans_up(tmp_path: Path) -> None:
+    """SIGTERM while the warning holds the stand-in: everything stops, the temp dir goes."""
+    import select
+    import signal
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "DISPLAY", "WAYLAND"))}
+    env.update(HOME=str(tmp_path), TMPDIR=str(tmp), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [*_entry_point(), "demo"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and "Type 1, 2 or 3" not in seen:
+            if select.select([proc.stdout], [], [], 0.5)[0]:
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                seen += line
+        assert "Type 1, 2 or 3" in seen, seen
+        proc.send_signal(signal.SIGTERM)
+        status = proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+    work = re.search(r"Everything is written under (\S+)", seen)
+    assert work is not None
+    leftovers = _processes_mentioning(work.group(1))
+    for p in leftovers:  # so a failure here does not leave them running
+        with contextlib.suppress(psutil.Error):
+            p.resume()
+            p.kill()
+    assert status == 128 + signal.SIGTERM
+    assert leftovers == []
+    assert not Path(work.group(1)).exists() and list(tmp.iterdir()) == []
 
 
 def test_scripts_demo_sh_runs_the_demo() -> None:
