@@ -37,8 +37,12 @@ than ``long_installed_days`` ago, or started by the service manager);
     While a session is active on a tool (the most recent one if several). No
     call/page context needed: most scam calls reach a landline the agent never
     hears about, and a scare demonstration during a session is evidence itself.
-    Except on a low-confidence tool (e.g. a LOLRMM import), whose match alone
-    is not trusted: it needs a warned episode or context at that moment.
+    Except, without a warned episode or context at that moment, on a
+    low-confidence tool (e.g. a LOLRMM import), whose match alone is not
+    trusted, and on a long-installed tool (or one running before the agent)
+    whose session is only a connection on its ports: that may be its idle
+    relay connection (see ``agent.sensors.sessions``); an incoming-session
+    process pattern is exact and counts.
 
 Episodes and de-duplication: all processes of one tool form an *episode*,
 alive while any of them is and ``EPISODE_GRACE_SECONDS`` longer (a launcher
@@ -138,12 +142,16 @@ class _Episode:
     start: float
     pids: set[int] = field(default_factory=set)
     session_pids: set[int] = field(default_factory=set)
+    # Sessions shown by an incoming-session process pattern (exact), not by a
+    # connection on a catalogue port (which may be an idle relay connection).
+    exact_session_pids: set[int] = field(default_factory=set)
     level: Level | None = None  # loudest verdict level given in this episode
     stage: Stage | None = None  # furthest stage reported in this episode
     trigger: Trigger = Trigger.NONE
     trigger_at: float | None = None
     context_evidence: tuple[Evidence, ...] = ()
     low: bool = False  # a low-confidence entry (e.g. a LOLRMM import): needs scam context
+    long_installed: bool = False  # first seen long ago, or started by the service manager
     seen_start: bool = False  # a ProcessStarted of the tool arrived (not only a session)
     gone_at: float | None = None  # clock time when the last pid ended
 
@@ -189,7 +197,9 @@ class Correlator:
             case ProcessEnded():
                 self._process_ended(event)
             case SessionStarted():
-                verdicts = self._session_started(event.tool_id, event.pid, event.at, None)
+                verdicts = self._session_started(
+                    event.tool_id, event.pid, event.at, None, exact=event.via == "process_pattern"
+                )
             case SessionEnded():
                 self._session_ended(event)
             case CallStarted():
@@ -281,7 +291,7 @@ class Correlator:
             ep.pids.add(event.pid)
             ep.gone_at = None
             if match.incoming_session:
-                return self._session_started(match.tool_id, event.pid, event.at, match)
+                return self._session_started(match.tool_id, event.pid, event.at, match, exact=True)
             return []
         if ep is None:
             name = self._tool_name(match.tool_id, match.display_name or match.tool_id)
@@ -293,10 +303,12 @@ class Correlator:
             ep.start = min(ep.start, start)
         ep.seen_start = True
         ep.low = match.confidence is Confidence.LOW
+        ep.long_installed = long_installed
         ep.pids.add(event.pid)
         ep.gone_at = None
         if match.incoming_session:
             ep.session_pids.add(event.pid)
+            ep.exact_session_pids.add(event.pid)
             self._mark_session(match.tool_id)
         stage = Stage.SESSION_ACTIVE if ep.session_pids else Stage.REMOTE_TOOL_STARTED
         if self._is_trusted(match.tool_id) or ep.level is not None:
@@ -336,6 +348,7 @@ class Correlator:
             if event.pid in ep.pids:
                 ep.pids.discard(event.pid)
                 ep.session_pids.discard(event.pid)
+                ep.exact_session_pids.discard(event.pid)
                 if not ep.pids:
                     ep.gone_at = self._clock()
                 if not ep.session_pids:
@@ -352,7 +365,7 @@ class Correlator:
             self._session_order.remove(tool_id)
 
     def _session_started(
-        self, tool_id: str, pid: int, at: float, match: ToolMatch | None
+        self, tool_id: str, pid: int, at: float, match: ToolMatch | None, *, exact: bool
     ) -> list[Verdict]:
         ep = self._episodes.get(tool_id)
         if ep is None:
@@ -365,6 +378,8 @@ class Correlator:
         ep.pids.add(pid)
         ep.gone_at = None
         ep.session_pids.add(pid)
+        if exact:
+            ep.exact_session_pids.add(pid)
         self._mark_session(tool_id)
         if self._is_trusted(tool_id) or not _escalates(ep, Stage.SESSION_ACTIVE):
             return []
@@ -382,6 +397,7 @@ class Correlator:
         ep = self._episodes.get(event.tool_id)
         if ep is not None:
             ep.session_pids.discard(event.pid)
+            ep.exact_session_pids.discard(event.pid)
             if not ep.session_pids:
                 self._unmark_session(event.tool_id)
 
@@ -395,14 +411,27 @@ class Correlator:
                 continue
             if self._is_trusted(tool_id):
                 return []
-            # A low-confidence match gives a verdict only with scam context:
-            # without it, this "session" may not be a remote tool at all.
-            warned = ep.level is not None and ep.level >= Level.WARN
-            if ep.low and not warned and not self._contexts(at, ep):
+            if self._needs_context(ep) and not self._contexts(at, ep):
                 continue
             draft = _Draft(self._level(rule), stage, at, (), (evidence(ep.tool_name),))
             return self._emit(ep, draft)
         return []
+
+    @staticmethod
+    def _needs_context(ep: _Episode) -> bool:
+        """Whether this session is too weak on its own for an in-session verdict.
+
+        A low-confidence match may not be a remote tool at all. A tool installed
+        long ago (or running before the agent) that shows only a connection on
+        its ports may just be online: TeamViewer and AnyDesk keep their relay
+        connection all day, and every person with one installed would be
+        alerted for opening Task Manager. A warned episode, or an exact
+        (process-pattern) session, needs nothing more.
+        """
+        if ep.level is not None and ep.level >= Level.WARN:
+            return False
+        installed = ep.long_installed or not ep.seen_start
+        return ep.low or (installed and not ep.exact_session_pids)
 
     def _sensitive_page(self, event: SensitivePage) -> list[Verdict]:
         if event.kind is PageKind.BANKING:

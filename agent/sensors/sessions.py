@@ -25,14 +25,12 @@ Decisions:
 - Loopback counts, unless the other end is the same tool (its processes
   talking to each other, like TeamViewer's IPC on 5939): a session tunnelled
   to localhost (VNC over SSH) is a real session.
-- Some tools hold a standby connection to their rendezvous service on a
-  catalogue port while idle (TeamViewer 5938, AnyDesk 6568), so "connection"
-  can mean "online and reachable" rather than "someone is watching". Where
-  the catalogue has incoming-session patterns for a tool (TeamViewer), they
-  are the exact signal and its connections are not evidence: otherwise every
-  installed TeamViewer would look "in session" all day, and the person
-  opening Task Manager or their bank would get an ALERT. For the other tools
-  this remains a limitation.
+- Limitation: some tools hold a standby connection to their rendezvous
+  service on a catalogue port while idle (TeamViewer 5938, AnyDesk 6568);
+  for them "connection" means "online and reachable" rather than "someone is
+  watching". The catalogue's incoming-session patterns are the exact signal.
+  The correlator therefore does not take a "connection" session of a
+  long-installed tool, without scam context, as reason for an alert.
 - One session per tool: ``SessionStarted`` names the process that showed the
   evidence; ``SessionEnded`` (same pid) follows when no process of the tool
   shows evidence for ``grace`` consecutive scans (a relay reconnect is not an
@@ -212,8 +210,8 @@ class SessionTracker:
         for pid, cs in conns.items():
             tool_id = self._tools[pid].tool_id
             tool = catalogue.tool(tool_id)
-            if tool is None or not tool.ports or tool.incoming_sessions:
-                continue  # no ports, or its process patterns are the exact signal
+            if tool is None or not tool.ports:
+                continue
             ports = set(tool.ports)
             for c in cs:
                 if c.status != psutil.CONN_ESTABLISHED or not c.remote_port:

@@ -860,7 +860,8 @@ def test_low_confidence_catalogue_tool_seen_only_in_session_needs_context() -> N
     h.catalogue = dataclasses.replace(h.catalogue, tools=(low, h.catalogue.tools[1]))
     assert h.session("anydesk") == []
     assert h.tactic() == []
-    h.session("teamviewer", pid=2000)  # a bundled tool's session still alerts on its own
+    # A bundled tool's exact (process-pattern) session still alerts on its own.
+    assert h.c.feed(SessionStarted(h.clock(), "teamviewer", 2000, "process_pattern")) == []
     assert one(h.tactic()).tool_id == "teamviewer"
 
 
@@ -878,3 +879,41 @@ def test_shipped_rules_name_every_rule(repo: Path) -> None:
     """rules.yaml is where a deployer looks up what can be tuned: it lists every rule."""
     data = yaml.safe_load((repo / "signatures" / "rules.yaml").read_text())
     assert set(data["rules"]["levels"]) == set(RULES)
+
+
+@pytest.mark.parametrize(
+    "installed",
+    [{"by_service": True}, {"first_seen_days_ago": 400.0}, None],  # None: ran before the agent
+)
+def test_idle_connection_of_an_installed_tool_is_no_reason_to_alert(
+    installed: dict[str, object] | None,
+) -> None:
+    """TeamViewer / AnyDesk keep a relay connection all day: that alone alerts nobody."""
+    h = Harness()
+    if installed is not None:
+        assert h.tool("teamviewer", pid=7, **installed) == []  # type: ignore[arg-type]
+    assert h.session("teamviewer", pid=7) == []  # "connection" evidence
+    assert h.tactic("taskmgr") == []
+    assert h.sensitive(PageKind.BANKING) == []
+    # Someone really connects: the incoming-session process shows it exactly.
+    h.c.feed(SessionStarted(h.clock(), "teamviewer", 8, "process_pattern"))
+    v = one(h.tactic("netstat"))
+    assert (v.level, v.stage, v.tool_id) == (Level.ALERT, Stage.SCARE_TACTICS, "teamviewer")
+
+
+def test_installed_tool_in_a_connection_session_alerts_with_context() -> None:
+    h = Harness()
+    assert h.tool("teamviewer", pid=7, by_service=True) == []
+    assert h.session("teamviewer", pid=7) == []
+    h.clock.advance(60 * MIN)
+    assert h.tactic() == []
+    h.call()
+    h.clock.advance(MIN)
+    assert one(h.tactic()).level is Level.ALERT
+
+
+def test_incoming_session_process_of_an_installed_tool_is_exact() -> None:
+    h = Harness()
+    assert h.tool("teamviewer", pid=7, by_service=True) == []
+    assert h.tool("teamviewer", pid=8, incoming=True, name="TeamViewer_Desktop.exe") == []
+    assert one(h.tactic()).level is Level.ALERT

@@ -292,33 +292,6 @@ def test_incoming_session_process_pattern(
     assert sessions(sensor.tracker.scan(), procs) == [("ended", "teamviewer", desktop.pid, "")]
 
 
-def test_standby_connection_of_a_tool_with_session_patterns_is_no_session(
-    ctx: SensorContext,
-    catalogue: Catalogues,
-    procs: Procs,
-    server: Callable[..., tuple[int, Callable[[], socket.socket]]],
-) -> None:
-    """An idle TeamViewer holds its relay connection all day: only the pattern counts."""
-    port, accept = server()
-    pattern = IncomingSession("TeamViewer_Desktop.exe", ("--Module", "1"))
-    catalogue.set(
-        tool(
-            "teamviewer",
-            ("TeamViewer_Service.exe", "TeamViewer_Desktop.exe"),
-            (port,),
-            incoming_sessions=(pattern,),
-        )
-    )
-    sensor = SessionSensor(ctx, os_name="windows")
-    procs.dial("TeamViewer_Service.exe", port)
-    accept()
-    assert sessions(sensor.tracker.scan(), procs) == []
-    desktop = procs.idle("TeamViewer_Desktop.exe", "--Module", "1")
-    assert sessions(sensor.tracker.scan(), procs) == [
-        ("started", "teamviewer", desktop.pid, VIA_PROCESS_PATTERN)
-    ]
-
-
 def test_other_ports_and_other_programs_are_not_sessions(
     ctx: SensorContext,
     catalogue: Catalogues,
