@@ -193,8 +193,6 @@ class Outbox:
         This is the runtime's resolution sink: it never raises for a bad
         resolution, it logs (without personal data) and refuses it.
         """
-        if self._opted_out():
-            return False
         verdict = resolution.verdict
         if not SLUG.match(verdict.tool_id) or verdict.tool_id.startswith("ratwatch."):
             log.warning("outbox: refused a verdict whose tool id is not a valid catalogue slug")
@@ -202,6 +200,11 @@ class Outbox:
         day = utc_day(verdict.at)
         key = (day, verdict.tool_id, verdict.trigger.value)
         with self._write() as db:
+            # Asked inside the write transaction: ``telemetry off`` writes its flag
+            # before it deletes the unsent counts in its own transaction, so a count
+            # either sees the flag or is deleted with the rest, never outlives the "no".
+            if self._opted_out():
+                return False
             today = self._today()
             if not today - EXPIRE_AFTER_DAYS <= day <= today + 1:
                 # Too old for the collector (or from a clock far in the future): lost, and said so.

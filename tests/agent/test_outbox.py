@@ -274,6 +274,33 @@ def test_opt_out_counts_nothing(tmp_path: Path, clock: Clock) -> None:
     box.close()
 
 
+def test_the_opt_out_is_read_under_the_write_lock(tmp_path: Path, clock: Clock) -> None:
+    """``telemetry off`` (another process) flags, then deletes in its own transaction.
+
+    Reading the flag while holding the write lock means an admission either
+    sees the flag or commits before that deletion: no count outlives the "no".
+    """
+    path = tmp_path / OUTBOX_FILE
+    locked = []
+
+    def opted_out() -> bool:
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            locked.append(False)
+        except sqlite3.OperationalError:
+            locked.append(True)  # "database is locked": the admission holds it
+        finally:
+            other.close()
+        return False
+
+    box = Outbox(path, clock=clock, opted_out=opted_out)
+    assert box.admit(resolution())
+    box.close()
+    assert locked == [True]
+
+
 def test_bad_bounds_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(TelemetryError, match="outbox_max_rows"):
         Outbox(tmp_path / OUTBOX_FILE, max_rows=0)
