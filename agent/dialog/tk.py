@@ -7,6 +7,9 @@ driving the same ``WarningSession``.
 
 This module runs the window (the loop, the queue, the person's choices); the
 drawing is in ``tk_view``. Enter chooses the focused button, by default Stop.
+The window takes the keyboard focus when it appears, so for the first second
+Enter and Space are ignored: a person typing in another window the moment the
+warning pops up must not press Stop (or anything else) without seeing it.
 The window stays on top and cannot be closed while an ALERT is on.
 """
 
@@ -32,6 +35,9 @@ from agent.verdict import Verdict
 log = logging.getLogger(__name__)
 
 POLL_MS = 50  # how often the queue and the countdown are looked at
+# Keys typed this soon after a new view appears were meant for another window
+# (browsers guard their download dialogs the same way).
+KEY_GUARD_SECONDS = 1.0
 Hook = Callable[[WarningView], None]
 
 
@@ -59,6 +65,7 @@ class TkPresenter:
         self.view: WarningView | None = None
         self._root: tk.Tk | None = None
         self._painter: Painter | None = None
+        self._keys_from = 0.0  # clock time from which Enter / Space count
 
     # -- loop -------------------------------------------------------------
 
@@ -148,10 +155,14 @@ class TkPresenter:
         if desk.current is not None and desk.current.dismiss():
             self._show(desk.advance())
 
+    def _keys_guarded(self, _event: tk.Event[tk.Misc] | None = None) -> str | None:
+        """Swallow a key typed too soon after the view appeared ("break" stops Tk's binding)."""
+        return "break" if self.clock() < self._keys_from else None
+
     def _invoke_focused(self, _event: tk.Event[tk.Misc]) -> None:
         """Enter: the button with the keyboard focus, else the default (Stop / Close)."""
         view = self.view
-        if view is None:
+        if view is None or self._keys_guarded():
             return
         focused = view.root.focus_get()
         buttons = [w for w in view.widgets.values() if isinstance(w, tk.Button)]
@@ -179,6 +190,12 @@ class TkPresenter:
             self.view = WarningView(root, session, self.texts)
             self.view.key = key
             self._paint().render(self.view)
+            self._keys_from = self.clock() + KEY_GUARD_SECONDS
+            for widget in self.view.widgets.values():
+                if isinstance(widget, tk.Button):
+                    # Space invokes a focused Tk button (its class binding runs
+                    # after this widget binding, which can stop it).
+                    widget.bind("<Key-space>", self._keys_guarded)
             if self.on_render is not None:
                 self.on_render(self.view)
         self._paint().tick(self.view)

@@ -27,7 +27,7 @@ from agent.actions import ToolActions
 from agent.config import AgentConfig, AgentSection, DialogSection
 from agent.dialog import DIALOGS, create_presenter
 from agent.dialog.preview import sample_verdict
-from agent.dialog.tk import ALERT_BAND, TkPresenter, WarningView
+from agent.dialog.tk import ALERT_BAND, KEY_GUARD_SECONDS, TkPresenter, WarningView
 from agent.dialog.xvfb import VirtualDisplay
 from agent.verdict import Level, Outcome, Verdict
 
@@ -303,17 +303,27 @@ def test_stop_button_ends_the_tool_tree(display: str, tmp_path: Path, tool: Tool
 def test_enter_chooses_stop_the_focused_default(
     display: str, tmp_path: Path, tool: ToolTree
 ) -> None:
-    presenter = make_presenter(tmp_path, "nl")
+    """Enter is Stop, but not in the first second: that key was typed for another window."""
+    clock = FakeClock()
+    presenter = make_presenter(tmp_path, "nl", clock=clock)
     verdict = sample_verdict(Level.WARN, [tool.popen.pid])
 
-    def press_enter(p: TkPresenter) -> bool:
+    def enter_at_once_does_nothing(p: TkPresenter) -> bool:
         if not shown(p):
             return False
         view = view_of(p)
         view.root.event_generate("<Return>")
+        view.root.update()
+        assert not view.session.finished
+        assert psutil.Process(tool.popen.pid).status() == psutil.STATUS_STOPPED  # held, alive
         return True
 
-    outcomes = drive(presenter, [verdict], [press_enter])
+    def press_enter_a_second_later(p: TkPresenter) -> bool:
+        clock.now += 1.0
+        view_of(p).root.event_generate("<Return>")
+        return True
+
+    outcomes = drive(presenter, [verdict], [enter_at_once_does_nothing, press_enter_a_second_later])
     assert outcomes == [(verdict, Outcome.USER_STOPPED)]
     assert tool.wait_for(GONE)
 
@@ -603,6 +613,8 @@ def test_the_running_agent_shows_the_window_and_enter_stops_the_tool(
         assert psutil.Process(tool.pid).status() == psutil.STATUS_STOPPED
 
         window = found.stdout.split()[0]
+        # Keys in the window's first second are ignored (typed for another window).
+        time.sleep(max(0.0, window_seen + KEY_GUARD_SECONDS - time.time()))
         # Under heavy load a key typed in the very moment the window takes the
         # focus can be dropped by Tk; a person would press again, and so do we
         # (at most three times). One press is what normally happens.
