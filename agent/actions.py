@@ -93,6 +93,25 @@ class Suspension:
         self.refs: list[ProcessRef] = []
         self._lock = threading.Lock()
         self.active = False
+        # The roots' identities as first seen: a warning may stay open for
+        # minutes (longer when the tool is not suspended), and a PID the tool
+        # gave up may by then belong to an unrelated program that Stop must
+        # not touch.
+        self._root_refs: dict[int, ProcessRef] = {}
+        self._remember(roots)
+
+    def _remember(self, pids: Iterable[int]) -> None:
+        for pid in pids:
+            if pid in self._root_refs:
+                continue
+            try:
+                self._root_refs[pid] = ProcessRef.of(psutil.Process(pid))
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue  # gone already (or not ours to touch): never a root
+
+    def _live_roots(self) -> list[int]:
+        """The roots that are still the processes first seen under their PIDs."""
+        return [pid for pid, ref in self._root_refs.items() if ref.live() is not None]
 
     def suspend(self) -> int:
         """Suspend the roots and every descendant (also ones added later); returns how many."""
@@ -101,7 +120,7 @@ class Suspension:
             done = {r.pid for r in self.refs}
             count = 0
             for _ in range(_MAX_SUSPEND_ROUNDS):
-                fresh = [p for p in process_tree(self.roots) if p.pid not in done]
+                fresh = [p for p in process_tree(self._live_roots()) if p.pid not in done]
                 if not fresh:
                     break
                 refs: list[tuple[psutil.Process, ProcessRef]] = []
@@ -136,6 +155,7 @@ class Suspension:
         """Take more processes of the same tool in (a later verdict); suspends them if active."""
         with self._lock:
             self.roots = tuple(dict.fromkeys((*self.roots, *pids)))
+            self._remember(self.roots)
         return self.suspend() if self.active else 0
 
     def resume(self) -> int:
@@ -159,7 +179,7 @@ class Suspension:
     def stop(self, timeout: float = 3.0) -> StopResult:
         """End the whole tree: terminate, wait, kill what is left, and check it is gone."""
         with self._lock:
-            procs = {p.pid: p for p in process_tree(self.roots)}
+            procs = {p.pid: p for p in process_tree(self._live_roots())}
             for ref in self.refs:
                 live = ref.live()
                 if live is not None:

@@ -223,6 +223,24 @@ def test_a_reused_pid_is_never_touched(tmp_path: Path, start_tool: object) -> No
         proc.resume()
 
 
+def test_stop_never_touches_a_pid_that_now_belongs_to_another_process(
+    tmp_path: Path, start_tool: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The warning may stay open for minutes; by the click the tool's PID may be reused.
+
+    A real PID reuse cannot be arranged here, so the process under the PID is
+    made to report another start time, which is what a reused PID looks like.
+    """
+    tool: Tool = start_tool()  # type: ignore[operator]
+    held = ToolActions(tmp_path).hold([tool.popen.pid])  # suspend_tool = false
+    real = psutil.Process.create_time
+    monkeypatch.setattr(psutil.Process, "create_time", lambda self: real(self) + 1000)
+    result = held.stop(timeout=1.0)
+    monkeypatch.undo()
+    assert result.stopped == ()
+    assert tool.none_stopped()  # none of the (now "unrelated") processes was ended
+
+
 def test_a_damaged_record_is_set_aside(tmp_path: Path) -> None:
     (tmp_path / "suspended.json").write_text("{not json")
     assert recover_suspended(tmp_path) == 0
