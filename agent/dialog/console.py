@@ -56,6 +56,29 @@ class LineInput:
             return line.strip()
         return None
 
+    def discard_pending(self) -> None:
+        """Drop everything typed so far: it was typed before the warning was on screen.
+
+        An Enter pressed earlier (for the shell, for nothing) would otherwise
+        answer the warning's first question, and Enter alone is Stop.
+        """
+        self._buffer = ""
+        if self.closed:
+            return
+        if sys.platform == "win32":  # pragma: no cover - Windows only
+            import msvcrt
+
+            while msvcrt.kbhit():  # type: ignore[attr-defined,unused-ignore]
+                msvcrt.getwch()  # type: ignore[attr-defined,unused-ignore]
+            return
+        import select
+
+        fd = self.stream.fileno()
+        while select.select([fd], [], [], 0)[0]:
+            if not os.read(fd, 1024):
+                self.closed = True  # the terminal is gone; the next read says so
+                return
+
     def _read_posix(self, timeout: float) -> None:
         import select
 
@@ -149,6 +172,7 @@ class ConsolePresenter:
         key = (id(session), session.phase, session.level, len(session.verdicts))
         if key != self._shown:
             self._shown = key
+            self.input.discard_pending()
             self._print(session)
         if session.timed_out():
             session.dismiss()

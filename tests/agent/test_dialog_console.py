@@ -132,3 +132,63 @@ def test_closing_the_terminal_releases_the_tool(tmp_path: Path, tool_pid: int) -
     child.sendeof()
     assert finish(child) == "ignored"
     assert _eventually(tool_pid, {psutil.STATUS_RUNNING, psutil.STATUS_SLEEPING})
+
+
+def test_an_enter_typed_before_the_warning_does_not_stop_the_tool(
+    tmp_path: Path, tool_pid: int
+) -> None:
+    """Keys already waiting in the terminal were not typed at the warning (Enter alone = Stop).
+
+    In-process on a real pseudo-terminal, so the Enter is in the terminal's
+    input queue for certain before the warning is printed.
+    """
+    import os
+    import queue
+    import threading
+
+    from agent.actions import ToolActions
+    from agent.config import AgentConfig, AgentSection, DialogSection
+    from agent.dialog.console import ConsolePresenter
+    from agent.dialog.preview import sample_verdict
+    from agent.verdict import Level, Outcome, Verdict
+
+    master, slave = os.openpty()
+    with (
+        open(slave, encoding="utf-8", closefd=True) as term_in,
+        open(tmp_path / "screen.txt", "w+", encoding="utf-8") as screen,
+    ):
+        os.write(master, b"\r\n")  # pressed while nothing was asked
+        config = AgentConfig(
+            agent=AgentSection(state_dir=str(tmp_path), language="en"),
+            dialog=DialogSection(backend="console"),
+        )
+        presenter = ConsolePresenter(
+            config, actions=ToolActions(tmp_path), stdin=term_in, stdout=screen
+        )
+        inbox: queue.Queue[Verdict] = queue.Queue()
+        verdict = sample_verdict(Level.WARN, [tool_pid])
+        inbox.put(verdict)
+        outcomes: list[Outcome] = []
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=presenter.serve, args=(inbox, lambda _v, o: outcomes.append(o), stop)
+        )
+        thread.start()
+        try:
+            deadline = time.monotonic() + 5
+            while "press Enter" not in (tmp_path / "screen.txt").read_text(encoding="utf-8"):
+                assert time.monotonic() < deadline, "the warning was never printed"
+                time.sleep(0.02)
+            # Several input polls pass; the early Enter must not have answered.
+            time.sleep(0.5)
+            assert outcomes == []
+            assert _status(tool_pid) == psutil.STATUS_STOPPED  # held, not ended
+            os.write(master, b"1\n")  # now the person answers
+            deadline = time.monotonic() + 5
+            while not outcomes and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert outcomes == [Outcome.USER_STOPPED]
+        finally:
+            stop.set()
+            thread.join(timeout=10)
+            os.close(master)
