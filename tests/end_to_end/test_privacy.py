@@ -8,7 +8,8 @@ command lines, a scareware page's title and URL, and a caller's phone number
 in an intake file — runs the real ``ratwatch-agent run`` and the real
 ``ratwatch-collector serve`` with a recording TCP proxy between them, and
 asserts that no marker appears in the bytes the collector received, in any
-of its database files (including -wal and -shm) or in its log. It also
+of its database files (including -wal and -shm), in its log, or in the
+agent's own log lines (which may reach a support desk). It also
 checks the markers really were seen on the PC (the local journal keeps
 them), so the test cannot pass by never looking.
 
@@ -23,6 +24,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -276,6 +278,17 @@ def test_no_marker_reaches_the_collector_in_a_full_scam_journey(tmp_path: Path) 
         for kind, marker in MARKERS.items():
             for form in (marker.encode(), marker.encode("utf-16-le")):
                 assert form not in data, f"{kind} marker found in {where}"
+    # The agent's own log lines may be sent to a support desk: no marker there either
+    # (its console output, the warning and the startup banner, stays on the screen).
+    log_lines = [
+        line
+        for line in agent.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        if re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", line)
+    ]
+    assert any("verdict" in line for line in log_lines), "no log lines captured"
+    for line in log_lines:
+        for kind, marker in MARKERS.items():
+            assert marker not in line, f"{kind} marker in the agent's log: {line}"
     # The markers were really there to be leaked: the PC's own records hold them.
     local = (agent.state_dir / "journal.jsonl").read_text(encoding="utf-8")
     assert m["title"] in local and m["url"] in local
