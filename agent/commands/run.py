@@ -27,11 +27,15 @@ def telemetry_parts(
     """
     from agent.errors import TelemetryError
     from agent.reporter import build_telemetry
+    from agent.signatures import redact_home
 
     try:
         parts = build_telemetry(config, catalogue_version=lambda: catalogue.current().version)
     except TelemetryError as exc:  # counts are optional; the warning is not
-        logging.getLogger(__name__).error("telemetry disabled for this run: %s", exc)
+        # Log lines may reach a support desk: the home folder is shown as ~.
+        logging.getLogger(__name__).error(
+            "telemetry disabled for this run: %s", redact_home(str(exc))
+        )
         return [], []
     if parts is None:
         return [], []
