@@ -9,8 +9,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-# CLDR groupings that are not countries, and ZZ "unknown region".
-_NOT_COUNTRIES = frozenset({"EU", "EZ", "UN", "QO", "ZZ"})
+# CLDR territories that are not ISO 3166-1 country codes: groupings (EU, EZ,
+# UN, QO), ZZ "unknown region", the pseudo-locales XA and XB, and the codes
+# ISO only "exceptionally reserves" for other organisations (Ascension, Canary
+# Islands, Ceuta and Melilla, Diego Garcia, Tristan da Cunha, Clipperton,
+# Sark); a deployer there uses the country's own code (SH, ES, IO, FR, GG).
+_NOT_COUNTRIES = frozenset(
+    {"EU", "EZ", "UN", "QO", "ZZ", "XA", "XB", "AC", "IC", "EA", "DG", "TA", "CP", "CQ"}
+)
 
 
 @lru_cache(maxsize=1)

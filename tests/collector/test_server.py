@@ -101,6 +101,8 @@ def _invalid_cases(today: int, wire: Any) -> list[tuple[str, pb.CountBatch, str]
         ("bad region", wire.batch(good, region="Netherlands"), "region"),
         ("unknown region", wire.batch(good, region="QQ"), "region"),
         ("not a country", wire.batch(good, region="EU"), "region"),
+        ("CLDR pseudo-locale", wire.batch(good, region="XA"), "region"),
+        ("only reserved in ISO 3166-1", wire.batch(good, region="IC"), "region"),
         ("too many rows", wire.batch(*[good] * 5001), "rows: 5001 rows"),
     ]
     return cases
