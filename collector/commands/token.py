@@ -41,6 +41,10 @@ def add(role: str, config_path: Path | None) -> None:
     path = config_path or config_mod.default_config_path()
     secret = new_token()
     try:
+        if path.exists():
+            # Refuse before writing: a config the collector cannot load would
+            # otherwise gain a hash whose token is never shown.
+            config_mod.load(path)
         add_token_hash(path, role, hash_token(secret))
         config_mod.load(path)  # the edited file must still be a valid config
     except CollectorError as exc:

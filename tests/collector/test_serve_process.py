@@ -172,6 +172,19 @@ def test_token_add_keeps_hashes_only_and_the_file_valid(
     )
     assert done.returncode != 0 and "not valid TOML" in done.stderr
     assert bad.read_text() == "[collector\n"
+    # Valid TOML but not a valid config: refused before the file is touched.
+    invalid = tmp_path / "invalid.toml"
+    invalid.write_text("[collector]\nmin_cell_count = 0\n")
+    done = subprocess.run(
+        [*collector_cmd, "token", "add", "--role", "agent", "--config", str(invalid)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0 and "min_cell_count" in done.stderr
+    assert done.stdout == ""  # no token shown ...
+    assert invalid.read_text() == "[collector]\nmin_cell_count = 0\n"  # ... and none stored
 
 
 def test_serve_refuses_plaintext_on_a_public_address(
