@@ -25,3 +25,18 @@ def test_every_command_has_help(program: click.Group) -> None:
         result = runner.invoke(program, [*path, "--help"])
         assert result.exit_code == 0, (path, result.output)
         assert "Usage:" in result.output
+
+
+@pytest.mark.parametrize("program", [agent_main, collector_main], ids=["agent", "collector"])
+def test_every_command_and_option_explains_itself(program: click.Group) -> None:
+    """--help that only lists bare option names helps nobody: each needs a text."""
+    ctx = click.Context(program)
+    for path in _walk(program):
+        cmd: click.Command = program
+        for name in path:
+            assert isinstance(cmd, click.Group)
+            cmd = cmd.commands[name]
+        assert (cmd.help or "").strip(), f"{' '.join(path) or program.name}: no help text"
+        for param in cmd.get_params(ctx):
+            if isinstance(param, click.Option):
+                assert (param.help or "").strip(), f"{' '.join(path)} {param.opts}: no help text"
