@@ -16,6 +16,7 @@ so a fold running meanwhile is seen entirely or not at all.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from collector.model import Cell, Dimension, Query
 from collector.periods import (
     day_label,
     first_day_of_month,
+    from_date,
     last_day_of_month,
     month_label,
     month_of_day,
@@ -69,9 +71,19 @@ def _filters(query: Query) -> tuple[list[str], list[str | int], set[Dimension]]:
     return conds, params, used
 
 
+# The month arithmetic below needs dates, which end in 9999. No tally lies
+# in the future (validation refuses future days), so clamping the range to
+# this day changes no answer; a wire uint32 day may be far beyond it.
+LAST_PLANNED_DAY = from_date(dt.date(9999, 11, 30))
+
+
 def plan(query: Query) -> list[Part]:
     """Split the day range into day-grain edges and whole months at month grain."""
     lo, hi = query.since_day, query.until_day
+    if lo is not None:
+        lo = min(lo, LAST_PLANNED_DAY)
+    if hi is not None:
+        hi = min(hi, LAST_PLANNED_DAY)
     if query.period in (Dimension.DAY, Dimension.WEEK):
         return [("day", lo, hi)]
     month_lo = month_hi = None

@@ -46,8 +46,11 @@ def _show(value: object) -> str:
 
 
 def day_label(day: int) -> str:
-    """Days since the epoch as an ISO date."""
-    return (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
+    """Days since the epoch as an ISO date (a uint32 on the wire can lie past year 9999)."""
+    try:
+        return (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
+    except OverflowError:
+        return "after 9999-12-31"
 
 
 def _enum_choices(enum_type: type[Trigger] | type[Stage] | type[Outcome], prefix: str) -> str:

@@ -273,6 +273,7 @@ def test_invalid_queries_name_the_field(collector: Any) -> None:
         (pb.StatsQuery(group_by=[pb.DIMENSION_MONTH, pb.DIMENSION_WEEK]), "group_by"),
         (pb.StatsQuery(group_by=[77]), "group_by[0]"),
         (pb.StatsQuery(since_day=20000, until_day=19000), "since_day"),
+        (pb.StatsQuery(since_day=2**32 - 1, until_day=0), "since_day"),
         (pb.StatsQuery(tool_ids=["Bad Tool"]), "tool_ids[0]"),
         (pb.StatsQuery(regions=["nl"]), "regions[0]"),
         (pb.StatsQuery(triggers=[99]), "triggers"),
@@ -280,6 +281,17 @@ def test_invalid_queries_name_the_field(collector: Any) -> None:
     for q, field in cases:
         code, details = status_of(lambda q=q: stats.Query(q, metadata=collector.analyst_md()))
         assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith(field), details
+
+
+def test_day_bounds_past_the_calendar_are_answered(collector: Any, wire: Any) -> None:
+    """Any uint32 day is a valid bound: one past year 9999 is not an internal error."""
+    collector.submit(wire.batch(wire.row(collector.clock.today, "anydesk", 6)))
+    for group_by in (pb.DIMENSION_MONTH, pb.DIMENSION_QUARTER, pb.DIMENSION_DAY):
+        for until in (2**32 - 1, 2932897):  # the largest uint32; the first day of year 10000
+            reply = collector.query(pb.DIMENSION_TOOL, group_by, until_day=until)
+            assert counts(reply) == {"anydesk": 6}
+        reply = collector.query(pb.DIMENSION_TOOL, group_by, since_day=2**32 - 1)
+        assert counts(reply) == {}
 
 
 def test_reflection_lists_the_services(collector: Any) -> None:
