@@ -160,13 +160,14 @@ def stats(  # noqa: PLR0917 - click passes every option
     """
     from collector import config as config_mod
     from collector import queries
-    from collector.client import Remote, remote_query
+    from collector.client import Remote, query_to_proto, remote_query
     from collector.errors import CollectorError
     from collector.model import Dimension, Outcome, Query, Stage, Trigger
     from collector.names import display_name
     from collector.periods import from_date
     from collector.render import RENDERERS
     from collector.store import STORES
+    from collector.validate import validate_query
 
     dims = _parse_by(by)
     if (len(set(dims) & {"day", "week", "month", "quarter"})) > 1:
@@ -184,6 +185,9 @@ def stats(  # noqa: PLR0917 - click passes every option
     if since and until and since > until:
         raise click.BadParameter("--since is after --until")
     try:
+        # The collector's own query validation, also when reading a data dir
+        # locally: a typo like --region UK is an error, not an empty table.
+        validate_query(query_to_proto(query))
         if address:
             if not token:
                 raise click.UsageError(

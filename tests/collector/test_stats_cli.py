@@ -178,6 +178,9 @@ def test_clear_errors(collector: Any, collector_cmd: list[str], tmp_path: Path) 
     assert "UNAUTHENTICATED" in fails("--collector", collector.address, "--token", "wrong")
     assert "not a dimension" in fails("--data-dir", str(tmp_path), "--by", "colour")
     assert "at most one of" in fails("--data-dir", str(tmp_path), "--by", "month,week")
+    # Reading a data dir validates like the collector does: a typo is not an empty table.
+    assert "'UK' is not a region code" in fails("--data-dir", str(tmp_path), "--region", "UK")
+    assert "is not a catalogue slug" in fails("--data-dir", str(tmp_path), "--tool", "Any Desk")
 
 
 def test_display_names_come_from_the_catalogue_and_reserved_ids() -> None:
