@@ -167,9 +167,13 @@ def from_dict(data: dict[str, Any], source: str = "<dict>") -> CollectorConfig:
     return config
 
 
-def check(config: CollectorConfig) -> None:
-    """Value checks that types alone cannot express (also run after CLI overrides)."""
-    src = config.source or "<defaults>"
+def check(config: CollectorConfig, origin: str = "") -> None:
+    """Value checks that types alone cannot express (also run after CLI overrides).
+
+    ``origin`` names where the values came from in error messages; by default
+    the config file (or ``<defaults>`` when there is none).
+    """
+    src = origin or config.source or "<defaults>"
     c = config.collector
     try:
         host, _port = split_host_port(c.listen)
@@ -223,7 +227,8 @@ def with_overrides(
     if not changes:
         return config
     new = dataclasses.replace(config, collector=dataclasses.replace(config.collector, **changes))
-    check(new)
+    # A bad value may now come from the command line: say so, not "<defaults>".
+    check(new, origin=f"{config.source or '<defaults>'} with command-line options")
     return new
 
 
