@@ -17,8 +17,6 @@ from typing import Any
 from collector.model import Dimension, Outcome, Stage, Trigger
 from collector.queries import Report
 
-FORMATS = ("table", "csv", "json")
-
 _ENUMS: dict[Dimension, Any] = {
     Dimension.TRIGGER: Trigger,
     Dimension.STAGE: Stage,

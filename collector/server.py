@@ -155,11 +155,6 @@ class CollectorServer:
             # close() joins the writer after its last commit: run it off the loop.
             await asyncio.get_running_loop().run_in_executor(None, self._store.close)
 
-    async def wait(self) -> None:
-        """Block until the server terminates."""
-        if self._server is not None:
-            await self._server.wait_for_termination()
-
 
 def _on_stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
