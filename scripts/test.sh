@@ -15,6 +15,11 @@ if ! command -v Xvfb >/dev/null 2>&1 || ! command -v xdotool >/dev/null 2>&1; th
   fi
 fi
 
+if [ -n "${CI:-}" ] && ! command -v Xvfb >/dev/null 2>&1; then
+  echo "error: CI needs Xvfb for the real-window tests, and it could not be installed" >&2
+  exit 1
+fi
+
 bash scripts/setup-venv.sh dev
 export PATH="$PWD/.venv/bin:$PATH"
 
