@@ -81,6 +81,10 @@ class _Outcome:
     outcome: Outcome
 
 
+class _Drain:
+    """Queued last at shutdown: the correlator thread handles what precedes it and ends."""
+
+
 @dataclass
 class Status:
     """What the runtime is doing (printed at start; read by tests)."""
@@ -128,12 +132,11 @@ class Runtime:
         self._on_ready = on_ready
         self.journal = Journal(self.state_dir / FILE_NAME)
         self.status = Status(self.state_dir, self.journal.path)
-        self._queue: queue.Queue[Event | _Outcome] = queue.Queue(QUEUE_SIZE)
+        self._queue: queue.Queue[Event | _Outcome | _Drain] = queue.Queue(QUEUE_SIZE)
         self._verdicts: queue.Queue[Verdict] = queue.Queue()
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._finished = threading.Event()
-        self._drain = threading.Event()
         self._dropped = 0
         self._sensors: list[Sensor] = []
         self._started_services: list[Service] = []
@@ -268,8 +271,9 @@ class Runtime:
         self._sensors.clear()
         # The presenter has returned (its last choices are queued) and no sensor
         # emits any more: the correlator thread may finish once the queue is empty.
-        self._drain.set()
         if self._thread is not None:
+            if self._thread.is_alive():  # (put blocks only while the thread drains a full queue)
+                self._queue.put(_Drain())
             self._thread.join()
             self._thread = None
         for service in reversed(self._started_services):
@@ -323,13 +327,20 @@ class Runtime:
         correlator, holder = self._correlator, self._holder
         next_tick = time.monotonic() + TICK_SECONDS
         next_reload = time.monotonic() + self.config.signatures.reload_seconds
+        draining = False
         while True:
+            # Sleep until there is work or the next tick / reload is due, never on
+            # a fixed short poll: an idle agent must cost (almost) no CPU.
+            wait = 0.0 if draining else max(0.0, min(next_tick, next_reload) - time.monotonic())
             try:
-                item: Event | _Outcome | None = self._queue.get(timeout=0.1)
+                item: Event | _Outcome | _Drain | None = self._queue.get(timeout=wait)
             except queue.Empty:
                 item = None
-                if self._drain.is_set():
+                if draining:
                     break  # drained: everything queued before the stop was handled
+            if isinstance(item, _Drain):
+                draining = True  # handle what is still queued, then finish
+                continue
             try:
                 if isinstance(item, _Outcome):
                     self._resolve(Resolution(item.verdict, item.outcome, self.clock()), correlator)
