@@ -58,6 +58,10 @@ class Tool:
     # alone identifies it (AnyDesk Software GmbH); False for vendors of many
     # products (Microsoft, Google), whose names only corroborate.
     vendor_exclusive: bool = False
+    # The tool's processes run only while someone is connected (Quick Assist,
+    # msra.exe), so a running process is itself a live session; such tools use
+    # only port 443, where the session sensor cannot tell a session from traffic.
+    session_while_running: bool = False
 
     def names_for(self, os_name: str) -> tuple[str, ...]:
         """Process names for one OS ("windows", "macos", "linux")."""

@@ -198,7 +198,11 @@ class Correlator:
                 self._process_ended(event)
             case SessionStarted():
                 verdicts = self._session_started(
-                    event.tool_id, event.pid, event.at, None, exact=event.via == "process_pattern"
+                    event.tool_id,
+                    event.pid,
+                    event.at,
+                    None,
+                    exact=event.via in ("process_pattern", "process_running"),
                 )
             case SessionEnded():
                 self._session_ended(event)
@@ -286,11 +290,12 @@ class Correlator:
             event.first_seen_days_ago is not None
             and event.first_seen_days_ago > self._rules.long_installed_days
         )
+        in_session = self._in_session_on_start(match)
         ep = self._episodes.get(match.tool_id)
         if ep is not None and ep.seen_start:  # another process of the tool: same episode
             ep.pids.add(event.pid)
             ep.gone_at = None
-            if match.incoming_session:
+            if in_session:
                 return self._session_started(match.tool_id, event.pid, event.at, match, exact=True)
             return []
         if ep is None:
@@ -306,7 +311,7 @@ class Correlator:
         ep.long_installed = long_installed
         ep.pids.add(event.pid)
         ep.gone_at = None
-        if match.incoming_session:
+        if in_session:
             ep.session_pids.add(event.pid)
             ep.exact_session_pids.add(event.pid)
             self._mark_session(match.tool_id)
@@ -314,8 +319,8 @@ class Correlator:
         if self._is_trusted(match.tool_id) or ep.level is not None:
             return []
         name = ep.tool_name
-        tool_evidence = self._tool_evidence(name, event, match)
-        if ep.session_pids and not match.incoming_session:
+        tool_evidence = self._tool_evidence(name, event, match, in_session)
+        if ep.session_pids and not in_session:
             tool_evidence = (*tool_evidence, ev.session_active(name))
         contexts = self._contexts(start, ep)
         if contexts:
@@ -332,14 +337,27 @@ class Correlator:
             rule = "tool_without_context"
         return self._emit(ep, _Draft(self._level(rule), stage, event.at, (), evidence))
 
+    def _in_session_on_start(self, match: ToolMatch) -> bool:
+        """Whether the starting process is itself a live session (no scan need confirm it).
+
+        True for its incoming-session pattern, or for a tool that runs only for
+        a session (Quick Assist, msra), whose traffic shows nothing else.
+        """
+        if match.incoming_session:
+            return True
+        tool = self._catalogue().tool(match.tool_id)
+        return tool is not None and tool.session_while_running
+
     @staticmethod
-    def _tool_evidence(name: str, event: ProcessStarted, match: ToolMatch) -> tuple[Evidence, ...]:
+    def _tool_evidence(
+        name: str, event: ProcessStarted, match: ToolMatch, in_session: bool
+    ) -> tuple[Evidence, ...]:
         out = [ev.tool_started(name)]
         if match.matched_by is not MatchedBy.PROCESS_NAME:
             out.append(ev.renamed(name, event.name))
         if event.path_class in _RUNS_FROM:
             out.append(ev.runs_from(name, event.path_class.value))
-        if match.incoming_session:
+        if in_session:
             out.append(ev.session_active(name))
         return tuple(out)
 

@@ -60,6 +60,7 @@ TOOL_KEYS = (
     "ports",
     "vendor_hosts",
     "incoming_sessions",
+    "session_while_running",
     "confidence",
     "notes",
 )
@@ -174,6 +175,10 @@ def build_tool(r: NodeReader, node: Node, where: str) -> Tool | None:
             r.report(
                 m["vendor_exclusive"], f"{where}.vendor_exclusive", "needs signers or pe.company"
             )
+    while_running = False
+    if "session_while_running" in m:
+        node_wr = m["session_while_running"]
+        while_running = bool(r.boolean(node_wr, f"{where}.session_while_running"))
     confidence = Confidence.HIGH
     if "confidence" in m:
         chosen = r.choice(m["confidence"], f"{where}.confidence", [c.value for c in Confidence])
@@ -196,6 +201,7 @@ def build_tool(r: NodeReader, node: Node, where: str) -> Tool | None:
             m.get("viewer_processes"), f"{where}.viewer_processes", check_process_name
         ),
         vendor_exclusive=exclusive,
+        session_while_running=while_running,
     )
     if not (tool.process_names or pe.original_filenames or pe.product_names or signers):
         r.report(node, where, "cannot identify anything: give processes, pe or signers")

@@ -11,6 +11,10 @@ Evidence of a session, per tool process:
     The command line has the tool's incoming-session shape from the catalogue
     (``TeamViewer_Desktop.exe --IPCport 5939 --Module 1``): active for as long
     as that process runs. Exact where the catalogue has such a pattern.
+``process_running``
+    The tool is one that runs only for a session (catalogue
+    ``session_while_running``: Quick Assist, ``msra.exe``): its process running
+    is the session. Such tools use only port 443, so there is no better signal.
 ``connection``
     An established TCP connection whose remote port is one of the tool's
     catalogue ports (the tool dialled its relay or a peer) or whose local port
@@ -64,6 +68,9 @@ log = logging.getLogger(__name__)
 
 VIA_CONNECTION = "connection"
 VIA_PROCESS_PATTERN = "process_pattern"
+VIA_PROCESS_RUNNING = "process_running"
+# When several processes of a tool show a session, the most exact one names it.
+_VIA_RANK = {VIA_PROCESS_PATTERN: 0, VIA_PROCESS_RUNNING: 1, VIA_CONNECTION: 2}
 DEFAULT_GRACE_SCANS = 2
 
 
@@ -109,6 +116,7 @@ class _ToolProcess:
     tool_id: str
     display_name: str
     incoming: bool
+    while_running: bool = False
 
 
 @dataclass
@@ -167,7 +175,11 @@ class SessionTracker:
             return
         tool = self._describer.identify(snap).tool
         if tool is not None:
-            self._tools[pid] = _ToolProcess(tool.tool_id, tool.display_name, tool.incoming_session)
+            entry = self._catalogue().tool(tool.tool_id)
+            while_running = entry is not None and entry.session_while_running
+            self._tools[pid] = _ToolProcess(
+                tool.tool_id, tool.display_name, tool.incoming_session, while_running
+            )
 
     def _evidence(self) -> dict[str, dict[int, str]]:
         """tool id -> {pid: via} for every tool process showing a session right now."""
@@ -176,6 +188,9 @@ class SessionTracker:
         for pid, proc in self._tools.items():
             if proc.incoming:
                 found.setdefault(proc.tool_id, {})[pid] = VIA_PROCESS_PATTERN
+                continue
+            if proc.while_running:
+                found.setdefault(proc.tool_id, {})[pid] = VIA_PROCESS_RUNNING
                 continue
             read = self._read_connections(pid)
             if read is not None:
@@ -240,7 +255,7 @@ class SessionTracker:
                 events.append(SessionEnded(at=now, tool_id=tool_id, pid=session.pid))
                 del self._sessions[tool_id]
             if shown:
-                pid = min(shown, key=lambda p: (shown[p] != VIA_PROCESS_PATTERN, p))
+                pid = min(shown, key=lambda p: (_VIA_RANK[shown[p]], p))
                 self._sessions[tool_id] = _Session(pid, shown[pid])
                 events.append(SessionStarted(at=now, tool_id=tool_id, pid=pid, via=shown[pid]))
         return events

@@ -917,3 +917,36 @@ def test_incoming_session_process_of_an_installed_tool_is_exact() -> None:
     assert h.tool("teamviewer", pid=7, by_service=True) == []
     assert h.tool("teamviewer", pid=8, incoming=True, name="TeamViewer_Desktop.exe") == []
     assert one(h.tactic()).level is Level.ALERT
+
+
+@pytest.mark.parametrize("while_running", [True, False])
+def test_a_tool_that_runs_only_for_a_session_is_in_session_from_its_start(
+    while_running: bool,
+) -> None:
+    """Quick Assist (``session_while_running``): no scan needs to confirm the session."""
+    h = Harness()
+    quick = dataclasses.replace(
+        _tool("quick_assist", "Quick Assist"), session_while_running=while_running
+    )
+    h.catalogue = dataclasses.replace(h.catalogue, tools=(*h.catalogue.tools, quick))
+    h.call()
+    h.clock.advance(MIN)
+    warn = one(h.tool("quick_assist", name="quickassist.exe"))
+    assert warn.level is Level.WARN
+    h.clock.advance(5)
+    alerts = h.tactic("netstat")
+    if while_running:
+        assert warn.stage is Stage.SESSION_ACTIVE and "session_active" in codes(warn)
+        assert one(alerts).level is Level.ALERT
+    else:
+        assert warn.stage is Stage.REMOTE_TOOL_STARTED and "session_active" not in codes(warn)
+        assert alerts == []
+
+
+def test_a_process_running_session_counts_as_exact() -> None:
+    """A long-installed tool's "connection" session alerts only with context; this one is exact."""
+    h = Harness(long_installed_days=7.0)
+    h.tool(first_seen_days_ago=400.0, pid=1000)
+    h.c.feed(SessionStarted(h.clock(), "anydesk", 1000, "process_running"))
+    h.clock.advance(5)
+    assert one(h.tactic("netstat")).level is Level.ALERT

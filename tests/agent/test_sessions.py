@@ -32,6 +32,7 @@ from agent.sensors.base import SensorContext
 from agent.sensors.sessions import (
     VIA_CONNECTION,
     VIA_PROCESS_PATTERN,
+    VIA_PROCESS_RUNNING,
     Connection,
     SessionSensor,
     process_connections,
@@ -419,3 +420,39 @@ def test_sensor_thread_emits_and_stops_cleanly(
     finally:
         sensor.stop()
     assert not [t for t in threading.enumerate() if t.name == "ratwatch-sessions"]
+
+
+def test_a_tool_that_runs_only_for_a_session_is_in_session_while_it_runs(
+    tmp_path: Path, procs: Procs
+) -> None:
+    """Quick Assist and msra use only port 443: their running process is the session.
+
+    The bundled catalogue (``session_while_running``), real processes: copies of
+    sleep named quickassist.exe / msra.exe, and an idle AnyDesk.exe for contrast.
+    """
+    from agent.signatures import load_catalogue
+
+    bundled = load_catalogue()
+    config = AgentConfig(sensors=SensorsSection(session_poll_seconds=0.05))
+    ctx = SensorContext(config, lambda: bundled, lambda: 1_000.0, tmp_path / "state")
+    sensor = SessionSensor(ctx, os_name="windows")
+    sleep = shutil.which("sleep") or "/bin/sleep"
+
+    def run(name: str) -> subprocess.Popen[bytes]:
+        return procs._run([str(procs._copy(sleep, name)), "60"])
+
+    anydesk = run("AnyDesk.exe")  # idle, no connection: not a session
+    quick = run("quickassist.exe")
+    msra = run("msra.exe")
+    assert sorted(sessions(sensor.tracker.scan(), procs)) == sorted(
+        [
+            ("started", "quick_assist", quick.pid, VIA_PROCESS_RUNNING),
+            ("started", "windows_remote_assistance", msra.pid, VIA_PROCESS_RUNNING),
+        ]
+    )
+    assert anydesk.pid in sensor.tracker.tool_pids
+    assert sessions(sensor.tracker.scan(), procs) == []  # still running: still the same session
+    quick.kill()
+    quick.wait()
+    # Closing the tool ends its session at once (no grace scan).
+    assert sessions(sensor.tracker.scan(), procs) == [("ended", "quick_assist", quick.pid, "")]

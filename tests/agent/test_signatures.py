@@ -178,6 +178,11 @@ def test_broken_file_reports_every_mistake_with_its_line() -> None:
             "true or false",
         ),
         (
+            TOOL_A + ", session_while_running: 1}\n",
+            "tools[a].session_while_running",
+            "true or false",
+        ),
+        (
             "schema: 1\npages:\n  - {id: p, kind: lottery, title_phrases: [x]}\n",
             "pages[p].kind",
             "not one of",
@@ -339,3 +344,10 @@ def test_phrases_keep_their_spaces(tmp_path: Path) -> None:
     )
     page = load_files([path]).pages[0]
     assert page.title_phrases == (" scam", "scam ")
+
+
+def test_session_while_running_is_set_where_a_running_process_means_a_session() -> None:
+    """Only tools started for one session and closed with it; never one that runs idle."""
+    catalogue = load_catalogue()
+    flagged = {t.tool_id for t in catalogue.tools if t.session_while_running}
+    assert flagged == {"quick_assist", "windows_remote_assistance"}
