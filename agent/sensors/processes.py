@@ -61,6 +61,30 @@ log = logging.getLogger(__name__)
 _LINUX = sys.platform.startswith("linux")
 
 
+# After a failed iteration a sensor loop waits its period doubled per failure in a
+# row, up to this: an error that persists costs a log line twice a minute, and
+# detection resumes within half a minute once it clears.
+MAX_BACKOFF_SECONDS = 30.0
+
+
+def backoff_seconds(period: float, failures: int) -> float:
+    """How long a sensor loop waits after ``failures`` failed iterations in a row."""
+    return min(period * 2.0 ** min(failures, 16), max(MAX_BACKOFF_SECONDS, period))
+
+
+def log_loop_failure(what: str, exc: BaseException, failures: int, retry_in: float) -> None:
+    """Log a failed sensor iteration by exception type only (messages may hold paths)."""
+    log.error(
+        "%s failed (%s, %d in a row); retrying in %.1f s",
+        what,
+        type(exc).__name__,
+        failures,
+        retry_in,
+    )
+    # The traceback's file paths may name the user's home: debug level (-v) only.
+    log.debug("traceback of the failure above", exc_info=exc)
+
+
 def user_dirs() -> dict[PathClass, list[str]]:
     """The OS's own (possibly localised or redirected) Downloads and Desktop folders."""
     return {
@@ -164,9 +188,17 @@ class ProcessSensor:
             if self._run_events(connector):
                 return
             self.active_mode = "poll"
-            # Catch up at once with whatever the failed source did not deliver.
-            self._send(self.tracker.poll(force=True))
+            # Catch up at once with whatever the failed source did not deliver
+            # (a failure here is the polling loop's to retry).
+            self._resync()
         self._run_poll()
+
+    def _resync(self) -> None:
+        """A forced full listing; a failure is logged and left to the next listing."""
+        try:
+            self._send(self.tracker.poll(force=True))
+        except Exception as exc:  # noqa: BLE001 - runtime loop: a failed resync must not end detection
+            log_loop_failure("process resync", exc, 1, self._interval)
 
     def _send(self, events: list[Event]) -> None:
         assert self._emit is not None
@@ -177,6 +209,7 @@ class ProcessSensor:
         """Follow kernel events until stopped (True) or the source fails (False)."""
         assert self._wake is not None
         wake = self._wake[0]
+        failures = 0
         try:
             while not self._stop.is_set():
                 # Events received while subscribing are returned by the first read.
@@ -190,7 +223,7 @@ class ProcessSensor:
                             "resynchronising from a listing",
                             self.events_lost,
                         )
-                    self._send(self.tracker.poll(force=True))
+                    self._resync()
                     continue
                 except OSError as exc:
                     log.warning(
@@ -198,8 +231,13 @@ class ProcessSensor:
                         exc.strerror or exc,
                     )
                     return False
-                for event in batch:
-                    self._send(self.tracker.on_event(event))
+                try:
+                    for event in batch:
+                        self._send(self.tracker.on_event(event))
+                except Exception as exc:  # noqa: BLE001 - runtime loop: one bad event must not end detection
+                    failures += 1
+                    if failures in (1, 10, 100) or failures % 1000 == 0:
+                        log_loop_failure("handling a kernel process event", exc, failures, 0.0)
                 ready, _, _ = select.select([connector.fileno(), wake.fileno()], [], [])
                 if wake.fileno() in ready:
                     return True
@@ -209,6 +247,7 @@ class ProcessSensor:
 
     def _run_poll(self) -> None:
         next_tick = time.monotonic()
+        failures = 0
         while True:
             next_tick += self._interval
             delay = next_tick - time.monotonic()
@@ -217,7 +256,16 @@ class ProcessSensor:
                 delay = 0.0
             if self._stop.wait(delay):
                 return
-            self._send(self.tracker.poll())
+            try:
+                events = self.tracker.poll()
+            except Exception as exc:  # noqa: BLE001 - runtime loop: one bad poll must not end detection
+                failures += 1
+                pause = backoff_seconds(self._interval, failures)
+                log_loop_failure("process poll", exc, failures, pause)
+                next_tick = time.monotonic() + pause - self._interval
+                continue
+            failures = 0
+            self._send(events)
 
 
 def create(ctx: SensorContext) -> ProcessSensor:

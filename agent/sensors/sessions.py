@@ -62,7 +62,7 @@ from agent.pe import PeCache
 from agent.sensors.base import Emit, SensorContext
 from agent.sensors.process_facts import Describer, read_snapshot
 from agent.sensors.process_tracker import PidWatch
-from agent.sensors.processes import user_dirs
+from agent.sensors.processes import backoff_seconds, log_loop_failure, user_dirs
 
 log = logging.getLogger(__name__)
 
@@ -305,10 +305,20 @@ class SessionSensor:
             self._thread = None
 
     def _run(self, emit: Emit) -> None:
+        failures = 0
         while True:
-            for event in self.tracker.scan():
-                emit(event)
-            if self._stop.wait(self._period):
+            pause = self._period
+            try:
+                events = self.tracker.scan()
+            except Exception as exc:  # noqa: BLE001 - runtime loop: one bad scan must not end session sensing
+                failures += 1
+                pause = backoff_seconds(self._period, failures)
+                log_loop_failure("session scan", exc, failures, pause)
+            else:
+                failures = 0
+                for event in events:
+                    emit(event)
+            if self._stop.wait(pause):
                 return
 
 

@@ -11,6 +11,7 @@ or fail.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -677,3 +679,51 @@ def test_unreadable_first_seen_record_is_set_aside(
     assert json.loads((tmp_path / FILE_NAME).read_text())["entries"][0]["tool"] == "anydesk"
     assert "first-seen record unreadable" in caplog.text
     assert str(tmp_path) not in caplog.text  # no paths in log lines
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_failing_iteration_does_not_end_detection(
+    mode: str,
+    ctx: SensorContext,
+    spawner: Spawner,
+    run_sensor: Callable[..., tuple[ProcessSensor, Events]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An unexpected error in one poll / one kernel event is logged (no path) and survived.
+
+    Seams: the ``pids`` listing (poll mode) and the tracker's event handler
+    (kernel events) raise once, with a home path in the message, as a bug would.
+    """
+    secret = f"{Path.home()}/private-file"
+    failed = threading.Event()
+
+    def broken_once(real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: object, **kwargs: object) -> Any:
+            if not failed.is_set():
+                failed.set()
+                raise RuntimeError(f"unexpected in {secret}")
+            return real(*args, **kwargs)
+
+        return call
+
+    calls = itertools.count()
+
+    def pids() -> list[int]:
+        if next(calls) == 1:  # the first listing after the baseline
+            return broken_once(psutil.pids)()
+        return psutil.pids()
+
+    caplog.set_level(logging.DEBUG, logger="agent.sensors.processes")
+    if mode == "poll":
+        sensor, events = run_sensor(ctx, mode=mode, pids=pids)
+    else:
+        sensor, events = run_sensor(ctx, mode=mode)
+        sensor.tracker.on_event = broken_once(sensor.tracker.on_event)  # type: ignore[method-assign]
+    spawner.start(spawner.copy(SLEEP, "first.exe"), "30")  # its listing / event hits the failure
+    assert failed.wait(WAIT)
+    proc = spawner.start(spawner.copy(SLEEP, "AnyDesk.exe"), "30")
+    ev = events.started(proc.pid)
+    assert ev.tool is not None and ev.tool.tool_id == "anydesk"
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors and "RuntimeError" in errors[0].getMessage()
+    assert not [r for r in errors if secret in r.getMessage()]

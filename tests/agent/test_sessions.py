@@ -456,3 +456,47 @@ def test_a_tool_that_runs_only_for_a_session_is_in_session_while_it_runs(
     quick.wait()
     # Closing the tool ends its session at once (no grace scan).
     assert sessions(sensor.tracker.scan(), procs) == [("ended", "quick_assist", quick.pid, "")]
+
+
+def test_a_failing_scan_does_not_end_session_sensing(
+    ctx: SensorContext,
+    catalogue: Catalogues,
+    procs: Procs,
+    server: Callable[..., tuple[int, Callable[[], socket.socket]]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An unexpected error in one scan (seam: the connection reader) is logged and survived."""
+    port, accept = server()
+    catalogue.set(tool("anydesk", ("AnyDesk.exe",), (port,)))
+    secret = f"{Path.home()}/private-file"
+    failed = threading.Event()
+
+    def connections(pid: int) -> list[Connection]:
+        if not failed.is_set():
+            failed.set()
+            raise RuntimeError(f"unexpected in {secret}")
+        return process_connections(pid)
+
+    got: list[SessionStarted] = []
+    cond = threading.Condition()
+
+    def emit(event: Event) -> None:
+        if isinstance(event, SessionStarted):
+            with cond:
+                got.append(event)
+                cond.notify_all()
+
+    sensor = SessionSensor(ctx, os_name="windows", connections=connections)
+    proc = procs.dial("AnyDesk.exe", port)
+    accept()
+    sensor.start(emit)
+    try:
+        with cond:
+            assert cond.wait_for(lambda: any(e.pid == proc.pid for e in got), timeout=WAIT)
+    finally:
+        sensor.stop()
+    assert failed.is_set()
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors and "session scan failed (RuntimeError" in errors[0]
+    assert not [m for m in errors if secret in m]
+    assert not [t for t in threading.enumerate() if t.name == "ratwatch-sessions"]
