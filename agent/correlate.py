@@ -227,6 +227,11 @@ class Correlator:
         """Keep ``tool_id`` quiet until the clock reaches ``until`` ("I know this person")."""
         self._trusted[tool_id] = max(until, self._trusted.get(tool_id, 0.0))
 
+    def trusts(self) -> dict[str, float]:
+        """Every trust still in force: tool id -> when it lapses (what the runtime persists)."""
+        now = self._clock()
+        return {tool_id: until for tool_id, until in self._trusted.items() if until > now}
+
     def trusted_until(self, tool_id: str) -> float | None:
         """When the trust in ``tool_id`` lapses, or None if it is not trusted now."""
         until = self._trusted.get(tool_id)

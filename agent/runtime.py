@@ -15,7 +15,9 @@ standard output so a person at a terminal sees them).
 
 ``run`` blocks until SIGTERM / SIGINT or ``stop``, then stops the sensors,
 drains the queue, stops the services and resumes any process a warning left
-suspended. A sensor that cannot start is logged and skipped; the rest run.
+suspended. Trust ("I know this person") is kept in ``trust.json`` so a restart
+keeps it for the hours the person chose. A sensor that cannot start is logged
+and skipped; the rest run.
 Log lines carry no titles, URLs, user names or paths (see the privacy rules).
 """
 
@@ -48,6 +50,7 @@ from agent.intake import inbox_dir
 from agent.journal import FILE_NAME, Journal
 from agent.sensors.base import Sensor, SensorContext
 from agent.signatures import redact_home
+from agent.trust_store import TrustStore
 from agent.verdict import Level, Outcome, Resolution, Verdict
 
 log = logging.getLogger(__name__)
@@ -131,6 +134,7 @@ class Runtime:
         self._console = console
         self._on_ready = on_ready
         self.journal = Journal(self.state_dir / FILE_NAME)
+        self.trust_store = TrustStore(self.state_dir, clock)
         self.status = Status(self.state_dir, self.journal.path)
         self._queue: queue.Queue[Event | _Outcome | _Drain] = queue.Queue(QUEUE_SIZE)
         self._verdicts: queue.Queue[Verdict] = queue.Queue()
@@ -221,6 +225,7 @@ class Runtime:
             self._holder = CatalogueHolder(extras)
         holder = self._holder
         self._correlator = Correlator(holder.current, self.clock)
+        self._restore_trust(self._correlator)
         self._thread = threading.Thread(target=self._correlate, name="ratwatch-correlator")
         self._thread.start()
         for service in self.services:
@@ -381,11 +386,28 @@ class Runtime:
         if resolution.outcome is Outcome.USER_TRUSTED:
             until = self.clock() + self.config.dialog.trust_hours * 3600.0
             correlator.trust(resolution.verdict.tool_id, until)
+            self._save_trust(correlator)
         for sink in self.resolution_sinks:
             try:
                 sink(resolution)
             except Exception:  # noqa: BLE001 - telemetry trouble must never cost the journal or the warning
                 _log_failure("a resolution sink failed; the journal has the record")
+
+    def _restore_trust(self, correlator: Correlator) -> None:
+        """Trust chosen before a restart stays in force for the hours the person chose."""
+        restored = self.trust_store.load()
+        for tool_id, until in restored.items():
+            correlator.trust(tool_id, until)
+        if restored:
+            log.info("%d trusted tool(s) restored from before the restart", len(restored))
+        if self.trust_store.path.exists():
+            self._save_trust(correlator)  # drops expired or damaged entries from the file
+
+    def _save_trust(self, correlator: Correlator) -> None:
+        try:
+            self.trust_store.save(correlator.trusts())
+        except OSError as exc:  # the trust holds in memory; only a restart would forget it
+            log.error("could not save the trusted tools (%s)", type(exc).__name__)
 
     def _print(self, verdict: Verdict) -> None:
         """Put a WARN / ALERT on the console when no interactive warning will show it."""

@@ -33,6 +33,8 @@ from agent.actions import ToolActions
 from agent.config import AgentConfig, from_dict
 from agent.dialog.base import OnOutcome
 from agent.events import (
+    CallerKind,
+    CallStarted,
     Confidence,
     Event,
     MatchedBy,
@@ -368,9 +370,10 @@ def test_processes_suspended_while_running_are_resumed_at_stop(
     try:
         agent = start_agent()
         ToolActions(tmp_path / "state").suspend([child.pid])
-        assert psutil.Process(child.pid).status() == psutil.STATUS_STOPPED
+        # SIGSTOP / SIGCONT take effect asynchronously: wait for the state, briefly.
+        wait_for(lambda: psutil.Process(child.pid).status() == psutil.STATUS_STOPPED)
         agent.stop()
-        assert psutil.Process(child.pid).status() != psutil.STATUS_STOPPED
+        wait_for(lambda: psutil.Process(child.pid).status() != psutil.STATUS_STOPPED)
     finally:
         child.kill()
         child.wait()
@@ -465,3 +468,97 @@ def test_unknown_sensor_name_is_a_clear_error(agent_cmd: list[str], tmp_path: Pa
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 1
     assert "[sensors].enabled: unknown sensor 'procesess'; valid sensors:" in err
+
+
+class HandClock:
+    """The runtime's injected wall clock, moved by the test (no sleeping for hours)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _run_agent(state: Path, clock: HandClock, presenter: ScriptedPresenter) -> Agent:
+    manual = ManualSensor()
+    runtime = Runtime(
+        _config(state, dialog={"trust_hours": 8}),
+        presenter=presenter,
+        clock=clock,
+        sensors=(manual,),
+    )
+    return Agent(runtime, manual)
+
+
+def _call_then_tool(agent: Agent, clock: HandClock, pid: int, tool_id: str = "anydesk") -> None:
+    agent.emit(CallStarted(clock(), CallerKind.UNKNOWN, "intake"))
+    names = {"anydesk": "AnyDesk.exe", "teamviewer": "TeamViewer.exe"}
+    agent.emit(
+        dataclasses.replace(
+            tool_started(pid, tool_id, names[tool_id]), at=clock(), create_time=clock()
+        )
+    )
+
+
+def test_trust_survives_a_restart_until_it_expires(tmp_path: Path) -> None:
+    """Trusted, restarted: still quiet; 9 hours later (8 h trust, injected clock): warned again."""
+    state = tmp_path / "state"
+    clock = HandClock()
+    before = set(threading.enumerate())
+    first = _run_agent(state, clock, ScriptedPresenter(Outcome.USER_TRUSTED))
+    try:
+        _call_then_tool(first, clock, 1)
+        wait_for(lambda: first.records("outcome"))
+    finally:
+        first.stop()
+    saved = json.loads((state / "trust.json").read_text())
+    assert [e["tool_id"] for e in saved["trusted"]] == ["anydesk"]
+    assert saved["trusted"][0]["until"] == pytest.approx(clock() + 8 * 3600)
+
+    clock.now += 3600  # an hour later, after a restart (reboot, update)
+    again = ScriptedPresenter()
+    second = _run_agent(state, clock, again)
+    try:
+        _call_then_tool(second, clock, 2)
+        _call_then_tool(second, clock, 3, "teamviewer")  # not trusted: proves the above was handled
+        wait_for(lambda: len(second.records("verdict")) == 2)
+    finally:
+        second.stop()
+    assert [r["verdict"]["tool_id"] for r in second.records("verdict")] == ["anydesk", "teamviewer"]
+    assert [v.tool_id for v in again.shown] == ["teamviewer"]
+
+    clock.now += 8 * 3600  # the eight hours the person chose are over
+    third_presenter = ScriptedPresenter()
+    third = _run_agent(state, clock, third_presenter)
+    try:
+        assert json.loads((state / "trust.json").read_text())["trusted"] == []  # expired: dropped
+        _call_then_tool(third, clock, 4)
+        wait_for(lambda: third_presenter.shown)
+    finally:
+        third.stop()
+    assert [(v.tool_id, v.level) for v in third_presenter.shown] == [("anydesk", Level.WARN)]
+    assert not [t for t in threading.enumerate() if t not in before and t.is_alive()]
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["{not json", '{"version": 1, "trusted": [{"tool_id": "../x", "until": 1e12}]}', "[]"],
+)
+def test_a_damaged_trust_record_is_logged_and_ignored(
+    tmp_path: Path, content: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "trust.json").write_text(content)
+    clock = HandClock()
+    presenter = ScriptedPresenter()
+    agent = _run_agent(state, clock, presenter)
+    try:
+        _call_then_tool(agent, clock, 1)
+        wait_for(lambda: presenter.shown)  # nothing trusted: the warning shows
+    finally:
+        agent.stop()
+    assert "trust record is damaged" in caplog.text
+    assert str(tmp_path) not in caplog.text
+    assert json.loads((state / "trust.json").read_text()) == {"version": 1, "trusted": []}
