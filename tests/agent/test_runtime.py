@@ -354,9 +354,10 @@ def test_processes_left_suspended_are_resumed_at_start(
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         ToolActions(tmp_path / "state").suspend([child.pid])
-        assert psutil.Process(child.pid).status() == psutil.STATUS_STOPPED
+        # SIGSTOP / SIGCONT take effect asynchronously: wait for the state, briefly.
+        wait_for(lambda: psutil.Process(child.pid).status() == psutil.STATUS_STOPPED)
         start_agent()
-        assert psutil.Process(child.pid).status() != psutil.STATUS_STOPPED
+        wait_for(lambda: psutil.Process(child.pid).status() != psutil.STATUS_STOPPED)
     finally:
         child.kill()
         child.wait()
