@@ -44,11 +44,7 @@ than ``long_installed_days`` ago, or started by the service manager);
     relay connection (see ``agent.sensors.sessions``); an incoming-session
     process pattern is exact and counts.
 
-Episodes and de-duplication: all processes of one tool form an *episode*,
-alive while any of them is and ``EPISODE_GRACE_SECONDS`` longer (a launcher
-that exits before its child is seen does not start a new episode). An episode
-gives a new verdict only for a stage beyond the furthest already reported, so
-five processes, or ten ``netstat`` runs, give one verdict.
+Episodes and de-duplication: see ``agent.episodes``.
 
 Late context: intake may arrive after the tool was seen (a phone app a few
 seconds late, or ``--at`` in the past). Context that belongs before a running
@@ -70,10 +66,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from agent import evidence as ev
 from agent.catalogue import Catalogue, Rules
+from agent.episodes import EPISODE_GRACE_SECONDS, Draft, Episode, escalates
 from agent.events import (
     CallEnded,
     CallerKind,
@@ -93,7 +89,7 @@ from agent.events import (
     ToolMatch,
 )
 from agent.timeline import MAX_CALL_SECONDS, SKEW_SECONDS, Context, Timeline
-from agent.verdict import Evidence, Level, Stage, Trigger, Verdict
+from agent.verdict import Evidence, Level, Stage, Verdict
 
 Clock = Callable[[], float]
 
@@ -127,44 +123,7 @@ LEVEL_NAMES: dict[str, Level | None] = {
 }
 """Level names accepted in rules.yaml (case-insensitive); ``none`` disables a rule."""
 
-EPISODE_GRACE_SECONDS = 10.0
-
-_STAGE_ORDER = {stage: i for i, stage in enumerate(Stage)}
 _RUNS_FROM = {PathClass.DOWNLOADS, PathClass.TEMP, PathClass.DESKTOP}
-
-
-@dataclass
-class _Episode:
-    """One tool's processes from first start until the last one is gone."""
-
-    tool_id: str
-    tool_name: str
-    start: float
-    pids: set[int] = field(default_factory=set)
-    session_pids: set[int] = field(default_factory=set)
-    # Sessions shown by an incoming-session process pattern (exact), not by a
-    # connection on a catalogue port (which may be an idle relay connection).
-    exact_session_pids: set[int] = field(default_factory=set)
-    level: Level | None = None  # loudest verdict level given in this episode
-    stage: Stage | None = None  # furthest stage reported in this episode
-    trigger: Trigger = Trigger.NONE
-    trigger_at: float | None = None
-    context_evidence: tuple[Evidence, ...] = ()
-    low: bool = False  # a low-confidence entry (e.g. a LOLRMM import): needs scam context
-    long_installed: bool = False  # first seen long ago, or started by the service manager
-    seen_start: bool = False  # a ProcessStarted of the tool arrived (not only a session)
-    gone_at: float | None = None  # clock time when the last pid ended
-
-
-@dataclass(frozen=True)
-class _Draft:
-    """A verdict about to be emitted: what differs between rules."""
-
-    level: Level | None
-    stage: Stage
-    at: float
-    contexts: tuple[Context, ...]
-    evidence: tuple[Evidence, ...]
 
 
 class Correlator:
@@ -181,7 +140,7 @@ class Correlator:
         self._clock = clock
         self._new_id = new_id or (lambda: uuid.uuid4().hex)
         self._timeline = Timeline()
-        self._episodes: dict[str, _Episode] = {}
+        self._episodes: dict[str, Episode] = {}
         self._trusted: dict[str, float] = {}
         self._session_order: list[str] = []  # tool ids, most recent session last
 
@@ -264,7 +223,7 @@ class Correlator:
     def _is_trusted(self, tool_id: str) -> bool:
         return self._trusted.get(tool_id, 0.0) > self._clock()
 
-    def _contexts(self, moment: float, ep: _Episode) -> tuple[Context, ...]:
+    def _contexts(self, moment: float, ep: Episode) -> tuple[Context, ...]:
         return tuple(self._timeline.applicable(moment, ep.tool_id, ep.tool_name, self._rules))
 
     def _tool_name(self, tool_id: str, fallback: str) -> str:
@@ -305,7 +264,7 @@ class Correlator:
             return []
         if ep is None:
             name = self._tool_name(match.tool_id, match.display_name or match.tool_id)
-            ep = _Episode(match.tool_id, name, start)
+            ep = Episode(match.tool_id, name, start)
             self._episodes[match.tool_id] = ep
         else:
             # The session sensor saw the tool before the process sensor did (they
@@ -330,7 +289,7 @@ class Correlator:
         contexts = self._contexts(start, ep)
         if contexts:
             level = self._context_level(contexts)
-            return self._emit(ep, _Draft(level, stage, event.at, contexts, tool_evidence))
+            return self._emit(ep, Draft(level, stage, event.at, contexts, tool_evidence))
         evidence = (*tool_evidence, ev.no_context())
         if self._timeline.known_call_covers(start, self._rules):
             rule, evidence = "known_caller", (*tool_evidence, ev.known_caller())
@@ -340,7 +299,7 @@ class Correlator:
             rule = "low_confidence_without_context"
         else:
             rule = "tool_without_context"
-        return self._emit(ep, _Draft(self._level(rule), stage, event.at, (), evidence))
+        return self._emit(ep, Draft(self._level(rule), stage, event.at, (), evidence))
 
     def _in_session_on_start(self, match: ToolMatch) -> bool:
         """Whether the starting process is itself a live session (no scan need confirm it).
@@ -396,7 +355,7 @@ class Correlator:
             name = self._tool_name(tool_id, match.display_name if match else tool_id)
             tool = self._catalogue().tool(tool_id)
             low = tool is not None and tool.confidence is Confidence.LOW
-            ep = _Episode(tool_id, name, start=at, low=low)
+            ep = Episode(tool_id, name, start=at, low=low)
             self._episodes[tool_id] = ep
         ep.pids.add(pid)
         ep.gone_at = None
@@ -404,17 +363,17 @@ class Correlator:
         if exact:
             ep.exact_session_pids.add(pid)
         self._mark_session(tool_id)
-        if self._is_trusted(tool_id) or not _escalates(ep, Stage.SESSION_ACTIVE):
+        if self._is_trusted(tool_id) or not escalates(ep, Stage.SESSION_ACTIVE):
             return []
         level = self._level("session_after_context")
         session = (ev.session_active(ep.tool_name),)
         if ep.level is not None and ep.level >= Level.WARN:
-            draft = _Draft(level, Stage.SESSION_ACTIVE, at, (), (*session, *ep.context_evidence))
+            draft = Draft(level, Stage.SESSION_ACTIVE, at, (), (*session, *ep.context_evidence))
             return self._emit(ep, draft)
         contexts = self._contexts(at, ep)
         if not contexts:
             return []
-        return self._emit(ep, _Draft(level, Stage.SESSION_ACTIVE, at, contexts, session))
+        return self._emit(ep, Draft(level, Stage.SESSION_ACTIVE, at, contexts, session))
 
     def _session_ended(self, event: SessionEnded) -> None:
         ep = self._episodes.get(event.tool_id)
@@ -436,12 +395,12 @@ class Correlator:
                 return []
             if self._needs_context(ep) and not self._contexts(at, ep):
                 continue
-            draft = _Draft(self._level(rule), stage, at, (), (evidence(ep.tool_name),))
+            draft = Draft(self._level(rule), stage, at, (), (evidence(ep.tool_name),))
             return self._emit(ep, draft)
         return []
 
     @staticmethod
-    def _needs_context(ep: _Episode) -> bool:
+    def _needs_context(ep: Episode) -> bool:
         """Whether this session is too weak on its own for an in-session verdict.
 
         A low-confidence match may not be a remote tool at all. A tool installed
@@ -509,7 +468,7 @@ class Correlator:
             if not contexts:
                 continue
             stage = ep.stage or Stage.REMOTE_TOOL_STARTED
-            draft = _Draft(
+            draft = Draft(
                 self._context_level(contexts),
                 stage,
                 self._clock(),
@@ -521,36 +480,10 @@ class Correlator:
 
     # -- emitting and expiry ------------------------------------------------
 
-    def _emit(self, ep: _Episode, draft: _Draft, *, upgrade: bool = False) -> list[Verdict]:
-        """Record the verdict on the episode and return it (nothing if the rule is off).
-
-        ``upgrade`` lets a louder verdict for the same stage through (late context).
-        """
-        if draft.level is None or not (upgrade or _escalates(ep, draft.stage)):
-            return []
-        if draft.contexts:
-            ep.trigger = draft.contexts[0].trigger
-            ep.trigger_at = draft.contexts[0].at
-            ep.context_evidence = tuple(e for c in draft.contexts for e in c.evidence)
-        minutes = ev.minutes(ep.start - ep.trigger_at) if ep.trigger_at is not None else None
-        first = tuple(e for e in draft.evidence if e.code == "remote_tool_started")
-        rest = tuple(e for e in draft.evidence if e.code != "remote_tool_started")
-        verdict = Verdict(
-            verdict_id=self._new_id(),
-            at=draft.at,
-            level=draft.level,
-            tool_id=ep.tool_id,
-            tool_name=ep.tool_name,
-            trigger=ep.trigger,
-            stage=draft.stage,
-            minutes_from_trigger=minutes,
-            evidence=(*first, *(e for c in draft.contexts for e in c.evidence), *rest),
-            pids=tuple(sorted(ep.pids)),
-        )
-        ep.level = draft.level if ep.level is None else max(ep.level, draft.level)
-        if ep.stage is None or _STAGE_ORDER[draft.stage] > _STAGE_ORDER[ep.stage]:
-            ep.stage = draft.stage
-        return [verdict]
+    def _emit(self, ep: Episode, draft: Draft, *, upgrade: bool = False) -> list[Verdict]:
+        """The verdict ``draft`` gives for ``ep`` (recorded on it), if any; see ``episodes``."""
+        verdict = ep.record(draft, self._new_id, upgrade=upgrade)
+        return [] if verdict is None else [verdict]
 
     def _expire(self, now: float) -> None:
         """Forget what can no longer matter: memory stays bounded on a PC that runs for months."""
@@ -562,7 +495,3 @@ class Correlator:
         for tool_id, until in list(self._trusted.items()):
             if until <= now:
                 del self._trusted[tool_id]
-
-
-def _escalates(ep: _Episode, stage: Stage) -> bool:
-    return ep.stage is None or _STAGE_ORDER[stage] > _STAGE_ORDER[ep.stage]
