@@ -128,7 +128,8 @@ class SessionStarted:
     at: float
     tool_id: str
     pid: int
-    # How it was seen: "connection" (catalogue domain/port) or "process_pattern".
+    # How it was seen: "connection" (catalogue port), "process_pattern" (incoming-
+    # session command line) or "process_running" (a session_while_running tool).
     via: str
 
 
