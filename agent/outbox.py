@@ -45,7 +45,7 @@ from agent.counts import (
 )
 from agent.errors import TelemetryError
 from agent.outbox_schema import SCHEMA, connect
-from agent.signatures import redact_home
+from agent.redact import redact_home
 from agent.verdict import Outcome, Resolution, Stage
 
 __all__ = [

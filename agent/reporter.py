@@ -33,7 +33,7 @@ from agent import __version__, consent
 from agent.config import AgentConfig, TelemetrySection
 from agent.errors import TelemetryError
 from agent.outbox import OUTBOX_FILE, Batch, Outbox, parse_version
-from agent.signatures import redact_home
+from agent.redact import redact_home
 from agent.upload_schedule import Backoff, UploadSchedule
 
 log = logging.getLogger(__name__)

@@ -48,8 +48,8 @@ from agent.events import Event
 from agent.incidents import format_verdict
 from agent.intake import inbox_dir
 from agent.journal import FILE_NAME, Journal
+from agent.redact import redact_home
 from agent.sensors.base import Sensor, SensorContext
-from agent.signatures import redact_home
 from agent.trust_store import TrustStore
 from agent.verdict import Level, Outcome, Resolution, Verdict
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from agent.catalogue import Catalogue, Rules
 from agent.errors import Problem, SignatureError
+from agent.redact import redact_home
 from agent.signature_schema import FileContent, read_file
 
 log = logging.getLogger(__name__)
@@ -166,12 +167,6 @@ def load_catalogue(extra_files: Sequence[Path] = ()) -> Catalogue:
 def check_files(paths: Iterable[Path]) -> list[Problem]:
     """Every problem in these files read together (empty = valid)."""
     return _merge([Path(p) for p in paths])[1]
-
-
-def redact_home(text: str) -> str:
-    """Replace the user's home directory with ``~`` (log lines may reach a support desk)."""
-    home = str(Path.home())
-    return text.replace(home, "~") if home not in ("", "/") else text
 
 
 _Stamp = tuple[tuple[str, int, int] | None, ...]

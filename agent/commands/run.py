@@ -26,8 +26,8 @@ def telemetry_parts(
     stop in reverse order, so the reporter stops before the outbox closes.
     """
     from agent.errors import TelemetryError
+    from agent.redact import redact_home
     from agent.reporter import build_telemetry
-    from agent.signatures import redact_home
 
     try:
         parts = build_telemetry(config, catalogue_version=lambda: catalogue.current().version)
