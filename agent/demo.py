@@ -241,20 +241,33 @@ def _remote_tool(j: Journey) -> None:
         props.sockets.append(relay)
     stand_in = agent.downloads / name
     shutil.copy2(os.path.realpath(sys.executable), stand_in)
-    code = "import time\n"
-    if relay is not None:
-        port = relay.getsockname()[1]
-        code += f"import socket\ns = socket.create_connection(('127.0.0.1', {port}))\n"
-    code += "time.sleep(120)\n"
+    argv = [str(stand_in), "-I", "-S", "-c", "import time\ntime.sleep(120)\n"]
     mark = agent.mark()
     j.showing = True
-    props.processes.append(
-        subprocess.Popen([str(stand_in), "-I", "-S", "-c", code], stdin=subprocess.DEVNULL)
-    )
-    if relay is not None:
+    if relay is not None and os.name == "posix":
+        # The stand-in is born holding its relay connection (made here, handed
+        # over at exec): the agent may notice and pause it within milliseconds
+        # of its start, before it could have connected by itself.
         relay.settimeout(10)
+        link = socket.create_connection(relay.getsockname())
         conn, _ = relay.accept()
         props.sockets.append(conn)
+        with link:
+            props.processes.append(
+                subprocess.Popen(argv, stdin=subprocess.DEVNULL, pass_fds=(link.fileno(),))
+            )
+    else:
+        if relay is not None:
+            port = relay.getsockname()[1]
+            argv[-1] = (
+                f"import socket, time\ns = socket.create_connection(('127.0.0.1', {port}))\n"
+                "time.sleep(120)\n"
+            )
+        props.processes.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL))
+        if relay is not None:
+            relay.settimeout(10)
+            conn, _ = relay.accept()
+            props.sockets.append(conn)
     _answer(j, mark, r"Type 1, 2 or 3", ("2", "Pause and call someone I trust"))
 
 
