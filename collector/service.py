@@ -13,9 +13,7 @@ a client "our bug" when it is theirs. ``_lenient`` hands the handler a
 from __future__ import annotations
 
 import asyncio
-import collections
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any, NoReturn, TypeVar
 
 import grpc
@@ -26,8 +24,9 @@ from ratwatch_proto import telemetry_pb2 as pb
 from collector import queries
 from collector.auth import AuthError, Role, TokenCheck
 from collector.errors import StoreError, ValidationError
-from collector.model import Dimension, IngestResult
-from collector.store import Store
+from collector.group_commit import GroupCommit
+from collector.model import Dimension
+from collector.store import MAX_GROUP, Store
 from collector.validate import BATCH_ID_BYTES, BatchValidator, validate_query
 
 TELEMETRY = "ratwatch.telemetry.v1.Telemetry"
@@ -90,49 +89,6 @@ class Access:
             )
 
 
-class _Completions:
-    """Hands store results from the writer thread to the event loop, in bursts.
-
-    ``asyncio.wrap_future`` would cost one ``call_soon_threadsafe`` (a write
-    to the loop's wake-up pipe) per batch; a group commit resolves hundreds
-    of batches at once, so the writer queues results here and wakes the
-    loop once per burst.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._ready: collections.deque[tuple[asyncio.Future[IngestResult], Future[IngestResult]]]
-        self._ready = collections.deque()
-        self._scheduled = False
-
-    def watch(self, done: Future[IngestResult]) -> asyncio.Future[IngestResult]:
-        """An awaitable for ``done``; cancelling it leaves the store's future alone."""
-        waiter: asyncio.Future[IngestResult] = self._loop.create_future()
-        done.add_done_callback(lambda f: self._arrived(waiter, f))
-        return waiter
-
-    def _arrived(self, waiter: asyncio.Future[IngestResult], done: Future[IngestResult]) -> None:
-        # Writer thread. The flag is cleared by _drain *before* it empties the
-        # deque, so an item appended after that clear always gets a new wake-up.
-        self._ready.append((waiter, done))
-        if not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon_threadsafe(self._drain)
-
-    def _drain(self) -> None:
-        self._scheduled = False
-        ready = self._ready
-        while ready:
-            waiter, done = ready.popleft()
-            if waiter.cancelled():
-                continue
-            error = done.exception()
-            if error is not None:
-                waiter.set_exception(error)
-            else:
-                waiter.set_result(done.result())
-
-
 class TelemetryService:
     """Accepts count batches: validate all-or-nothing, then wait until durable."""
 
@@ -140,7 +96,7 @@ class TelemetryService:
         self._store = store
         self._access = access
         self._validator = validator
-        self._completions: _Completions | None = None
+        self._commits: GroupCommit | None = None
 
     async def submit(
         self, request: pb.CountBatch | Malformed, context: grpc.aio.ServicerContext[Any, Any]
@@ -164,12 +120,10 @@ class TelemetryService:
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
             await _abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed before write")
-        if self._completions is None:
-            self._completions = _Completions(asyncio.get_running_loop())
+        if self._commits is None:
+            self._commits = GroupCommit(self._store, asyncio.get_running_loop(), MAX_GROUP)
         try:
-            # A cancelled call does not cancel the write: the batch is committed
-            # anyway, and the agent's retry is acknowledged as a duplicate.
-            result = await self._completions.watch(self._store.submit(batch))
+            result = await self._commits.write(batch)
         except StoreError as exc:
             await _abort(context, grpc.StatusCode.UNAVAILABLE, f"not stored, retry later: {exc}")
         return pb.SubmitReply(duplicate=result.duplicate, rows_accepted=result.rows_accepted)

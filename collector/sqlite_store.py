@@ -21,13 +21,17 @@ so their ids are not stored at all (agents upload one every day).
 
 Two-step tallies: a group's commit writes its batch ids and one row to
 ``pending`` holding the group's rows as JSON — a fixed handful of
-statements however large the group. Every FOLD_SECONDS (and when idle, at
-close and at open) the writer folds all pending rows into the tally tables
-in one transaction: rows from thousands of batches are summed in memory
-first, so each tally row is touched once per fold instead of once per
-batch. Folding moves counts atomically; queries read the tallies and the
-pending rows in one snapshot (see collector.sqlite_query), so an
-acknowledged batch is visible at once and never counted twice.
+statements however large the group — and, once committed, adds the rows to
+sums kept in memory. Every FOLD_SECONDS or FOLD_ROWS (and when idle, at
+close and at open) the writer adds those sums to the tally tables and
+empties ``pending``, in one transaction, so each tally row is touched once
+per fold instead of once per batch. Folding moves counts atomically;
+queries read the tallies and the pending rows in one snapshot (see
+collector.sqlite_query), so an acknowledged batch is visible at once and
+never counted twice. The sums are only right if nobody else writes the
+database, so a writable store holds an exclusive lock on its data dir
+(``collector.lock``); what a crashed run left in ``pending`` is summed from
+disk at open.
 
 Tallies are kept per day and per month, each with every dimension and
 tool-and-region only; see collector.sqlite_query for how queries use them.
@@ -41,24 +45,27 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
+
+from filelock import BaseFileLock, FileLock, Timeout
 
 from collector.errors import StoreError
 from collector.model import Batch, Cell, IngestResult, Query, TallyRow
 from collector.periods import month_of_day
 from collector.sqlite_query import run_query
+from collector.store import MAX_GROUP
 from collector.validate import MAX_AGE_DAYS
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "collector.sqlite3"
+LOCK_NAME = "collector.lock"
 SCHEMA_VERSION = 4
 CLOCK_MARGIN_DAYS = 2  # seen ids outlive their acceptance window by this much
-MAX_GROUP = 500  # batches per transaction (bounds the JSON arrays and commit latency)
-FOLD_SECONDS = 1.0  # how long committed cells may wait in `pending` while busy
-LINGER_SECONDS = 0.008  # under load, how long a group waits for more batches
+FOLD_SECONDS = 2.0  # how long committed cells may wait in `pending` while busy
+FOLD_ROWS = 200_000  # ... and how many (queries read `pending` row by row)
 
 # Each tally is kept at two grains (day, month) and two widths: every
 # dimension, or only tool and region ("narrow"), the shape of the most
@@ -147,8 +154,25 @@ def id_halves(batch_id: bytes) -> tuple[int, int]:
     )
 
 
-_Item = tuple[Batch, "Future[IngestResult]"]
+_Item = tuple[Sequence[Batch], "Future[list[IngestResult]]"]
 _STOP = object()
+_DayKey = tuple[int, str, int, int, int, str]  # day, tool_id, trigger, stage, outcome, region
+
+
+def _lock_data_dir(data_dir: Path) -> BaseFileLock:
+    """Hold the data dir for this process: a second writer would break the in-memory sums."""
+    # Not thread-local: close() may run on another thread than the one that opened.
+    lock = FileLock(data_dir / LOCK_NAME, blocking=False, thread_local=False)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise StoreError(
+            f"{data_dir}: another ratwatch collector is using this data dir; stop it first, "
+            "or give this one its own --data-dir"
+        ) from None
+    except OSError as exc:
+        raise StoreError(f"{data_dir}: cannot lock the data dir: {exc.strerror}") from exc
+    return lock
 
 
 class SqliteStore:
@@ -187,6 +211,7 @@ class SqliteStore:
                 raise StoreError(
                     f"{self.path.parent}: cannot create the data dir: {exc.strerror}"
                 ) from exc
+            self._dir_lock = _lock_data_dir(self.path.parent)
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
@@ -200,10 +225,22 @@ class SqliteStore:
             self._reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._reader.execute("PRAGMA query_only=ON")
         except sqlite3.Error as exc:
+            if not read_only:
+                self._dir_lock.release()
             raise StoreError(f"{self.path}: cannot open the database: {exc}") from exc
         self._pruned_day = -1
-        self._unfolded = True
+        # What `pending` holds, summed: this store is the database's only
+        # writer (the data dir lock), so a fold needs no second read of it.
+        self._sums: dict[_DayKey, int] = {}
+        self._unfolded_rows = 0
         self._folded_at = time.monotonic()
+        try:
+            self._load_pending()
+        except (sqlite3.Error, ValueError) as exc:  # ValueError: unreadable staged JSON
+            self._conn.close()
+            self._reader.close()
+            self._dir_lock.release()
+            raise StoreError(f"{self.path}: cannot read the staged tallies: {exc}") from exc
         self._writer = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
         self._writer.start()
 
@@ -217,87 +254,89 @@ class SqliteStore:
 
     # --- ingest ---------------------------------------------------------------
 
-    def submit(self, batch: Batch) -> Future[IngestResult]:
-        """Queue ``batch`` for the next group commit; resolves once durable."""
-        fut: Future[IngestResult] = Future()
+    def submit_group(self, batches: Sequence[Batch]) -> Future[list[IngestResult]]:
+        """Queue ``batches`` for the next commit; resolves once all are durable."""
+        fut: Future[list[IngestResult]] = Future()
         with self._lock:
             if self._closed or self._read_only:
                 raise StoreError(
                     "the store is closed" if self._closed else "the store is read-only"
                 )
-            self._queue.put((batch, fut))
+            self._queue.put((batches, fut))
         return fut
 
     def ingest(self, batch: Batch) -> IngestResult:
-        """Blocking ``submit``."""
-        return self.submit(batch).result()
+        """Blocking ``submit_group`` of one batch."""
+        return self.submit_group((batch,)).result()[0]
 
     def _run(self) -> None:
-        """Writer thread: commit what has queued up as one group; fold when due or idle."""
+        """Writer thread: commit whatever groups have queued up as one; fold when due or idle.
+
+        Callers gather batches into groups themselves (the collector's event
+        loop sends everything that arrived during the previous commit), so
+        the writer never waits for more: it takes what is queued and commits.
+        """
         get, get_nowait = self._queue.get, self._queue.get_nowait
-        self._fold()  # cells left pending by a crash
+        self._fold()  # cells a previous run left pending
         stopping = False
-        lingering = False
         while not stopping:
             try:
-                first = get(timeout=FOLD_SECONDS if self._unfolded else None)
+                first = get(timeout=FOLD_SECONDS if self._unfolded_rows else None)
             except queue.Empty:
                 self._fold()  # idle: make the tallies current
                 continue
             if first is _STOP:
                 break
-            group: list[_Item] = [first]  # type: ignore[list-item]
-            # Under load, linger a moment for more batches: one commit costs
-            # about the same for 5 batches as for 50, so a short wait buys a
-            # much cheaper commit per batch. When the last group was a lone
-            # batch (no load), commit at once.
-            until = time.monotonic() + (LINGER_SECONDS if lingering else 0.0)
-            while len(group) < MAX_GROUP:
+            items: list[_Item] = [first]  # type: ignore[list-item]
+            size = len(items[0][0])
+            while size < MAX_GROUP:
                 try:
                     item = get_nowait()
                 except queue.Empty:
-                    left = until - time.monotonic()
-                    if left <= 0:
-                        break
-                    try:
-                        item = get(timeout=left)
-                    except queue.Empty:
-                        break
+                    break
                 if item is _STOP:
                     stopping = True
                     break
-                group.append(item)  # type: ignore[arg-type]
-            self._commit(group)
-            lingering = len(group) > 1
-            if self._unfolded and time.monotonic() - self._folded_at >= FOLD_SECONDS:
+                items.append(item)  # type: ignore[arg-type]
+                size += len(item[0])  # type: ignore[index]
+            self._commit(items)
+            if self._unfolded_rows >= FOLD_ROWS or (
+                self._unfolded_rows and time.monotonic() - self._folded_at >= FOLD_SECONDS
+            ):
                 self._fold()
         self._fold()
+
+    def _load_pending(self) -> None:
+        """Sum what a previous run left in ``pending`` (it stopped before folding)."""
+        sums = self._sums
+        for (cells,) in self._conn.execute("SELECT cells FROM pending"):
+            for reg, rows in json.loads(cells):
+                for day, tool_id, trigger, stage, outcome, count in rows:
+                    k = (day, tool_id, trigger, stage, outcome, reg)
+                    sums[k] = sums.get(k, 0) + count
+                    self._unfolded_rows += 1
 
     def _fold(self) -> None:
         """Move every pending cell into the tally tables, in one transaction."""
         self._folded_at = time.monotonic()
+        if not self._unfolded_rows:
+            return
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
-            days: dict[tuple[int, str, int, int, int, str], int] = {}
-            for (cells,) in conn.execute("SELECT cells FROM pending"):
-                for reg, rows in json.loads(cells):
-                    for day, tool_id, trigger, stage, outcome, count in rows:
-                        k = (day, tool_id, trigger, stage, outcome, reg)
-                        days[k] = days.get(k, 0) + count
-            if days:
-                self._add_tallies(days)
-                conn.execute("DELETE FROM pending")
+            self._add_tallies(self._sums)
+            conn.execute("DELETE FROM pending")
             conn.execute("COMMIT")
-        except (sqlite3.Error, ValueError) as exc:  # ValueError: unreadable staged JSON
+        except sqlite3.Error as exc:
             # The rows stay in `pending` (durable, and counted by queries): retry later.
             log.error("folding pending tallies failed, will retry: %s", exc)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             return
-        self._unfolded = False
+        self._sums = {}
+        self._unfolded_rows = 0
 
-    def _add_tallies(self, days: dict[tuple[int, str, int, int, int, str], int]) -> None:
+    def _add_tallies(self, days: dict[_DayKey, int]) -> None:
         months: dict[tuple[int, str, int, int, int, str], int] = {}
         tool_days: dict[tuple[int, str, str], int] = {}
         tool_months: dict[tuple[int, str, str], int] = {}
@@ -318,23 +357,27 @@ class SqliteStore:
             # dict items encode as [[key...], count] without a Python-level loop.
             self._conn.execute(sql, (_json(list(cells.items())),))
 
-    def _commit(self, group: list[_Item]) -> None:
+    def _commit(self, items: list[_Item]) -> None:
+        batches = [b for group, _ in items for b in group]
         try:
-            results = self._write(group)
+            results = self._write(batches)
         except sqlite3.Error as exc:
-            log.error("commit of %d batches failed: %s", len(group), exc)
+            log.error("commit of %d batches failed: %s", len(batches), exc)
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             error = StoreError(f"the database could not be written: {exc}")
-            for _, fut in group:
+            for _, fut in items:
                 if fut.set_running_or_notify_cancel():
                     fut.set_exception(error)
             return
-        for (_, fut), result in zip(group, results, strict=True):
+        start = 0
+        for group, fut in items:
+            end = start + len(group)
             if fut.set_running_or_notify_cancel():  # False: the caller gave up waiting
-                fut.set_result(result)
+                fut.set_result(results[start:end])
+            start = end
 
-    def _write(self, group: list[_Item]) -> list[IngestResult]:
+    def _write(self, batches: list[Batch]) -> list[IngestResult]:
         """Commit a group's ids and summed cells, in a fixed handful of statements.
 
         Every sqlite3 call releases the GIL and must win it back from the
@@ -344,14 +387,14 @@ class SqliteStore:
         """
         conn = self._conn
         today = int(self._clock() // 86400)
-        halves = [id_halves(b.batch_id) for b, _ in group]
+        halves = [id_halves(b.batch_id) for b in batches]
         conn.execute("BEGIN IMMEDIATE")
         (found,) = conn.execute(_SEEN, (_json(halves),)).fetchone()
         seen = {(hi, lo) for hi, lo in json.loads(found)}
         remember: list[tuple[int, int, int]] = []
         fresh: list[tuple[str, tuple[TallyRow, ...]]] = []
         results: list[IngestResult] = []
-        for (batch, _), key in zip(group, halves, strict=True):
+        for batch, key in zip(batches, halves, strict=True):
             rows = batch.rows
             if not rows:
                 results.append(IngestResult(duplicate=False, rows_accepted=0))
@@ -370,12 +413,17 @@ class SqliteStore:
             # count], ...]], ...]): summing them is left to _fold, which sums
             # a whole interval's worth at once.
             conn.execute("INSERT INTO pending (cells) VALUES (?)", (_json(fresh),))
-            self._unfolded = True
         if today != self._pruned_day:
             # Once a day: forget ids whose batches validation would now refuse anyway.
             conn.execute("DELETE FROM seen_batch WHERE keep_until < ?", (today,))
             self._pruned_day = today
         conn.execute("COMMIT")
+        sums = self._sums
+        for region, rows in fresh:  # committed: now part of what the next fold adds
+            for day, tool_id, trigger, stage, outcome, count in rows:
+                k = (day, tool_id, trigger, stage, outcome, region)
+                sums[k] = sums.get(k, 0) + count
+            self._unfolded_rows += len(rows)
         return results
 
     # --- queries --------------------------------------------------------------
@@ -417,4 +465,5 @@ class SqliteStore:
             except sqlite3.Error as exc:  # a reader may hold it; the WAL stays valid
                 log.warning("WAL checkpoint at close skipped: %s", exc)
             self._conn.close()
+            self._dir_lock.release()
         self._reader.close()

@@ -9,7 +9,7 @@ engine means adding it here and passing that suite.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Protocol
@@ -20,18 +20,21 @@ from collector.model import Batch, Cell, IngestResult, Query
 class Store(Protocol):
     """Durable, idempotent tallies with grouped queries."""
 
-    def submit(self, batch: Batch) -> Future[IngestResult]:
-        """Queue a validated batch; the future resolves once it is durable.
+    def submit_group(self, batches: Sequence[Batch]) -> Future[list[IngestResult]]:
+        """Queue validated batches; the future resolves once all of them are durable.
 
-        Durable means it survives power loss, not only a crash. A batch id
-        acknowledged before resolves as a duplicate and adds nothing; the
+        Its result has one IngestResult per batch, in order. Durable means it
+        survives power loss, not only a crash. A batch id acknowledged before
+        (or earlier in the same group) is a duplicate and adds nothing; the
         dedupe check happens in the same transaction as the tally update.
-        The future fails with StoreError when the store could not write.
+        The future fails with StoreError when the store could not write;
+        ``submit_group`` itself raises StoreError once the store is closed.
+        Groups of up to MAX_GROUP batches are what callers should send.
         """
         ...
 
     def ingest(self, batch: Batch) -> IngestResult:
-        """``submit(batch).result()``: blocks until the batch is durable."""
+        """One batch, blocking until it is durable."""
         ...
 
     def query(self, query: Query) -> list[Cell]:
@@ -52,6 +55,8 @@ class Store(Protocol):
 
 
 StoreFactory = Callable[..., Store]
+
+MAX_GROUP = 2000  # batches per submit_group: bounds one commit's size and latency
 
 
 def _sqlite(

@@ -219,8 +219,8 @@ class SlowStore:
         self.inner, self.delay = inner, delay
         self.timers: list[threading.Timer] = []
 
-    def submit(self, batch: Any) -> Future[Any]:
-        done = self.inner.submit(batch)
+    def submit_group(self, batches: Any) -> Future[Any]:
+        done = self.inner.submit_group(batches)
         late: Future[Any] = Future()
         timer = threading.Timer(self.delay, lambda: late.set_result(done.result()))
         self.timers.append(timer)
@@ -228,7 +228,7 @@ class SlowStore:
         return late
 
     def ingest(self, batch: Any) -> Any:
-        return self.submit(batch).result()
+        return self.submit_group([batch]).result()[0]
 
     def query(self, query: Any) -> Any:
         return self.inner.query(query)

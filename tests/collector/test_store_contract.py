@@ -77,8 +77,7 @@ def test_duplicate_batch_counts_once_even_in_one_group(open_store: Callable[...,
     store = open_store()
     bid = os.urandom(16)
     same = [batch(tally(DAY0, count=5), bid=bid) for _ in range(20)]
-    futures = [store.submit(b) for b in same]  # likely committed in one group
-    results = [f.result() for f in futures]
+    results = store.submit_group(same).result()
     assert sum(not r.duplicate for r in results) == 1
     assert store.ingest(same[0]).duplicate
     assert by(store, Dimension.TOOL) == {("teamviewer",): 5}
@@ -111,11 +110,11 @@ def test_acknowledged_batches_survive_reopen(open_store: Callable[..., Store]) -
 
 def test_close_commits_everything_queued(open_store: Callable[..., Store]) -> None:
     store = open_store()
-    futures = [store.submit(batch(tally(DAY0, count=1))) for _ in range(300)]
+    futures = [store.submit_group([batch(tally(DAY0, count=1))]) for _ in range(300)]
     store.close()
-    assert all(f.result().rows_accepted == 1 for f in futures)
+    assert all(f.result()[0].rows_accepted == 1 for f in futures)
     with pytest.raises(StoreError):
-        store.submit(batch(tally(DAY0)))
+        store.submit_group([batch(tally(DAY0))])
     assert by(open_store(), Dimension.TOOL) == {("teamviewer",): 300}
 
 
@@ -141,7 +140,7 @@ def test_read_only_store_reads_but_refuses_writes(open_store: Callable[..., Stor
     reader = open_store(read_only=True)
     assert by(reader, Dimension.TOOL) == {("teamviewer",): 2}
     with pytest.raises(StoreError):
-        reader.submit(batch(tally(DAY0)))
+        reader.submit_group([batch(tally(DAY0))])
 
 
 def test_read_only_needs_an_existing_database(tmp_path: Path) -> None:
