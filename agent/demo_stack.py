@@ -60,6 +60,7 @@ class CollectorChild:
     workdir: Path
     port: int = 0  # 0 = a free one, chosen at the first start and kept for restarts
     min_cell_count: int = 1
+    workers: int = 0  # front-end processes; 0 = the collector's default
     agent_token: str = ""
     analyst_token: str = ""
     env: dict[str, str] = field(default_factory=dict)
@@ -93,6 +94,7 @@ class CollectorChild:
             f'listen = "127.0.0.1:{self.port}"\n'
             f'data_dir = "{self.data_dir.as_posix()}"\n'
             f"min_cell_count = {self.min_cell_count}\n"
+            f"workers = {self.workers}\n"
             "grace_seconds = 2.0\n",
             encoding="utf-8",
         )

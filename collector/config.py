@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
 import re
 import sys
 import typing
@@ -28,6 +29,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 DEFAULT_PORT = 50051
+MAX_WORKERS = 64
 TOKEN_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
@@ -50,6 +52,7 @@ class CollectorSection:
     min_cell_count: int = 5
     max_concurrent_rpcs: int = 256
     grace_seconds: float = 10.0
+    workers: int = 0  # front-end processes; 0 = one per CPU where the OS can share a port
     allow_insecure_remote: bool = False
     log_level: str = "INFO"
 
@@ -85,6 +88,15 @@ class CollectorConfig:
         """The resolved data directory."""
         d = self.collector.data_dir
         return Path(d).expanduser() if d else default_data_dir()
+
+    @property
+    def worker_count(self) -> int:
+        """How many front-end processes ``serve`` runs (``workers`` with 0 resolved)."""
+        if self.collector.workers:
+            return self.collector.workers
+        if not sys.platform.startswith("linux"):
+            return 1
+        return max(1, min(len(os.sched_getaffinity(0)), 8))
 
     @property
     def tls_enabled(self) -> bool:
@@ -167,7 +179,7 @@ def from_dict(data: dict[str, Any], source: str = "<dict>") -> CollectorConfig:
     return config
 
 
-def check(config: CollectorConfig, origin: str = "") -> None:
+def check(config: CollectorConfig, origin: str = "") -> None:  # noqa: PLR0912 - one branch per rule
     """Value checks that types alone cannot express (also run after CLI overrides).
 
     ``origin`` names where the values came from in error messages; by default
@@ -189,6 +201,16 @@ def check(config: CollectorConfig, origin: str = "") -> None:
     if not 0 <= c.grace_seconds <= 3600:
         raise ConfigError(
             f"{src}: [collector].grace_seconds must be in 0..3600, got {c.grace_seconds}"
+        )
+    if not 0 <= c.workers <= MAX_WORKERS:
+        raise ConfigError(
+            f"{src}: [collector].workers must be in 0..{MAX_WORKERS} (0 = one per CPU), "
+            f"got {c.workers}"
+        )
+    if c.workers > 1 and not sys.platform.startswith("linux"):
+        raise ConfigError(
+            f"{src}: [collector].workers = {c.workers}: several workers need Linux "
+            "(SO_REUSEPORT spreads connections only there); use 1"
         )
     if c.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(
@@ -216,10 +238,16 @@ def check(config: CollectorConfig, origin: str = "") -> None:
 
 
 def with_overrides(
-    config: CollectorConfig, *, listen: str | None = None, data_dir: str | None = None
+    config: CollectorConfig,
+    *,
+    listen: str | None = None,
+    data_dir: str | None = None,
+    workers: int | None = None,
 ) -> CollectorConfig:
     """Apply command-line overrides and re-check the result."""
     changes: dict[str, Any] = {}
+    if workers is not None:
+        changes["workers"] = workers
     if listen is not None:
         changes["listen"] = listen
     if data_dir is not None:

@@ -20,8 +20,9 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 1024 * 1024  # larger requests get RESOURCE_EXHAUSTED from grpc itself
 MAX_REPLY_BYTES = 64 * 1024 * 1024  # a day-by-tool table over years can exceed 4 MiB
+T = TypeVar("T")
 SWITCH_INTERVAL = 0.001  # seconds; see CollectorServer.start
 
 
@@ -72,10 +74,12 @@ class CollectorServer:
         *,
         clock: Callable[[], float] = time.time,
         store: Store | None = None,
+        share_port: bool = False,
     ) -> None:
         self.config = config
         self._clock = clock
         self._store = store
+        self._share_port = share_port
         self._server: grpc.aio.Server | None = None
         self._health = HealthServicer()
         self.address = ""
@@ -104,8 +108,10 @@ class CollectorServer:
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_REPLY_BYTES),
-                # A second collector on the same port must fail, not share it.
-                ("grpc.so_reuseport", 0),
+                # A second collector on the same port must fail, not share it;
+                # only the front ends of one collector share theirs (see
+                # collector.supervisor, which checks the port is free first).
+                ("grpc.so_reuseport", 1 if self._share_port else 0),
             ],
         )
         server.add_generic_rpc_handlers(
@@ -136,14 +142,7 @@ class CollectorServer:
 
     def describe(self) -> str:
         """One line on how the server listens, for the operator."""
-        host, _ = split_host_port(self.config.collector.listen)
-        if self.config.tls_enabled:
-            mode = "TLS, client certificates required" if self.config.tls.client_ca_file else "TLS"
-        elif is_loopback(host):
-            mode = "plaintext, loopback only"
-        else:
-            mode = "PLAINTEXT on a non-loopback address (allow_insecure_remote)"
-        return f"listening on {self.address} ({mode})"
+        return describe(self.config, self.address)
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop accepting, let in-flight calls finish within ``grace``, close the store."""
@@ -156,7 +155,42 @@ class CollectorServer:
             await asyncio.get_running_loop().run_in_executor(None, self._store.close)
 
 
-def _on_stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+def describe(config: CollectorConfig, address: str) -> str:
+    """``listening on ADDRESS (mode)``: one line on how a collector listens."""
+    host, _ = split_host_port(config.collector.listen)
+    if config.tls_enabled:
+        mode = "TLS, client certificates required" if config.tls.client_ca_file else "TLS"
+    elif is_loopback(host):
+        mode = "plaintext, loopback only"
+    else:
+        mode = "PLAINTEXT on a non-loopback address (allow_insecure_remote)"
+    return f"listening on {address} ({mode})"
+
+
+def announce(config: CollectorConfig, line: str, echo: Callable[[str], None]) -> None:
+    """What ``serve`` prints once it is up: where it listens, its data dir, how to stop."""
+    echo(f"ratwatch collector {line}")
+    echo(f"data dir: {config.data_dir.absolute()}")
+    if not config.tokens.agent:
+        echo(
+            "note: no agent token configured yet, so every upload is refused; "
+            "create one with `ratwatch-collector token add --role agent"
+            + (f" --config {config.source}`" if config.source else "`")
+            + " and restart"
+        )
+    echo("press Ctrl-C to stop")
+
+
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` on uvloop where it is installed (a cheaper loop per call), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:  # Windows, or not installed: the standard loop works the same
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
+def on_stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
             loop.add_signal_handler(sig, stop.set)
@@ -168,18 +202,9 @@ async def run_until_signal(config: CollectorConfig, echo: Callable[[str], None])
     """Serve until SIGTERM/SIGINT, then stop cleanly."""
     server = CollectorServer(config)
     await server.start()
-    echo(f"ratwatch collector {server.describe()}")
-    echo(f"data dir: {config.data_dir.absolute()}")
-    if not config.tokens.agent:
-        echo(
-            "note: no agent token configured yet, so every upload is refused; "
-            "create one with `ratwatch-collector token add --role agent"
-            + (f" --config {config.source}`" if config.source else "`")
-            + " and restart"
-        )
-    echo("press Ctrl-C to stop")
+    announce(config, server.describe(), echo)
     stop = asyncio.Event()
-    _on_stop_signals(asyncio.get_running_loop(), stop)
+    on_stop_signals(asyncio.get_running_loop(), stop)
     await stop.wait()
     echo("stopping: finishing in-flight calls ...")
     await server.stop()

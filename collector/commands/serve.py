@@ -24,27 +24,43 @@ import click
     metavar="HOST:PORT",
     help="Address to listen on (overrides [collector].listen; port 0 picks a free one).",
 )
-def serve(config_path: Path | None, data_dir: Path | None, listen: str | None) -> None:
+@click.option(
+    "-w",
+    "--workers",
+    type=click.IntRange(0, 64),
+    help="Front-end processes sharing the port (overrides [collector].workers; "
+    "0 = one per CPU on Linux, 1 elsewhere).",
+)
+def serve(
+    config_path: Path | None, data_dir: Path | None, listen: str | None, workers: int | None
+) -> None:
     """Receive anonymised counts from agents and answer analysts' queries.
 
     Starts with no other setup: embedded SQLite under the data dir, plaintext
     on 127.0.0.1:50051. Prints where it listens and its data dir; Ctrl-C
-    (or SIGTERM) finishes in-flight calls and stops cleanly.
+    (or SIGTERM) finishes in-flight calls and stops cleanly. With several
+    workers, front-end processes share the port and one writer process
+    commits for all of them.
     """
-    import asyncio
     import logging
 
     from collector import config as config_mod
     from collector.errors import CollectorError
-    from collector.server import run_until_signal
+    from collector.server import run_loop, run_until_signal
+    from collector.supervisor import run_supervised
 
     try:
         config = config_mod.with_overrides(
             config_mod.load(config_path),
             listen=listen,
             data_dir=str(data_dir) if data_dir is not None else None,
+            workers=workers,
         )
         logging.getLogger().setLevel(config.collector.log_level.upper())
-        asyncio.run(run_until_signal(config, lambda line: click.echo(line, nl=True)))
+        echo = lambda line: click.echo(line, nl=True)  # noqa: E731
+        if config.worker_count > 1:
+            run_supervised(config, echo)
+        else:
+            run_loop(run_until_signal(config, echo))
     except CollectorError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -40,9 +40,9 @@ class Served:
 def serve(collector_cmd: list[str], tmp_path: Path) -> Iterator[Any]:
     procs: list[subprocess.Popen[str]] = []
 
-    def start(config: Path) -> Served:
+    def start(config: Path, *extra: str) -> Served:
         proc = subprocess.Popen(
-            [*collector_cmd, "serve", "--config", str(config), "--listen", "127.0.0.1:0"],
+            [*collector_cmd, "serve", "--config", str(config), "--listen", "127.0.0.1:0", *extra],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -75,9 +75,10 @@ def _batch(today: int, tool: str, count: int) -> pb.CountBatch:
     )
 
 
+@pytest.mark.parametrize("workers", ["1", "2"], ids=["one-process", "two-workers"])
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_stops_cleanly_and_keeps_every_acknowledged_count(
-    serve: Any, collector_cmd: list[str], tmp_path: Path, sig: signal.Signals
+    serve: Any, collector_cmd: list[str], tmp_path: Path, sig: signal.Signals, workers: str
 ) -> None:
     config = tmp_path / "collector.toml"
     data_dir = tmp_path / "data"
@@ -85,9 +86,10 @@ def test_signal_stops_cleanly_and_keeps_every_acknowledged_count(
     agent = _token(collector_cmd, "agent", config)
     assert config.read_text().startswith("# operator comment")
 
-    served = serve(config)
+    served = serve(config, "--workers", workers)
     assert any(ln == f"data dir: {data_dir}" for ln in served.lines), served.lines
     assert "(plaintext, loopback only)" in served.lines[0]
+    assert ("with 2 workers" in served.lines[0]) == (workers == "2")
 
     today = int(time.time() // 86400)
     batches = [_batch(today, f"tool-{i % 7}", 1 + i % 5) for i in range(400)]
@@ -139,7 +141,7 @@ def test_signal_stops_cleanly_and_keeps_every_acknowledged_count(
         assert after_stop.get(tool, 0) >= n  # no acknowledged count lost
     # Agents retry what was not acknowledged: after a restart everything is
     # counted exactly once.
-    served = serve(config)
+    served = serve(config, "--workers", workers)
     with grpc.insecure_channel(served.address) as channel:
         stub = pb_grpc.TelemetryStub(channel)
         for b in batches:

@@ -173,17 +173,24 @@ def test_kill_9_of_the_agent_during_10000_verdicts_loses_and_duplicates_nothing(
     assert kills >= 50
 
 
+@pytest.mark.parametrize(
+    ("workers", "rate"),
+    # Two workers start slower (two more processes), so the uploads are spread
+    # over more time to fit ten restarts in.
+    [(1, 400.0), (2, 120.0)],
+    ids=["one-process", "two-workers"],
+)
 def test_collector_restarted_repeatedly_during_uploads_loses_and_duplicates_nothing(
-    tmp_path: Path,
+    tmp_path: Path, workers: int, rate: float
 ) -> None:
     seed = int(os.environ.get("RATWATCH_TEST_SEED", time.time_ns() % 1_000_000))
     print(f"seed {seed}")
     rng = random.Random(seed)
-    total, rate = 4_000, 400.0
+    total = 4_000
     base_day = int(time.time() // 86_400)
     state = tmp_path / "agent"
     state.mkdir()
-    collector = CollectorChild(tmp_path / "collector")
+    collector = CollectorChild(tmp_path / "collector", workers=workers)
     collector.start()
     restarts = 0
     stop = threading.Event()
