@@ -1,13 +1,21 @@
 """Collector benchmark: ingest throughput against a no-op ceiling, and query latency.
 
-    python bench/collector_bench.py [--seconds 8] [--inflight 128] [--keys realistic|uniform]
+    python bench/collector_bench.py [--seconds 8] [--workers N] [--client native|aio|sync]
 
-Ingest: a real collector (SQLite, WAL, synchronous=FULL, group commit, token
-check, validation) in its own process, fed batches of 20 rows by 4 client
-processes. In the same run, the same harness measures a no-op servicer on
-the same contract (parses the request, returns an empty reply): that is the
-ceiling this machine, this grpcio and these clients allow, and the figure
-that matters is the collector's share of it.
+Ingest: a real collector, started as `ratwatch-collector serve --workers N`
+(SQLite, WAL, synchronous=FULL, group commit, token check, validation; N
+front-end processes sharing the port, one writer), fed batches of 20 rows
+by 4 client processes. In the same run, the same harness measures a no-op
+servicer on the same contract and the same event loop, in N processes
+sharing the port the same way (parses the request, returns an empty
+reply): that is the ceiling this machine, this grpcio and these clients
+allow, and the figure that matters is the collector's share of it.
+
+Clients: ``native`` (default) is bench/loadgen/submit_load.cc, built here on
+first use with g++ and the system's gRPC C++ library (Debian:
+``apt-get install g++ pkg-config libgrpc++-dev``). A Python gRPC client
+spends more CPU per call than the server it measures, so on a small
+machine Python clients (``aio``, ``sync``) measure themselves.
 
 Query: one year of tallies for 300 tools (each tool on every day in three
 trigger/stage/outcome cells) in a real store; median and p95 of
@@ -21,13 +29,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import hashlib
 import multiprocessing as mp
 import os
 import random
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,39 +56,14 @@ TOKEN = "bench-token-0123456789abcdefghijklmnopqrstuv"
 # --- servers (each in its own process) ---------------------------------------
 
 
-def _serve_collector(data_dir: str, port_q: mp.Queue, stop_ev: mp.Event) -> None:  # type: ignore[type-arg]
-    from collector.auth import hash_token
-    from collector.config import from_dict
-    from collector.server import CollectorServer
+def _serve_noop(port: int, ready_q: mp.Queue, stop_ev: mp.Event) -> None:  # type: ignore[type-arg]
+    from collector.server import run_loop
 
-    config = from_dict(
-        {
-            "collector": {
-                "listen": "127.0.0.1:0",
-                "data_dir": data_dir,
-                "max_concurrent_rpcs": 4096,
-            },
-            "tokens": {"agent": [hash_token(TOKEN)]},
-        }
-    )
-
-    async def main() -> None:
-        server = CollectorServer(config)
-        address = await server.start()
-        port_q.put(address)
-        while not stop_ev.is_set():
-            await asyncio.sleep(0.1)
-        await server.stop(1.0)
-
-    asyncio.run(main())
-
-
-def _serve_noop(port_q: mp.Queue, stop_ev: mp.Event) -> None:  # type: ignore[type-arg]
     async def submit(request: pb.CountBatch, context: grpc.aio.ServicerContext) -> pb.SubmitReply:  # type: ignore[type-arg]
         return pb.SubmitReply()
 
     async def main() -> None:
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(maximum_concurrent_rpcs=4096, options=[("grpc.so_reuseport", 1)])
         server.add_generic_rpc_handlers(
             [
                 grpc.method_handlers_generic_handler(
@@ -90,14 +78,63 @@ def _serve_noop(port_q: mp.Queue, stop_ev: mp.Event) -> None:  # type: ignore[ty
                 )
             ]
         )
-        port = server.add_insecure_port("127.0.0.1:0")
+        server.add_insecure_port(f"127.0.0.1:{port}")
         await server.start()
-        port_q.put(f"127.0.0.1:{port}")
+        ready_q.put("ready")
         while not stop_ev.is_set():
             await asyncio.sleep(0.1)
         await server.stop(1.0)
 
-    asyncio.run(main())
+    run_loop(main())
+
+
+@contextlib.contextmanager
+def noop_servers(workers: int) -> Iterator[str]:
+    """``workers`` no-op servers sharing one port, as the collector's front ends do."""
+    from collector.supervisor import reserve_port
+
+    _, port = reserve_port("127.0.0.1:0")
+    ready_q: mp.Queue[str] = mp.Queue()
+    stop_ev = mp.Event()
+    procs = [mp.Process(target=_serve_noop, args=(port, ready_q, stop_ev)) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    try:
+        for _ in procs:
+            ready_q.get(timeout=60)
+        yield f"127.0.0.1:{port}"
+    finally:
+        stop_ev.set()
+        for p in procs:
+            p.join(30)
+
+
+@contextlib.contextmanager
+def collector_server(data_dir: Path, workers: int) -> Iterator[str]:
+    """``ratwatch-collector serve --workers N`` as an operator would run it."""
+    from collector.auth import hash_token
+
+    config = data_dir / "bench.toml"
+    config.write_text(
+        f'[collector]\nmax_concurrent_rpcs = 4096\n[tokens]\nagent = ["{hash_token(TOKEN)}"]\n'
+    )
+    cmd = [sys.executable, "-m", "collector", "serve", "--config", str(config)]
+    cmd += ["--data-dir", str(data_dir), "--listen", "127.0.0.1:0", "--workers", str(workers)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        address = ""
+        for line in proc.stdout:
+            if "listening on" in line:
+                address = line.split("listening on ")[1].split()[0]
+            if line.startswith("press Ctrl-C"):
+                break
+        if not address:
+            raise RuntimeError(f"the collector did not start (exit code {proc.wait(30)})")
+        yield address
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
 
 
 # --- clients -----------------------------------------------------------------
@@ -260,7 +297,72 @@ def _client_sync(
     result_q.put(state["done"])
 
 
-CLIENTS = {"aio": _client, "sync": _client_sync}
+LOADGEN_SRC = Path(__file__).parent / "loadgen" / "submit_load.cc"
+
+
+def build_loadgen() -> Path:
+    """Compile the native client once per source version; RuntimeError says what is missing."""
+    src = LOADGEN_SRC.read_bytes()
+    out_dir = Path(tempfile.gettempdir()) / "ratwatch-bench"
+    out = out_dir / f"submit_load-{hashlib.sha256(src).hexdigest()[:12]}"
+    if out.exists():
+        return out
+    out_dir.mkdir(exist_ok=True)
+    try:
+        flags = subprocess.run(
+            ["pkg-config", "--cflags", "--libs", "grpc++"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        subprocess.run(
+            ["g++", "-O2", "-std=c++17", str(LOADGEN_SRC), "-o", f"{out}.tmp", *flags],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    except (OSError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", "") or str(exc)
+        raise RuntimeError(
+            "cannot build the native load generator (needs g++, pkg-config and the gRPC C++ "
+            f"library; Debian: apt-get install g++ pkg-config libgrpc++-dev): {detail.strip()}"
+        ) from exc
+    os.replace(f"{out}.tmp", out)
+    return out
+
+
+def _measure_native(address: str, load: Load, loadgen: Path) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        procs = []
+        for k in range(load.clients):
+            path = Path(tmp) / f"batches-{k}.bin"
+            with path.open("wb") as fh:
+                for body in _batches(4000, k * 1_000_003, load.keys):
+                    fh.write(len(body).to_bytes(4, "big") + body)
+            cmd = [str(loadgen), address, TOKEN, str(load.seconds), str(load.inflight), str(path)]
+            procs.append(
+                subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            )
+        for p in procs:
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        t0 = time.perf_counter()
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        done = failed = 0
+        for p in procs:
+            assert p.stdout is not None
+            ok, bad, _ = p.stdout.readline().split()
+            done, failed = done + int(ok), failed + int(bad)
+            p.wait(30)
+        elapsed = time.perf_counter() - t0
+    if failed:
+        print(f"  {failed} failed calls", file=sys.stderr)
+    return done / max(elapsed, load.seconds)
+
+
+CLIENTS = {"aio": _client, "sync": _client_sync, "native": None}
 
 
 @dataclass(frozen=True)
@@ -270,11 +372,14 @@ class Load:
     seconds: float = 6.0
     clients: int = 4
     inflight: int = 128
-    client: str = "aio"
+    client: str = "native"
     keys: str = "realistic"
+    workers: int = 2
 
 
-def _measure(address: str, load: Load) -> float:
+def _measure(address: str, load: Load, loadgen: Path | None = None) -> float:
+    if loadgen is not None:
+        return _measure_native(address, load, loadgen)
     seconds, clients, inflight = load.seconds, load.clients, load.inflight
     result_q: mp.Queue[int | str] = mp.Queue()
     start_ev = mp.Event()
@@ -298,33 +403,23 @@ def _measure(address: str, load: Load) -> float:
     return total / max(elapsed, seconds)
 
 
-def _with_server(target, args, load: Load) -> float:  # type: ignore[no-untyped-def]
-    port_q: mp.Queue[str] = mp.Queue()
-    stop_ev = mp.Event()
-    server = mp.Process(target=target, args=(*args, port_q, stop_ev))
-    server.start()
-    try:
-        address = port_q.get(timeout=30)
-        return _measure(address, load)
-    finally:
-        stop_ev.set()
-        server.join(30)
-
-
 def bench_ingest(load: Load, rounds: int) -> None:
     """Alternate no-op and collector runs, so a load spike on a shared machine hits both."""
     seconds, clients, inflight = load.seconds, load.clients, load.inflight
+    loadgen = build_loadgen() if load.client == "native" else None
     print(
-        f"ingest: {clients} client processes x {inflight} calls in flight, "
-        f"{ROWS_PER_BATCH} rows per batch ({load.keys} keys, {load.client} client), "
-        f"{rounds} rounds of {seconds:.0f} s each"
+        f"ingest: {clients} client processes ({load.client}) x {inflight} calls in flight, "
+        f"{ROWS_PER_BATCH} rows per batch ({load.keys} keys), servers with {load.workers} "
+        f"worker processes, {rounds} rounds of {seconds:.0f} s each"
     )
     noops: list[float] = []
     reals: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds):
-            noops.append(_with_server(_serve_noop, (), load))
-            reals.append(_with_server(_serve_collector, (tmp,), load))
+            with noop_servers(load.workers) as address:
+                noops.append(_measure(address, load, loadgen))
+            with collector_server(Path(tmp), load.workers) as address:
+                reals.append(_measure(address, load, loadgen))
             print(
                 f"  round {r + 1}: no-op {noops[-1]:6.0f} RPC/s, collector {reals[-1]:6.0f} RPC/s"
                 f" = {reals[-1] / noops[-1] * 100:5.1f} %"
@@ -373,7 +468,7 @@ def bench_query(repeats: int) -> None:
                 for tool in tools
                 for _ in range(3)
             )
-            futures.append(store.submit(Batch(os.urandom(16), "NL", rows)))
+            futures.append(store.submit_group([Batch(os.urandom(16), "NL", rows)]))
         for f in futures:
             f.result()
         # Reopen: closing folds the staged cells into the tally tables, the
@@ -443,6 +538,12 @@ def main() -> None:
         help="row distribution of the ingest batches (see _batches)",
     )
     ap.add_argument("--client", choices=sorted(CLIENTS), default=Load.client, help="client flavour")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes of the collector and of the no-op ceiling alike",
+    )
     ap.add_argument("--skip-ingest", action="store_true")
     ap.add_argument("--skip-query", action="store_true")
     args = ap.parse_args()
@@ -452,7 +553,8 @@ def main() -> None:
     )
     if not args.skip_ingest:
         bench_ingest(
-            Load(args.seconds, args.clients, args.inflight, args.client, args.keys), args.rounds
+            Load(args.seconds, args.clients, args.inflight, args.client, args.keys, args.workers),
+            args.rounds,
         )
     if not args.skip_query:
         bench_query(args.repeats)
