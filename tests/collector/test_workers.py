@@ -38,12 +38,15 @@ class Collector:
         self.proc, self.address, self.lines = proc, address, lines
 
     def workers(self) -> list[psutil.Process]:
-        """The front ends (not multiprocessing's resource tracker)."""
-        return [
-            p
-            for p in psutil.Process(self.proc.pid).children()
-            if "spawn_main" in " ".join(p.cmdline())
-        ]
+        """The live front ends (not multiprocessing's resource tracker, not a reaped-to-be one)."""
+        out = []
+        for p in psutil.Process(self.proc.pid).children():
+            try:
+                if "spawn_main" in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE:
+                    out.append(p)
+            except psutil.Error:  # exited (or a zombie) meanwhile
+                continue
+        return out
 
 
 @pytest.fixture
