@@ -7,9 +7,10 @@ busy collector cost more CPU than validating the batch. Here a batch costs
 one list append and one asyncio future; the writer thread is woken once
 per group, and answers once per group.
 
-No timer is needed: while the store is idle a batch is sent at once (low
-latency at low load), and under load the groups grow by themselves to
-whatever arrived during the previous commit (high throughput).
+While the store is idle a batch is sent at once (low latency at low load).
+Under load a group is whatever arrived during the previous commit, and if
+that is fewer than ``fill`` batches it may wait ``linger`` seconds for more:
+a commit costs about the same for 10 batches as for 100.
 """
 
 from __future__ import annotations
