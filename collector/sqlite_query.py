@@ -17,7 +17,6 @@ so a fold running meanwhile is seen entirely or not at all.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sqlite3
 from collections.abc import Callable
 
@@ -33,6 +32,7 @@ from collector.periods import (
     week_label,
     week_start_sql,
 )
+from collector.sqlite_schema import staged_rows
 
 # Non-time dimensions and their columns.
 _COLUMNS = {
@@ -134,13 +134,8 @@ def _add_pending(
     """Add the committed-but-not-yet-folded cells that match ``query``."""
     lo, hi = query.since_day, query.until_day
     label = _labeler(query.period, "day")
-    staged = (
-        (day, tool_id, trigger, stage, outcome, region, count)
-        for (blob,) in conn.execute("SELECT cells FROM pending")
-        for region, rows in json.loads(blob)
-        for day, tool_id, trigger, stage, outcome, count in rows
-    )
-    for day, tool_id, trigger, stage, outcome, region, count in staged:
+    blobs = (blob for (blob,) in conn.execute("SELECT cells FROM pending"))
+    for day, tool_id, trigger, stage, outcome, region, count in staged_rows(blobs):
         if (lo is not None and day < lo) or (hi is not None and day > hi):
             continue
         if (

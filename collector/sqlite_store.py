@@ -20,8 +20,9 @@ by validation and cannot be double-counted. Empty batches change no count,
 so their ids are not stored at all (agents upload one every day).
 
 Two-step tallies: a group's commit writes its batch ids and one row to
-``pending`` holding the group's rows as JSON — a fixed handful of
-statements however large the group — and, once committed, adds the rows to
+``pending`` holding the group's rows (MessagePack, see
+collector.sqlite_schema) — a fixed handful of statements however large the
+group — and, once committed, adds the rows to
 sums kept in memory. Every FOLD_SECONDS or FOLD_ROWS (and when idle, at
 close and at open) the writer adds those sums to the tally tables and
 empties ``pending``, in one transaction, so each tally row is touched once
@@ -34,13 +35,15 @@ database, so a writable store holds an exclusive lock on its data dir
 disk at open.
 
 Tallies are kept per day and per month, each with every dimension and
-tool-and-region only; see collector.sqlite_query for how queries use them.
+tool-and-region only; see collector.sqlite_schema for the tables and
+collector.sqlite_query for how queries use them.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import operator
 import queue
 import sqlite3
 import threading
@@ -51,10 +54,12 @@ from pathlib import Path
 
 from filelock import BaseFileLock, FileLock, Timeout
 
+from collector import sqlite_schema
 from collector.errors import StoreError
 from collector.model import Batch, Cell, IngestResult, Query, TallyRow
 from collector.periods import month_of_day
 from collector.sqlite_query import run_query
+from collector.sqlite_schema import CellPacker, staged_rows
 from collector.store import MAX_GROUP
 from collector.validate import MAX_AGE_DAYS
 
@@ -62,51 +67,9 @@ log = logging.getLogger(__name__)
 
 DB_NAME = "collector.sqlite3"
 LOCK_NAME = "collector.lock"
-SCHEMA_VERSION = 4
 CLOCK_MARGIN_DAYS = 2  # seen ids outlive their acceptance window by this much
 FOLD_SECONDS = 2.0  # how long committed cells may wait in `pending` while busy
 FOLD_ROWS = 200_000  # ... and how many (queries read `pending` row by row)
-
-# Each tally is kept at two grains (day, month) and two widths: every
-# dimension, or only tool and region ("narrow"), the shape of the most
-# common question ("which tools, per month"). A query reads the narrowest,
-# coarsest tables that still hold its dimensions and filters.
-_TALLY = """
-CREATE TABLE IF NOT EXISTS {name} (
-    {time} INTEGER NOT NULL, tool_id TEXT NOT NULL, {extra}region TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    PRIMARY KEY ({time}, tool_id, {extra_key}region)
-) WITHOUT ROWID;
-"""
-_FULL = "trigger INTEGER NOT NULL, stage INTEGER NOT NULL, outcome INTEGER NOT NULL, "
-_SCHEMA = (
-    "".join(
-        _TALLY.format(
-            name=name,
-            time=time,
-            extra=_FULL if full else "",
-            extra_key="trigger, stage, outcome, " if full else "",
-        )
-        for name, time, full in (
-            ("tally_day", "day", True),
-            ("tally_month", "month", True),
-            ("tool_day", "day", False),
-            ("tool_month", "month", False),
-        )
-    )
-    # A batch id is 16 bytes, kept as two signed 64-bit integers so that a
-    # whole group's ids travel to SQLite as one JSON array (see _write).
-    + """
-CREATE TABLE IF NOT EXISTS seen_batch (
-    id_hi INTEGER NOT NULL, id_lo INTEGER NOT NULL, keep_until INTEGER NOT NULL,
-    PRIMARY KEY (id_hi, id_lo)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS seen_batch_keep_until ON seen_batch (keep_until);
-CREATE TABLE IF NOT EXISTS pending (
-    id INTEGER PRIMARY KEY, cells TEXT NOT NULL
-);
-"""
-)
 
 
 def _upsert(table: str, columns: tuple[str, ...]) -> str:
@@ -136,14 +99,15 @@ WHERE (id_hi, id_lo) IN (
 )
 """
 _REMEMBER = (
-    "INSERT INTO seen_batch SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
-    "json_extract(value, '$[2]') FROM json_each(?)"
+    "INSERT INTO seen_batch (id_hi, id_lo, keep_until) SELECT json_extract(value, '$[0]'), "
+    "json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(?)"
 )
 
 
 # Compact and without the circular-reference check: these are plain lists of
 # numbers and strings, encoded thousands of times a second.
 _json = json.JSONEncoder(check_circular=False, separators=(",", ":")).encode
+_day = operator.itemgetter(0)  # of a TallyRow
 
 
 def id_halves(batch_id: bytes) -> tuple[int, int]:
@@ -203,7 +167,7 @@ class SqliteStore:
                     isolation_level=None,
                     check_same_thread=False,
                 )
-                self._check_schema(self._reader)
+                sqlite_schema.check(self._reader)
                 return
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -217,18 +181,16 @@ class SqliteStore:
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA busy_timeout=10000")
             self._conn.execute("PRAGMA cache_size=-65536")
-            self._conn.executescript(_SCHEMA)
-            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
-                self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            self._check_schema(self._conn)
+            sqlite_schema.prepare(self._conn)
             self._reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._reader.execute("PRAGMA query_only=ON")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, ValueError, sqlite_schema.SchemaError) as exc:
+            # ValueError: staged cells an upgrade could not read.
             if not read_only:
                 self._dir_lock.release()
             raise StoreError(f"{self.path}: cannot open the database: {exc}") from exc
         self._pruned_day = -1
+        self._pack = CellPacker()
         # What `pending` holds, summed: this store is the database's only
         # writer (the data dir lock), so a fold needs no second read of it.
         self._sums: dict[_DayKey, int] = {}
@@ -236,21 +198,13 @@ class SqliteStore:
         self._folded_at = time.monotonic()
         try:
             self._load_pending()
-        except (sqlite3.Error, ValueError) as exc:  # ValueError: unreadable staged JSON
+        except (sqlite3.Error, ValueError) as exc:  # ValueError: unreadable staged cells
             self._conn.close()
             self._reader.close()
             self._dir_lock.release()
             raise StoreError(f"{self.path}: cannot read the staged tallies: {exc}") from exc
         self._writer = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
         self._writer.start()
-
-    def _check_schema(self, conn: sqlite3.Connection) -> None:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version != SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path}: database schema version {version}, this collector reads "
-                f"version {SCHEMA_VERSION}"
-            )
 
     # --- ingest ---------------------------------------------------------------
 
@@ -309,12 +263,11 @@ class SqliteStore:
     def _load_pending(self) -> None:
         """Sum what a previous run left in ``pending`` (it stopped before folding)."""
         sums = self._sums
-        for (cells,) in self._conn.execute("SELECT cells FROM pending"):
-            for reg, rows in json.loads(cells):
-                for day, tool_id, trigger, stage, outcome, count in rows:
-                    k = (day, tool_id, trigger, stage, outcome, reg)
-                    sums[k] = sums.get(k, 0) + count
-                    self._unfolded_rows += 1
+        blobs = (cells for (cells,) in self._conn.execute("SELECT cells FROM pending"))
+        for day, tool_id, trigger, stage, outcome, reg, count in staged_rows(blobs):
+            k = (day, tool_id, trigger, stage, outcome, reg)
+            sums[k] = sums.get(k, 0) + count
+            self._unfolded_rows += 1
 
     def _fold(self) -> None:
         """Move every pending cell into the tally tables, in one transaction."""
@@ -403,16 +356,15 @@ class SqliteStore:
                 results.append(IngestResult(duplicate=True, rows_accepted=0))
                 continue
             seen.add(key)
-            oldest = min(rows)[0]  # rows are tuples starting with the day
+            oldest = min(map(_day, rows))
             remember.append((*key, oldest + MAX_AGE_DAYS + CLOCK_MARGIN_DAYS))
             fresh.append((batch.region, rows))
             results.append(IngestResult(duplicate=False, rows_accepted=len(rows)))
         if remember:
             conn.execute(_REMEMBER, (_json(remember),))
-            # The rows as they came ([[region, [[day, tool, trigger, stage, outcome,
-            # count], ...]], ...]): summing them is left to _fold, which sums
-            # a whole interval's worth at once.
-            conn.execute("INSERT INTO pending (cells) VALUES (?)", (_json(fresh),))
+            # The rows as they came: summing them into the tally tables is
+            # left to _fold, which does a whole interval's worth at once.
+            conn.execute("INSERT INTO pending (cells) VALUES (?)", (self._pack(fresh),))
         if today != self._pruned_day:
             # Once a day: forget ids whose batches validation would now refuse anyway.
             conn.execute("DELETE FROM seen_batch WHERE keep_until < ?", (today,))
@@ -433,7 +385,7 @@ class SqliteStore:
         try:
             with self._read_lock:
                 return run_query(self._reader, query)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, ValueError) as exc:  # ValueError: unreadable staged cells
             raise StoreError(f"{self.path}: query failed: {exc}") from exc
 
     def seen(self, batch_id: bytes) -> bool:
