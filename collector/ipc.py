@@ -19,13 +19,11 @@ from __future__ import annotations
 import marshal
 from collections.abc import Sequence
 
-from collector.model import Batch, IngestResult, TallyRow
-
-RowTuple = tuple[int, str, int, int, int, int]
+from collector.model import Batch, IngestResult, RowTuple
 
 
 def encode_request(seq: int, batches: Sequence[Batch]) -> bytes:
-    """One group as a frame (rows as plain tuples: marshal takes no subclasses)."""
+    """One group as a frame (rows as plain tuples: marshal refuses a TallyRow)."""
     return marshal.dumps(
         (seq, tuple((b.batch_id, b.region, tuple(map(tuple, b.rows))) for b in batches))
     )
@@ -34,7 +32,7 @@ def encode_request(seq: int, batches: Sequence[Batch]) -> bytes:
 def decode_request(frame: bytes) -> tuple[int, list[Batch]]:
     """The group a front end sent; rows stay plain tuples, which is all a store reads."""
     seq, items = marshal.loads(frame)  # noqa: S302 - our own frames, from our own children
-    rows: tuple[TallyRow, ...]
+    rows: tuple[RowTuple, ...]
     batches = []
     for batch_id, region, rows in items:
         batches.append(Batch(batch_id, region, rows))

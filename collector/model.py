@@ -2,8 +2,9 @@
 
 Protobuf types stop at collector.service; the store and the queries work on
 these. The enum numbers equal the wire enums' numbers (a test checks both
-names and numbers), so converting is a plain ``int``. Rows are NamedTuples
-rather than dataclasses because the service builds up to 100,000 of them a
+names and numbers), so converting is a plain ``int``. A batch's rows are
+plain tuples in TallyRow's field order (``RowTuple``) rather than dataclasses
+or even NamedTuples, because the service builds up to 100,000 of them a
 second and a tuple is the cheapest immutable value Python has.
 """
 
@@ -72,13 +73,18 @@ class TallyRow(NamedTuple):
     count: int  # type: ignore[assignment]  # shadows tuple.count(), which nothing here calls
 
 
+# A TallyRow's fields as a plain tuple: what validation builds (cheaper than a
+# NamedTuple) and what crosses process boundaries. Stores unpack rows by position.
+RowTuple = tuple[int, str, int, int, int, int]
+
+
 @dataclass(frozen=True, slots=True)
 class Batch:
     """A validated batch: all rows share the batch's region."""
 
     batch_id: bytes
     region: str  # "" = none
-    rows: tuple[TallyRow, ...]
+    rows: tuple[RowTuple, ...]  # TallyRows, or plain tuples in TallyRow's field order
 
 
 class IngestResult(NamedTuple):

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import msgpack
 
-from collector.model import TallyRow
+from collector.model import RowTuple
 
 SCHEMA_VERSION = 5
 
@@ -69,7 +69,7 @@ CREATE TABLE IF NOT EXISTS pending (
 );
 """
 
-Staged = Sequence[tuple[str, Sequence[TallyRow]]]  # [(region, rows), ...]
+Staged = Sequence[tuple[str, Sequence[RowTuple]]]  # [(region, rows), ...]
 
 
 class CellPacker:

@@ -56,7 +56,7 @@ from filelock import BaseFileLock, FileLock, Timeout
 
 from collector import sqlite_schema
 from collector.errors import StoreError
-from collector.model import Batch, Cell, IngestResult, Query, TallyRow
+from collector.model import Batch, Cell, IngestResult, Query, RowTuple
 from collector.periods import month_of_day
 from collector.sqlite_query import run_query
 from collector.sqlite_schema import CellPacker, staged_rows
@@ -107,7 +107,7 @@ _REMEMBER = (
 # Compact and without the circular-reference check: these are plain lists of
 # numbers and strings, encoded thousands of times a second.
 _json = json.JSONEncoder(check_circular=False, separators=(",", ":")).encode
-_day = operator.itemgetter(0)  # of a TallyRow
+_day = operator.itemgetter(0)  # of a row
 
 
 def id_halves(batch_id: bytes) -> tuple[int, int]:
@@ -345,7 +345,7 @@ class SqliteStore:
         (found,) = conn.execute(_SEEN, (_json(halves),)).fetchone()
         seen = {(hi, lo) for hi, lo in json.loads(found)}
         remember: list[tuple[int, int, int]] = []
-        fresh: list[tuple[str, tuple[TallyRow, ...]]] = []
+        fresh: list[tuple[str, tuple[RowTuple, ...]]] = []
         results: list[IngestResult] = []
         for batch, key in zip(batches, halves, strict=True):
             rows = batch.rows

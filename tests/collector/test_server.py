@@ -98,6 +98,16 @@ def _invalid_cases(today: int, wire: Any) -> list[tuple[str, pb.CountBatch, str]
         ("unknown trigger", wire.batch(wire.row(today, trigger=42)), "rows[0].trigger"),
         ("unset stage", wire.batch(wire.row(today, stage=0)), "rows[0].stage"),
         ("unknown outcome", wire.batch(wire.row(today, outcome=9)), "rows[0].outcome"),
+        (
+            "first of several bad rows",
+            wire.batch(good, wire.row(today, stage=0), wire.row(today + 1, count=0)),
+            "rows[1].stage",
+        ),
+        (
+            "first bad field of a row",
+            wire.batch(good, wire.row(today - 36, "Team Viewer", outcome=9, count=0)),
+            "rows[1].utc_day",
+        ),
         ("bad region", wire.batch(good, region="Netherlands"), "region"),
         ("unknown region", wire.batch(good, region="QQ"), "region"),
         ("not a country", wire.batch(good, region="EU"), "region"),
