@@ -16,6 +16,7 @@ count can be lost because acknowledgements are only sent after commit.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -190,6 +191,21 @@ def run_loop(main: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(main)
 
 
+def quiet_gc() -> None:
+    """Tune the cycle collector for a busy server; call once started.
+
+    Every call allocates dozens of short-lived objects (tasks, futures,
+    rows) that reference counting frees; with the default threshold of 700
+    the cycle collector still ran hundreds of times a second, and now and
+    then re-walked every object the process had imported (about 3 % of a
+    front end's CPU under load). Freezing moves what start-up built out of
+    its sight for good; the higher threshold lets it run less often. Cycles
+    are still collected.
+    """
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
 def on_stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
@@ -202,6 +218,7 @@ async def run_until_signal(config: CollectorConfig, echo: Callable[[str], None])
     """Serve until SIGTERM/SIGINT, then stop cleanly."""
     server = CollectorServer(config)
     await server.start()
+    quiet_gc()
     announce(config, server.describe(), echo)
     stop = asyncio.Event()
     on_stop_signals(asyncio.get_running_loop(), stop)

@@ -40,7 +40,7 @@ from typing import Any
 
 from collector.config import CollectorConfig, split_host_port
 from collector.errors import CollectorError, ConfigError
-from collector.server import announce, describe
+from collector.server import announce, describe, quiet_gc
 from collector.store import STORES
 from collector.write_hub import WriteHub
 
@@ -74,7 +74,7 @@ def _frontend(
     import asyncio
 
     from collector.remote_store import RemoteStore
-    from collector.server import CollectorServer, on_stop_signals, run_loop
+    from collector.server import CollectorServer, on_stop_signals, quiet_gc, run_loop
 
     logging.basicConfig(
         level=log_level, format="%(asctime)s %(levelname)s %(name)s[worker]: %(message)s"
@@ -99,6 +99,7 @@ def _frontend(
         except CollectorError as exc:
             ready.send(("error", str(exc)))
             return
+        quiet_gc()
         ready.send(("ready", server.address))
         await stop.wait()
         # Without the writer no call in flight can be acknowledged: end them now.
@@ -154,6 +155,7 @@ class Supervisor:
                 for k, ready in enumerate(starting):
                     self._await_ready(k, ready)
                 n = len(self._workers)
+                quiet_gc()
                 announce(
                     self.config, f"{describe(self.config, address)} with {n} workers", self.echo
                 )
