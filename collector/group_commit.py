@@ -9,8 +9,13 @@ per group, and answers once per group.
 
 While the store is idle a batch is sent at once (low latency at low load).
 Under load a group is whatever arrived during the previous commit, and if
-that is fewer than ``fill`` batches it may wait ``linger`` seconds for more:
-a commit costs about the same for 10 batches as for 100.
+that is fewer than ``fill`` batches it may wait ``linger`` seconds for more.
+A commit costs the SQLite writer about 1 ms of CPU however few batches it
+holds (the fsync, and the WAL frames of pages every commit touches), so
+under load it is cheaper to wait: with two front ends at ~5,000 calls/s,
+groups of ~30 batches (5 ms linger) cost the writer ~75 µs of CPU per
+batch, groups of ~100 (20 ms) ~50 µs. Agents upload counts once a day;
+20 ms more before an acknowledgement costs them nothing.
 """
 
 from __future__ import annotations
@@ -30,8 +35,8 @@ class GroupCommit:
         store: Store,
         loop: asyncio.AbstractEventLoop,
         max_group: int,
-        fill: int = 100,
-        linger: float = 0.005,
+        fill: int = 400,
+        linger: float = 0.020,
     ) -> None:
         self._store = store
         self._loop = loop
