@@ -28,6 +28,7 @@ Figures on a shared machine are noisy: compare ratios, not absolutes.
 from __future__ import annotations
 
 import argparse
+import array
 import asyncio
 import contextlib
 import hashlib
@@ -331,7 +332,8 @@ def build_loadgen() -> Path:
     return out
 
 
-def _measure_native(address: str, load: Load, loadgen: Path) -> float:
+def _measure_native(address: str, load: Load, loadgen: Path) -> tuple[float, list[int]]:
+    latencies: list[int] = []
     with tempfile.TemporaryDirectory() as tmp:
         procs = []
         for k in range(load.clients):
@@ -340,6 +342,7 @@ def _measure_native(address: str, load: Load, loadgen: Path) -> float:
                 for body in _batches(4000, k * 1_000_003, load.keys):
                     fh.write(len(body).to_bytes(4, "big") + body)
             cmd = [str(loadgen), address, TOKEN, str(load.seconds), str(load.inflight), str(path)]
+            cmd.append(str(Path(tmp) / f"latency-{k}.bin"))
             procs.append(
                 subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             )
@@ -357,9 +360,14 @@ def _measure_native(address: str, load: Load, loadgen: Path) -> float:
             done, failed = done + int(ok), failed + int(bad)
             p.wait(30)
         elapsed = time.perf_counter() - t0
+        for k in range(load.clients):
+            lat = array.array("I", (Path(tmp) / f"latency-{k}.bin").read_bytes())  # 4-byte LE
+            if sys.byteorder == "big":
+                lat.byteswap()
+            latencies += lat
     if failed:
         print(f"  {failed} failed calls", file=sys.stderr)
-    return done / max(elapsed, load.seconds)
+    return done / max(elapsed, load.seconds), latencies
 
 
 CLIENTS = {"aio": _client, "sync": _client_sync, "native": None}
@@ -377,7 +385,8 @@ class Load:
     workers: int = 2
 
 
-def _measure(address: str, load: Load, loadgen: Path | None = None) -> float:
+def _measure(address: str, load: Load, loadgen: Path | None = None) -> tuple[float, list[int]]:
+    """Calls per second, and each call's latency in µs (native clients only)."""
     if loadgen is not None:
         return _measure_native(address, load, loadgen)
     seconds, clients, inflight = load.seconds, load.clients, load.inflight
@@ -400,7 +409,7 @@ def _measure(address: str, load: Load, loadgen: Path | None = None) -> float:
     elapsed = time.perf_counter() - t0
     for p in procs:
         p.join()
-    return total / max(elapsed, seconds)
+    return total / max(elapsed, seconds), []
 
 
 def bench_ingest(load: Load, rounds: int) -> None:
@@ -414,12 +423,18 @@ def bench_ingest(load: Load, rounds: int) -> None:
     )
     noops: list[float] = []
     reals: list[float] = []
+    lat_noop: list[int] = []
+    lat_real: list[int] = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds):
             with noop_servers(load.workers) as address:
-                noops.append(_measure(address, load, loadgen))
+                rate, lat = _measure(address, load, loadgen)
+                noops.append(rate)
+                lat_noop += lat
             with collector_server(Path(tmp), load.workers) as address:
-                reals.append(_measure(address, load, loadgen))
+                rate, lat = _measure(address, load, loadgen)
+                reals.append(rate)
+                lat_real += lat
             print(
                 f"  round {r + 1}: no-op {noops[-1]:6.0f} RPC/s, collector {reals[-1]:6.0f} RPC/s"
                 f" = {reals[-1] / noops[-1] * 100:5.1f} %"
@@ -432,7 +447,18 @@ def bench_ingest(load: Load, rounds: int) -> None:
     print(
         f"  collector / ceiling     : {real / noop * 100:8.1f} %   (target >= 70 %, >= 5000 RPC/s)"
     )
+    if lat_noop and lat_real:
+        # Under full load: mostly time queued behind the other calls in flight,
+        # and for the collector, a group commit's linger and fsync.
+        print(f"  call latency, no-op     : {_percentiles(lat_noop)}")
+        print(f"  call latency, collector : {_percentiles(lat_real)}")
     print(f"  database after the run  : {size / 1e6:.1f} MB")
+
+
+def _percentiles(micros: list[int]) -> str:
+    cuts = statistics.quantiles(micros, n=100, method="inclusive")
+    p50, p95, p99 = cuts[49], cuts[94], cuts[98]
+    return f"p50 {p50 / 1000:5.1f} ms, p95 {p95 / 1000:5.1f} ms, p99 {p99 / 1000:5.1f} ms"
 
 
 # --- query latency -----------------------------------------------------------

@@ -4,14 +4,16 @@
 // than the server it measures, and on a 2-core machine the clients would
 // take the CPU the server needs. This client spends ~50 us.
 //
-//   submit_load ADDRESS TOKEN SECONDS INFLIGHT BATCHFILE
+//   submit_load ADDRESS TOKEN SECONDS INFLIGHT BATCHFILE [LATENCYFILE]
 //
 // BATCHFILE holds serialised CountBatch messages without batch_id, each
 // preceded by its length (4 bytes, big-endian). Every call prefixes a fresh
 // random batch_id (field 1, 16 bytes), so no call is a duplicate. Connects
 // 8 channels (SO_REUSEPORT spreads connections, not calls, over the
 // server's workers), prints "ready", waits for a line on stdin, keeps
-// INFLIGHT calls going for SECONDS, then prints "OK FAILED SECONDS".
+// INFLIGHT calls going for SECONDS, then prints "OK FAILED SECONDS". With
+// LATENCYFILE, it also writes each successful call's latency there, in
+// microseconds, as 4-byte little-endian unsigned integers.
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <chrono>
@@ -24,6 +26,7 @@
 #include <vector>
 
 struct Call {
+  std::chrono::steady_clock::time_point sent;
   grpc::ClientContext ctx;
   grpc::ByteBuffer reply;
   grpc::Status status;
@@ -31,8 +34,8 @@ struct Call {
 };
 
 int main(int argc, char** argv) {
-  if (argc != 6) {
-    std::fprintf(stderr, "usage: submit_load ADDRESS TOKEN SECONDS INFLIGHT BATCHFILE\n");
+  if (argc != 6 && argc != 7) {
+    std::fprintf(stderr, "usage: submit_load ADDRESS TOKEN SECONDS INFLIGHT BATCHFILE [LATENCYFILE]\n");
     return 2;
   }
   std::string address = argv[1], token = std::string("Bearer ") + argv[2];
@@ -68,8 +71,10 @@ int main(int argc, char** argv) {
   auto start = std::chrono::steady_clock::now();
   auto until = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds));
   size_t next = 0; long done = 0, errors = 0; int active = 0;
+  std::vector<uint32_t> latencies;
   auto launch = [&]() {
     auto* c = new Call;
+    c->sent = std::chrono::steady_clock::now();
     c->ctx.AddMetadata("authorization", token);
     c->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     std::string msg = "\x0a\x10";
@@ -87,7 +92,11 @@ int main(int argc, char** argv) {
   while (active > 0 && cq.Next(&tag, &ok)) {
     auto* c = static_cast<Call*>(tag);
     --active;
-    if (ok && c->status.ok()) ++done; else {
+    if (ok && c->status.ok()) {
+      ++done;
+      auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - c->sent);
+      latencies.push_back(static_cast<uint32_t>(us.count()));
+    } else {
       if (errors < 3) std::fprintf(stderr, "call failed: %d %s\n", c->status.error_code(), c->status.error_message().c_str());
       ++errors;
     }
@@ -95,6 +104,14 @@ int main(int argc, char** argv) {
     if (std::chrono::steady_clock::now() < until) launch();
   }
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (argc == 7) {
+    std::ofstream out(argv[6], std::ios::binary);
+    for (uint32_t v : latencies) {
+      unsigned char le[4] = {static_cast<unsigned char>(v), static_cast<unsigned char>(v >> 8),
+                             static_cast<unsigned char>(v >> 16), static_cast<unsigned char>(v >> 24)};
+      out.write(reinterpret_cast<char*>(le), 4);
+    }
+  }
   std::printf("%ld %ld %.6f\n", done, errors, elapsed);
   return 0;
 }
