@@ -152,3 +152,12 @@ def test_unreadable_staged_cells_refuse_to_open_rather_than_lose_them(tmp_path: 
     with pytest.raises(StoreError, match="cannot read the staged tallies"):
         SqliteStore(tmp_path, clock=clock)
     assert pending_rows(tmp_path) == 1
+
+
+def test_a_read_only_open_of_an_older_database_says_how_to_upgrade_it(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / DB_NAME) as conn:
+        conn.executescript(V4_SCHEMA)
+    with pytest.raises(StoreError, match=r"schema version 4.*writable collector to upgrade it"):
+        SqliteStore(tmp_path, read_only=True)
+    with sqlite3.connect(tmp_path / DB_NAME) as conn:  # and it was left as it was
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
