@@ -157,6 +157,7 @@ class SqliteStore:
         self._read_lock = threading.Lock()
         self._queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
+        opened: list[sqlite3.Connection] = []
         try:
             if read_only:
                 if not self.path.is_file():
@@ -167,6 +168,7 @@ class SqliteStore:
                     isolation_level=None,
                     check_same_thread=False,
                 )
+                opened.append(self._reader)
                 sqlite_schema.check(self._reader)
                 return
             try:
@@ -177,15 +179,19 @@ class SqliteStore:
                 ) from exc
             self._dir_lock = _lock_data_dir(self.path.parent)
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            opened.append(self._conn)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA busy_timeout=10000")
             self._conn.execute("PRAGMA cache_size=-65536")
             sqlite_schema.prepare(self._conn)
             self._reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            opened.append(self._reader)
             self._reader.execute("PRAGMA query_only=ON")
         except (sqlite3.Error, ValueError, sqlite_schema.SchemaError) as exc:
             # ValueError: staged cells an upgrade could not read.
+            for conn in opened:
+                conn.close()
             if not read_only:
                 self._dir_lock.release()
             raise StoreError(f"{self.path}: cannot open the database: {exc}") from exc
