@@ -96,11 +96,13 @@ class CollectorServer:
         # The store's writer thread gives up the GIL for every SQLite call and
         # must win it back from this busy event loop; with the default 5 ms
         # switch interval each of those hand-backs can stall a group commit
-        # for milliseconds. 1 ms keeps commits prompt at negligible cost.
-        sys.setswitchinterval(SWITCH_INTERVAL)
+        # for milliseconds. 1 ms keeps commits prompt at negligible cost. A
+        # front end handed a store (its writer is another process) has no
+        # such thread, and keeps the default: fewer forced switches.
         c = self.config.collector
         credentials = server_credentials(self.config)
         if self._store is None:
+            sys.setswitchinterval(SWITCH_INTERVAL)
             self._store = STORES["sqlite"](self.config.data_dir, clock=self._clock)
         tokens = TokenCheck(self.config.tokens.agent, self.config.tokens.analyst)
         access = Access(tokens)
