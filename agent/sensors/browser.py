@@ -190,15 +190,20 @@ class BrowserSensor:
                     return
                 now = self._monotonic()
                 ready = [db for db in self._dbs.values() if db.due is not None and db.due <= now]
-                if not ready:
-                    wake = min([self._next_rescan, *(d.due for d in self._dbs.values() if d.due)])
+                rescan_due = now >= self._next_rescan
+                if not ready and not rescan_due:
+                    # Sleep until the earliest timer. Waking with nothing ready
+                    # must never come back here with a zero timeout: a due
+                    # rescan is handled below, not waited for.
+                    dues = [d.due for d in self._dbs.values() if d.due is not None]
+                    wake = min([self._next_rescan, *dues])
                     self._cond.wait(timeout=max(0.0, wake - now))
                     continue
                 for db in ready:
                     db.due = None
             for db in ready:
                 self._read(db)
-            if self._monotonic() >= self._next_rescan:
+            if rescan_due or self._monotonic() >= self._next_rescan:
                 self._rescan()
 
     def _read(self, db: _Database) -> None:

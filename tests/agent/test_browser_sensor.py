@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -243,3 +244,64 @@ def test_idle_sensor_does_not_reread_its_own_copies(
     time.sleep(1.5)
     assert len(reads) == 1  # the first read only
     hist.close()
+
+
+def _thread_cpu_seconds(thread: threading.Thread) -> float:
+    """User + system CPU time of one thread, from /proc (Linux)."""
+    assert thread.native_id is not None
+    fields = Path(f"/proc/self/task/{thread.native_id}/stat").read_text().rsplit(")", 1)[1]
+    utime, stime = fields.split()[11:13]
+    return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc (Linux)")
+@pytest.mark.parametrize("with_database", [False, True])
+def test_idle_sensor_sleeps_through_its_rescans(
+    run_sensor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_database: bool
+) -> None:  # type: ignore[no-untyped-def]
+    """Idle for many rescan periods, the reader thread stays asleep (it once spun a core)."""
+    import agent.sensors.browser as browser_module
+
+    monkeypatch.setattr(browser_module, "RESCAN_SECONDS", 0.25)
+    paths = []
+    if with_database:
+        hist = W.ChromiumHistory(tmp_path / "History")
+        hist.add_visit("https://nos.nl/", "NOS", time.time())
+        hist.close()
+        paths.append(hist.path)
+    running = run_sensor(*paths)
+    reader = running.sensor._thread
+    assert reader is not None
+    time.sleep(0.5)  # past the first read and the first rescan
+    before = _thread_cpu_seconds(reader)
+    time.sleep(3.0)  # twelve rescan periods
+    used = _thread_cpu_seconds(reader) - before
+    assert reader.is_alive()
+    assert used < 0.3, f"reader thread used {used:.2f} s of CPU in 3 s idle"
+
+
+def test_a_profile_created_after_start_is_watched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The periodic rescan finds a browser installed (or a profile made) after start."""
+    import agent.sensors.browser as browser_module
+    from agent.browser_profiles import HistoryFile
+
+    monkeypatch.setattr(browser_module, "RESCAN_SECONDS", 0.25)
+    late = tmp_path / "late-profile" / "History"
+
+    def defaults() -> list[HistoryFile]:
+        return [HistoryFile("chromium", late)] if late.exists() else []
+
+    sensor = BrowserSensor(_ctx(tmp_path, []), defaults=defaults)
+    events: queue.Queue[Event] = queue.Queue()
+    sensor.start(events.put)
+    try:
+        time.sleep(0.6)  # several rescans with nothing to find
+        hist = W.ChromiumHistory(late)
+        hist.add_visit(SCARY_URL, SCARY, time.time())
+        hist.close()
+        event = events.get(timeout=5)
+        assert isinstance(event, ScarewarePage) and event.source == "chromium"
+    finally:
+        sensor.stop()

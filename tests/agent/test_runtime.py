@@ -11,6 +11,7 @@ the person's click (the real dialogs are tested in the dialog tests).
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import io
 import json
 import logging
@@ -563,3 +564,67 @@ def test_a_damaged_trust_record_is_logged_and_ignored(
     assert "trust record is damaged" in caplog.text
     assert str(tmp_path) not in caplog.text
     assert json.loads((state / "trust.json").read_text()) == {"version": 1, "trusted": []}
+
+
+def _history_writer() -> Any:
+    path = Path(__file__).resolve().parents[1] / "data" / "history" / "history_writer.py"
+    spec = importlib.util.spec_from_file_location("history_writer", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs /proc (Linux)")
+def test_idle_agent_with_default_sensors_stays_idle_past_its_timers(
+    agent_cmd: list[str], tmp_path: Path
+) -> None:
+    """The whole agent, default sensors and one idle browser profile, over 75 s.
+
+    75 s is past every sensor timer (the browser rescan every 60 s once spun a
+    core from then on: 15 s of CPU in this window; the process sensor's
+    polling costs well under 1 s).
+    """
+    home = tmp_path / "home"
+    profile = home / ".config" / "chromium" / "Default"
+    profile.mkdir(parents=True)
+    hist = _history_writer().ChromiumHistory(profile / "History")
+    hist.add_visit("https://nos.nl/", "NOS", time.time() - 30)
+    hist.close()
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[agent]\nstate_dir = "{tmp_path / "state"}"\n[dialog]\nbackend = "log"\n')
+    proc = subprocess.Popen(
+        [*agent_cmd, "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "HOME": str(home)},
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("Stop with Ctrl+C"):
+                break
+        assert "browser" in "".join(lines)
+        time.sleep(3.0)  # start-up work done
+        before = _process_cpu_seconds(proc.pid)
+        time.sleep(75.0)
+        used = _process_cpu_seconds(proc.pid) - before
+        assert proc.poll() is None, "".join(lines)
+        assert used < 3.0, f"idle agent used {used:.2f} s of CPU in 75 s"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
