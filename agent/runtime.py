@@ -38,19 +38,19 @@ from types import FrameType
 from typing import Any, Protocol, TextIO
 
 from agent import sensors as sensor_registry
-from agent.actions import recover_suspended
-from agent.catalogue import Catalogue
+from agent.catalogue.model import Catalogue
 from agent.config import AgentConfig
-from agent.correlate import Correlator
+from agent.control.actions import recover_suspended
+from agent.control.trust_store import TrustStore
+from agent.correlate.correlator import Correlator
 from agent.dialog.base import Presenter
 from agent.errors import ActionError, ConfigError
 from agent.events import Event
-from agent.incidents import format_verdict
-from agent.intake import inbox_dir
-from agent.journal import FILE_NAME, Journal
+from agent.journal.incidents import format_verdict
+from agent.journal.journal import FILE_NAME, Journal
 from agent.redact import redact_home
 from agent.sensors.base import Sensor, SensorContext
-from agent.trust_store import TrustStore
+from agent.sensors.intake.documents import inbox_dir
 from agent.verdict import Level, Outcome, Resolution, Verdict
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class Service(Protocol):
 
 
 class CatalogueSource(Protocol):
-    """What the runtime needs of ``agent.signatures.CatalogueHolder``."""
+    """What the runtime needs of ``agent.catalogue.loader.CatalogueHolder``."""
 
     def current(self) -> Catalogue: ...
 
@@ -219,7 +219,7 @@ class Runtime:
         inbox_dir(self.state_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
         _recover_suspended(self.state_dir)
         if self._holder is None:
-            from agent.signatures import CatalogueHolder
+            from agent.catalogue.loader import CatalogueHolder
 
             extras = [Path(p) for p in self.config.signatures.extra_catalogues]
             self._holder = CatalogueHolder(extras)

@@ -79,9 +79,9 @@ def reap(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 def sensor_context(mode: str, state: Path, clock: Callable[[], float] = time.time) -> object:
+    from agent.catalogue.loader import load_catalogue
     from agent.config import AgentConfig, SensorsSection
     from agent.sensors.base import SensorContext
-    from agent.signatures import load_catalogue
 
     catalogue = load_catalogue()
     config = AgentConfig(sensors=SensorsSection(poll_hz=4.0, process_events=mode))
@@ -90,7 +90,7 @@ def sensor_context(mode: str, state: Path, clock: Callable[[], float] = time.tim
 
 def netlink_reason() -> str | None:
     from agent.errors import SensorError
-    from agent.sensors.proc_connector import ProcConnector
+    from agent.sensors.processes.connector_linux import ProcConnector
 
     try:
         ProcConnector().close()
@@ -122,7 +122,7 @@ def measure_tick(rounds: int, per_round: int, cold: int) -> dict[str, float]:
     tight loop; "cold" runs each once per 250 ms as the sensor really does, when
     caches have been taken over by everything else (thread CPU time).
     """
-    from agent.sensors.processes import ProcessSensor
+    from agent.sensors.processes.sensor import ProcessSensor
 
     with tempfile.TemporaryDirectory() as tmp:
         sensor = ProcessSensor(sensor_context("poll", Path(tmp)), mode="poll")  # type: ignore[arg-type]
@@ -175,7 +175,7 @@ def child_sensor(mode: str, extra: int) -> None:
     ``extra`` sleeping processes are started first (inside a private pid
     namespace they are the only other processes).
     """
-    from agent.sensors.processes import ProcessSensor
+    from agent.sensors.processes.sensor import ProcessSensor
 
     sleepers = spawn_extra(extra)
 
@@ -296,7 +296,7 @@ class Agent:
 def sensor_latency(mode: str, samples: int, base: Path) -> list[float]:
     """Exec -> ProcessStarted emitted, for a tool copy, with the sensor in this process."""
     from agent.events import ProcessStarted
-    from agent.sensors.processes import ProcessSensor
+    from agent.sensors.processes.sensor import ProcessSensor
 
     seen: dict[int, float] = {}
     cond = threading.Condition()
@@ -329,8 +329,8 @@ def sensor_latency(mode: str, samples: int, base: Path) -> list[float]:
 
 
 def distinct_tool_names() -> list[str]:
+    from agent.catalogue.loader import load_catalogue
     from agent.events import Confidence
-    from agent.signatures import load_catalogue
 
     names = []
     for tool in load_catalogue().tools:

@@ -156,7 +156,7 @@ def main() -> None:
         size_mb = chrome.path.stat().st_size / 1e6
         print(f"history databases: 2 x {args.history} visits (Chromium file {size_mb:.1f} MB)")
 
-        from agent.history import read_history
+        from agent.sensors.browser.history import read_history
 
         scratch = root / "scratch"
         scratch.mkdir()

@@ -22,9 +22,9 @@ import time
 import tkinter as tk
 
 from agent.config import AgentConfig, AgentSection
-from agent.dialog.preview import sample_verdict
+from agent.demo.preview import sample_verdict
+from agent.demo.xvfb import VirtualDisplay
 from agent.dialog.tk import POLL_MS, TkPresenter
-from agent.dialog.xvfb import VirtualDisplay
 from agent.verdict import Level, Verdict
 
 

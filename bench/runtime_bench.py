@@ -33,8 +33,8 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from agent import intake
-from agent.correlate import Correlator
+from agent.catalogue.loader import load_catalogue
+from agent.correlate.correlator import Correlator
 from agent.events import (
     CallerKind,
     CallStarted,
@@ -46,8 +46,8 @@ from agent.events import (
     ProcessStarted,
     ToolMatch,
 )
-from agent.journal import read_records
-from agent.signatures import load_catalogue
+from agent.journal.journal import read_records
+from agent.sensors.intake import documents as intake
 
 
 def pct(values: list[float], q: float) -> float:

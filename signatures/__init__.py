@@ -1,6 +1,6 @@
 """Detection content shipped with ratwatch (installed as ``ratwatch_signatures``).
 
-The YAML files beside this module are data, not code; ``agent.signatures``
+The YAML files beside this module are data, not code; ``agent.catalogue.loader``
 loads and validates them. See README.md here for the schema.
 """
 

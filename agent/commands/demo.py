@@ -25,7 +25,7 @@ def demo(dialog: str, keep: bool) -> None:
     the analyst's table is printed. Everything it writes stays in one
     temporary directory, named at the start and removed at the end.
     """
-    from agent.demo import DemoOptions, run_demo
+    from agent.demo.scenario import DemoOptions, run_demo
     from agent.errors import AgentError
 
     if dialog == "auto":

@@ -46,9 +46,9 @@ def incidents(
     The journal (<state dir>/journal.jsonl) stays on this PC; it may name
     pages and programs, which the anonymised counts never do.
     """
-    from agent import incidents as incidents_module
     from agent.errors import AgentError
-    from agent.journal import FILE_NAME, Journal
+    from agent.journal import incidents as incidents_module
+    from agent.journal.journal import FILE_NAME, Journal
     from agent.verdict import Level
 
     config = statedir.load(config_path, state_dir)

@@ -27,7 +27,7 @@ def telemetry_parts(
     """
     from agent.errors import TelemetryError
     from agent.redact import redact_home
-    from agent.reporter import build_telemetry
+    from agent.telemetry.reporter import build_telemetry
 
     try:
         parts = build_telemetry(config, catalogue_version=lambda: catalogue.current().version)
@@ -57,9 +57,9 @@ def run(config_path: Path | None, state_dir: Path | None, dialog: str | None) ->
     Stops cleanly on SIGTERM or Ctrl+C. Verdicts are kept in the journal in
     the state directory (see `ratwatch-agent incidents`).
     """
+    from agent.catalogue.loader import CatalogueHolder
     from agent.errors import AgentError, SignatureError
     from agent.runtime import Runtime, Status
-    from agent.signatures import CatalogueHolder
 
     config = statedir.load(config_path, state_dir)
     if dialog is not None:

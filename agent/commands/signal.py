@@ -32,8 +32,8 @@ def _source_option(func: Any) -> Any:
 def _send(
     config_path: Path | None, state_dir: Path | None, kind: str, at: str | None, **fields: str
 ) -> None:
-    from agent import intake
     from agent.errors import IntakeError
+    from agent.sensors.intake import documents as intake
 
     config = statedir.load(config_path, state_dir)
     try:

@@ -35,8 +35,8 @@ def check(paths: tuple[Path, ...], config_path: Path | None, notes: bool) -> Non
     only those files, in the order given. Exits 1 if anything is wrong.
     """
     from agent import config as agent_config
+    from agent.catalogue.loader import bundled_paths, load_files
     from agent.errors import ConfigError, SignatureError
-    from agent.signatures import bundled_paths, load_files
 
     if paths:
         files = list(paths)
@@ -77,8 +77,8 @@ def import_lolrmm(src_dir: Path, out_file: Path) -> None:
     OUT_FILE in [signatures].extra_catalogues to use it. Do not commit it to
     this repository: LOLRMM's files are LOLRMM's.
     """
-    from agent.lolrmm import LolrmmError
-    from agent.lolrmm import import_lolrmm as run_import
+    from agent.catalogue.lolrmm.convert import LolrmmError
+    from agent.catalogue.lolrmm.convert import import_lolrmm as run_import
 
     try:
         report = run_import(src_dir, out_file)

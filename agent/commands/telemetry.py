@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from agent import __version__
 from agent.commands import statedir
 
 if TYPE_CHECKING:
@@ -32,10 +33,10 @@ def show(config_path: Path | None, state_dir: Path | None) -> None:
 
     from google.protobuf import text_format
 
-    from agent import __version__, consent
     from agent.errors import TelemetryError
-    from agent.outbox import OUTBOX_FILE, Batch, Outbox, parse_version
-    from agent.reporter import to_proto
+    from agent.telemetry import consent
+    from agent.telemetry.outbox import OUTBOX_FILE, Batch, Outbox, parse_version
+    from agent.telemetry.reporter import to_proto
 
     config = statedir.load(config_path, state_dir)
     decision = consent.decide(config)
@@ -98,8 +99,8 @@ def show(config_path: Path | None, state_dir: Path | None) -> None:
 
 
 def _catalogue_version(config: AgentConfig) -> int:
+    from agent.catalogue.loader import load_catalogue
     from agent.errors import SignatureError
-    from agent.signatures import load_catalogue
 
     extras = [Path(p) for p in config.signatures.extra_catalogues]
     for files in (extras, []):  # the running agent falls back to the bundled set the same way
@@ -133,9 +134,9 @@ def off(config_path: Path | None, state_dir: Path | None) -> None:
     """
     import sqlite3
 
-    from agent import consent
     from agent.errors import TelemetryError
-    from agent.outbox import OUTBOX_FILE, Outbox
+    from agent.telemetry import consent
+    from agent.telemetry.outbox import OUTBOX_FILE, Outbox
 
     config = statedir.load(config_path, state_dir)
     consent.set_opt_out(config.state_dir, True)
@@ -163,7 +164,7 @@ def off(config_path: Path | None, state_dir: Path | None) -> None:
 @statedir.options
 def on(config_path: Path | None, state_dir: Path | None) -> None:
     """Allow anonymised counts again (if the deployer's config allows them)."""
-    from agent import consent
+    from agent.telemetry import consent
 
     config = statedir.load(config_path, state_dir)
     consent.set_opt_out(config.state_dir, False)

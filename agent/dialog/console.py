@@ -16,13 +16,13 @@ import threading
 import time
 from typing import TextIO
 
-from agent.actions import ToolActions
 from agent.config import AgentConfig
+from agent.control.actions import ToolActions
 from agent.dialog.base import OnOutcome
 from agent.dialog.content import help_content, stopped_content, trust_label, warning_content
 from agent.dialog.helplines import check_helpline
 from agent.dialog.i18n import Texts, detect_language
-from agent.dialog.session import Clock, Desk, Phase, WarningSession
+from agent.dialog.lifecycle import Clock, Desk, Phase, WarningSession
 from agent.verdict import Level, Verdict
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """What the warning says: headline, two or three plain sentences, buttons, help.
 
 Built from the verdict's structured evidence (``Evidence.code`` + ``params``,
-see ``agent/evidence.py``) in the person's language, independent of how it is
+see ``agent/correlate/evidence.py``) in the person's language, independent of how it is
 drawn, so the Tk window, the console and any future native box say the same.
 
 Why only two evidence sentences: a frightened person on the phone reads the

@@ -23,12 +23,12 @@ import time
 import tkinter as tk
 from collections.abc import Callable
 
-from agent.actions import ToolActions
 from agent.config import AgentConfig
+from agent.control.actions import ToolActions
 from agent.dialog.base import OnOutcome
 from agent.dialog.helplines import check_helpline
 from agent.dialog.i18n import Texts, detect_language
-from agent.dialog.session import Clock, Desk, WarningSession
+from agent.dialog.lifecycle import Clock, Desk, WarningSession
 from agent.dialog.tk_view import ALERT_BAND, Painter, WarningView
 from agent.verdict import Verdict
 

@@ -15,7 +15,7 @@ from tkinter import font as tkfont
 from agent.config import DialogSection
 from agent.dialog.content import help_content, stopped_content, trust_label, warning_content
 from agent.dialog.i18n import Texts
-from agent.dialog.session import Phase, WarningSession
+from agent.dialog.lifecycle import Phase, WarningSession
 from agent.verdict import Level
 
 WIDTH = 860

@@ -15,12 +15,12 @@ from agent.errors import ConfigError
 from agent.sensors.base import Sensor, SensorContext
 
 SENSORS: dict[str, str] = {
-    "processes": "agent.sensors.processes:create",
+    "processes": "agent.sensors.processes.sensor:create",
     "sessions": "agent.sensors.sessions:create",
-    "intake": "agent.sensors.intake:create",
-    "browser": "agent.sensors.browser:create",
-    "downloads": "agent.sensors.downloads:create",
-    "calls": "agent.sensors.calls:create",
+    "intake": "agent.sensors.intake.sensor:create",
+    "browser": "agent.sensors.browser.sensor:create",
+    "downloads": "agent.sensors.downloads.sensor:create",
+    "calls": "agent.sensors.calls.sensor:create",
 }
 
 

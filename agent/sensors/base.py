@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from agent.catalogue import Catalogue
+from agent.catalogue.model import Catalogue
 from agent.config import AgentConfig
 from agent.events import Event
 

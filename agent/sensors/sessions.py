@@ -3,7 +3,7 @@
 Every ``[sensors].session_poll_seconds`` it looks at the running remote-tool
 processes (found by its own incremental scan: its first scan inspects every
 process, so a tool started before the agent is found too; see
-``agent.sensors.processes`` for why the process sensor reports no baseline).
+``agent.sensors.processes.sensor`` for why the process sensor reports no baseline).
 
 Evidence of a session, per tool process:
 
@@ -55,14 +55,14 @@ from pathlib import Path
 
 import psutil
 
-from agent.catalogue import Catalogue
+from agent.catalogue.model import Catalogue
 from agent.events import Event, SessionEnded, SessionStarted
-from agent.identify import current_os
-from agent.pe import PeCache
+from agent.identify.pe import PeCache
+from agent.identify.tools import current_os
 from agent.sensors.base import Emit, SensorContext
-from agent.sensors.process_facts import Describer, read_snapshot
-from agent.sensors.process_tracker import PidWatch
-from agent.sensors.processes import backoff_seconds, log_loop_failure, user_dirs
+from agent.sensors.processes.facts import Describer, read_snapshot
+from agent.sensors.processes.sensor import backoff_seconds, log_loop_failure, user_dirs
+from agent.sensors.processes.tracker import PidWatch
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,8 @@ from typing import Any
 import psutil
 import pytest
 
-from agent import intake
-from agent.actions import ToolActions
 from agent.config import AgentConfig, from_dict
+from agent.control.actions import ToolActions
 from agent.dialog.base import OnOutcome
 from agent.events import (
     CallerKind,
@@ -44,11 +43,12 @@ from agent.events import (
     SessionStarted,
     ToolMatch,
 )
-from agent.journal import read_records
+from agent.journal.journal import read_records
 from agent.runtime import Runtime
 from agent.sensors import SENSORS
 from agent.sensors.base import Emit
-from agent.sensors.intake import IntakeSensor
+from agent.sensors.intake import documents as intake
+from agent.sensors.intake.sensor import IntakeSensor
 from agent.verdict import Level, Outcome, Resolution, Verdict
 
 

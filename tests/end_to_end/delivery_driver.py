@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from agent.config import TelemetrySection
-from agent.outbox import OUTBOX_FILE, Outbox
-from agent.reporter import Reporter
+from agent.telemetry.outbox import OUTBOX_FILE, Outbox
+from agent.telemetry.reporter import Reporter
 from agent.verdict import Level, Outcome, Resolution, Stage, Trigger, Verdict
 
 TOOLS = [f"tool-{i:02d}" for i in range(24)]

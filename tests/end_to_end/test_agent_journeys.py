@@ -38,8 +38,8 @@ from typing import Any
 import psutil
 import pytest
 
-from agent.intake import format_time
-from agent.journal import read_records
+from agent.journal.journal import read_records
+from agent.sensors.intake.documents import format_time
 
 START_TIMEOUT = 30.0
 WAIT = 10.0
@@ -178,8 +178,8 @@ def require_no_other(*tool_ids: str, patience: float = 20.0) -> None:
     test suite running on a shared host) would absorb ours. CI runs alone; a
     shared developer machine may not.
     """
-    from agent.identify import current_os, identify_process
-    from agent.signatures import load_catalogue
+    from agent.catalogue.loader import load_catalogue
+    from agent.identify.tools import current_os, identify_process
 
     catalogue = load_catalogue()
     deadline = time.monotonic() + patience
@@ -497,13 +497,13 @@ def test_renamed_tool_recognised_by_pe_metadata(
     that one path; every other path is read for real.
     """
     require_no_other("anydesk")
+    from agent.catalogue.loader import CatalogueHolder
     from agent.config import from_dict
     from agent.dialog.log import LogPresenter
-    from agent.pe import PeCache, read_pe_info
+    from agent.identify.pe import PeCache, read_pe_info
     from agent.runtime import Runtime
     from agent.sensors.base import SensorContext
-    from agent.sensors.processes import ProcessSensor
-    from agent.signatures import CatalogueHolder
+    from agent.sensors.processes.sensor import ProcessSensor
 
     fixture = repo / "tests" / "data" / "pe" / "renamed_tool.exe"
     renamed = children.copy(SLEEP, "invoice_2026.exe")

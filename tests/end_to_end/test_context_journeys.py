@@ -29,8 +29,8 @@ from typing import Any
 import psutil
 import pytest
 
-from agent.journal import read_records
-from agent.signatures import load_catalogue
+from agent.catalogue.loader import load_catalogue
+from agent.journal.journal import read_records
 
 REPO = Path(__file__).resolve().parents[2]
 CATALOGUE = load_catalogue()

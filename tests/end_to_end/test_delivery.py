@@ -31,8 +31,8 @@ import pytest
 from ratwatch_proto import telemetry_pb2 as pb
 from ratwatch_proto import telemetry_pb2_grpc as pb_grpc
 
-from agent.demo_stack import CollectorChild
-from agent.outbox import DROPPED_TOOL_ID, OUTBOX_FILE
+from agent.demo.stack import CollectorChild
+from agent.telemetry.outbox import DROPPED_TOOL_ID, OUTBOX_FILE
 
 DRIVER = Path(__file__).with_name("delivery_driver.py")
 pytestmark = pytest.mark.slow
@@ -244,8 +244,8 @@ class _Clock:
 def test_a_collector_unreachable_for_a_simulated_week(tmp_path: Path, max_rows: int) -> None:
     """Injected clock: a week of verdicts while the real collector is down, then it returns."""
     from agent.config import TelemetrySection
-    from agent.outbox import Outbox
-    from agent.reporter import Reporter
+    from agent.telemetry.outbox import Outbox
+    from agent.telemetry.reporter import Reporter
     from agent.verdict import Level, Outcome, Resolution, Stage, Trigger, Verdict
 
     collector = CollectorChild(tmp_path / "collector")

@@ -146,7 +146,7 @@ def test_the_demo_with_a_display_shows_the_tk_window_and_finishes_unattended(
     tmp_path: Path,
 ) -> None:
     """With a display the warning is a real Tk window; nobody clicks, so the demo presses Enter."""
-    from agent.dialog.xvfb import VirtualDisplay
+    from agent.demo.xvfb import VirtualDisplay
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "WAYLAND"))}
     env.update(HOME=str(tmp_path), TMPDIR=str(tmp_path))

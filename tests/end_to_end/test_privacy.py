@@ -41,9 +41,9 @@ from ratwatch_proto import telemetry_pb2 as pb
 from ratwatch_proto import telemetry_pb2_grpc as pb_grpc
 
 from agent.config import TelemetrySection
-from agent.demo_stack import AgentChild, CollectorChild, DemoError
-from agent.outbox import OUTBOX_FILE, SLUG, Outbox
-from agent.reporter import Reporter
+from agent.demo.stack import AgentChild, CollectorChild, DemoError
+from agent.telemetry.outbox import OUTBOX_FILE, SLUG, Outbox
+from agent.telemetry.reporter import Reporter
 from agent.verdict import Evidence, Level, Outcome, Resolution, Stage, Trigger, Verdict
 
 MARKERS = {

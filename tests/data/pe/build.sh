@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuild the PE fixtures used by tests/agent/test_pe.py and test_processes.py.
+# Rebuild the PE fixtures used by tests/agent/identify/test_pe.py and tests/agent/sensors/processes/test_processes.py.
 #
 # The built files are committed, so the tests (and CI) never need these tools;
 # run this only to change a fixture. Needs the Debian packages

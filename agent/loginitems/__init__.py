@@ -1,1 +1,0 @@
-"""Per-user login items, one small module per OS behind ``base.Writer`` (see agent/autostart.py)."""

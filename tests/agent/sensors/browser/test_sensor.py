@@ -1,0 +1,307 @@
+"""The browser sensor on real history databases, real watchdog notifications, real threads."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from agent.catalogue.loader import load_catalogue
+from agent.config import AgentConfig, BrowserSection
+from agent.events import Event, PageKind, ScarewarePage, SensitivePage
+from agent.sensors import create
+from agent.sensors.base import SensorContext
+from agent.sensors.browser.profiles import PROFILE_LOCATIONS, default_history_files
+from agent.sensors.browser.sensor import BrowserSensor
+
+CATALOGUE = load_catalogue()
+SCARY = "Windows Defender Security Warning"
+SCARY_URL = "http://203.0.113.5/alert/"
+
+
+def _writer() -> ModuleType:
+    path = Path(__file__).resolve().parents[3] / "data" / "history" / "history_writer.py"
+    spec = importlib.util.spec_from_file_location("history_writer", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+W = _writer()
+
+
+class Running:
+    """A started sensor and the events it emitted."""
+
+    def __init__(self, sensor: BrowserSensor) -> None:
+        self.sensor = sensor
+        self.events: queue.Queue[Event] = queue.Queue()
+
+    def next(self, timeout: float = 5.0) -> Event:
+        return self.events.get(timeout=timeout)
+
+    def none_within(self, seconds: float) -> bool:
+        try:
+            self.events.get(timeout=seconds)
+        except queue.Empty:
+            return True
+        return False
+
+
+def _ctx(tmp_path: Path, paths: list[Path]) -> SensorContext:
+    config = AgentConfig(
+        browser=BrowserSection(history_paths=tuple(str(p) for p in paths), default_profiles=False)
+    )
+    return SensorContext(
+        config=config, catalogue=lambda: CATALOGUE, clock=time.time, state_dir=tmp_path
+    )
+
+
+@pytest.fixture
+def run_sensor(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
+    started: list[BrowserSensor] = []
+    before = set(threading.enumerate())
+
+    def start(*paths: Path) -> Running:
+        sensor = BrowserSensor(_ctx(tmp_path, list(paths)))
+        running = Running(sensor)
+        sensor.start(running.events.put)
+        started.append(sensor)
+        return running
+
+    yield start
+    for sensor in started:
+        sensor.stop()
+    leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert leaked == []
+
+
+@pytest.mark.parametrize(
+    ("cls", "name"), [(W.ChromiumHistory, "History"), (W.FirefoxHistory, "places.sqlite")]
+)
+def test_a_new_scareware_visit_becomes_an_event(run_sensor, tmp_path: Path, cls, name) -> None:  # type: ignore[no-untyped-def]
+    hist = cls(tmp_path / "profile" / name)
+    hist.add_visit("https://nos.nl/", "NOS Nieuws", time.time() - 60)
+    running = run_sensor(hist.path)
+    assert running.none_within(0.5)  # an ordinary page is no event
+    hist.add_visit(SCARY_URL, SCARY, time.time())
+    event = running.next()
+    assert isinstance(event, ScarewarePage)
+    assert event.pattern_id == "scareware-blocked-en"
+    assert event.source == cls.flavour
+    assert (event.title, event.url) == (SCARY, SCARY_URL)
+    hist.add_visit("https://mijn.ing.nl/login/", "Inloggen Mijn ING", time.time())
+    sensitive = running.next()
+    assert isinstance(sensitive, SensitivePage)
+    assert (sensitive.kind, sensitive.pattern_id) == (PageKind.BANKING, "banking-ing")
+    hist.close()
+
+
+def test_a_visit_from_just_before_start_is_reported_older_ones_not(
+    run_sensor, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    hist = W.ChromiumHistory(tmp_path / "History")
+    hist.add_visit("http://old.example/", "Your computer has been blocked", time.time() - 7200)
+    hist.add_visit(SCARY_URL, SCARY, time.time() - 120)
+    running = run_sensor(hist.path)
+    event = running.next()
+    assert isinstance(event, ScarewarePage) and event.url == SCARY_URL
+    assert running.none_within(0.5)
+    hist.close()
+
+
+def test_the_title_that_arrives_after_the_visit_is_matched(run_sensor, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    hist = W.ChromiumHistory(tmp_path / "History")
+    running = run_sensor(hist.path)
+    _, page = hist.add_visit("http://pc-check-online.xyz/", "", time.time())
+    assert running.none_within(0.8)
+    hist.set_title(page, "Uw computer is geblokkeerd")
+    event = running.next()
+    assert isinstance(event, ScarewarePage) and event.pattern_id == "scareware-blocked-nl"
+    hist.close()
+
+
+def test_locked_then_released_database_is_read_after_retry(run_sensor, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    hist = W.ChromiumHistory(tmp_path / "History", wal=False)
+    running = run_sensor(hist.path)
+    time.sleep(0.3)  # the first read has happened
+    locker = sqlite3.connect(hist.path, isolation_level=None)
+    locker.execute("PRAGMA cache_size=1")
+    locker.execute("BEGIN EXCLUSIVE")
+    for i in range(200):
+        locker.execute(
+            "INSERT INTO urls(url, title, last_visit_time) VALUES (?, '', 0)",
+            (f"https://pad{i}.example/" + "x" * 400,),
+        )
+    cur = locker.execute(
+        "INSERT INTO urls(url, title, last_visit_time) VALUES (?, ?, 0)", (SCARY_URL, SCARY)
+    )
+    locker.execute(
+        "INSERT INTO visits(url, visit_time) VALUES (?, ?)",
+        (cur.lastrowid, W.ChromiumHistory.stamp(time.time())),
+    )
+    assert running.none_within(1.0)  # hot journal: retried, nothing half-read
+    locker.execute("COMMIT")
+    locker.close()
+    event = running.next(timeout=10)
+    assert isinstance(event, ScarewarePage)
+    hist.close()
+
+
+def test_corrupt_database_is_retried_and_never_stops_the_sensor(
+    run_sensor, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    broken = tmp_path / "broken" / "History"
+    broken.parent.mkdir()
+    broken.write_bytes(b"SQLite format 3\x00" + b"\xff" * 5000)
+    good = W.FirefoxHistory(tmp_path / "good" / "places.sqlite")
+    caplog.set_level(logging.DEBUG, logger="agent.sensors.browser.sensor")
+    running = run_sensor(broken, good.path)
+    time.sleep(0.8)
+    assert "not readable now" in caplog.text
+    good.add_visit(SCARY_URL, SCARY, time.time())  # the other database still works
+    assert isinstance(running.next(), ScarewarePage)
+    broken.unlink()  # the browser rewrites the file: picked up on a later retry
+    fixed = W.ChromiumHistory(broken)
+    fixed.add_visit("http://x.top/", "Votre ordinateur a été bloqué", time.time())
+    event = running.next(timeout=10)
+    assert isinstance(event, ScarewarePage) and event.pattern_id == "scareware-blocked-fr"
+    fixed.close()
+    good.close()
+
+
+def test_no_title_or_url_in_any_log_line(
+    run_sensor, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level(logging.DEBUG)
+    hist = W.ChromiumHistory(tmp_path / "secret-user" / "History")
+    running = run_sensor(hist.path)
+    hist.add_visit(
+        "http://198.51.100.7/call/?phone=18885550199", "Call +1-888-555-0199", time.time()
+    )
+    assert isinstance(running.next(), ScarewarePage)
+    hist.add_visit("https://mijn.ing.nl/secret-account", "Mijn ING", time.time())
+    assert isinstance(running.next(), SensitivePage)
+    text = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("agent"))
+    assert "pattern scareware-phone-in-title" in text
+    for secret in ("198.51.100.7", "555-0199", "secret-account", "Mijn ING", "secret-user"):
+        assert secret not in text
+    hist.close()
+
+
+def test_registry_and_default_locations(tmp_path: Path) -> None:
+    sensor = create("browser", _ctx(tmp_path, []))
+    assert sensor.name == "browser"
+    home = tmp_path / "home"
+    for rel in (
+        ".config/google-chrome/Default/History",
+        ".config/google-chrome/Profile 1/History",
+        ".config/microsoft-edge/Default/History",
+        ".config/BraveSoftware/Brave-Browser/Default/History",
+        ".mozilla/firefox/abcd1234.default-release/places.sqlite",
+    ):
+        (home / rel).parent.mkdir(parents=True, exist_ok=True)
+        (home / rel).write_bytes(b"")
+    found = default_history_files("linux", home=home, env={})
+    assert sorted(f.browser for f in found) == ["brave", "chrome", "chrome", "edge", "firefox"]
+    local = tmp_path / "Local"
+    (local / "Microsoft/Edge/User Data/Default").mkdir(parents=True)
+    (local / "Microsoft/Edge/User Data/Default/History").write_bytes(b"")
+    win = default_history_files("windows", home=home, env={"LOCALAPPDATA": str(local)})
+    assert [f.browser for f in win] == ["edge"]
+    for os_name in ("windows", "macos", "linux"):
+        browsers = {loc.browser for loc in PROFILE_LOCATIONS if loc.os_name == os_name}
+        assert {"chrome", "edge", "brave", "firefox"} <= browsers
+
+
+def test_idle_sensor_does_not_reread_its_own_copies(
+    run_sensor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Copying the file makes the OS report opens/closes; those must not cause reads."""
+    import agent.sensors.browser.sensor as browser_module
+
+    reads: list[float] = []
+    real = browser_module.read_history
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(time.monotonic())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(browser_module, "read_history", counting)
+    hist = W.ChromiumHistory(tmp_path / "History")
+    hist.add_visit("https://nos.nl/", "NOS", time.time())
+    run_sensor(hist.path)
+    time.sleep(1.5)
+    assert len(reads) == 1  # the first read only
+    hist.close()
+
+
+def _thread_cpu_seconds(thread: threading.Thread) -> float:
+    """User + system CPU time of one thread, from /proc (Linux)."""
+    assert thread.native_id is not None
+    fields = Path(f"/proc/self/task/{thread.native_id}/stat").read_text().rsplit(")", 1)[1]
+    utime, stime = fields.split()[11:13]
+    return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc (Linux)")
+@pytest.mark.parametrize("with_database", [False, True])
+def test_idle_sensor_sleeps_through_its_rescans(
+    run_sensor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_database: bool
+) -> None:  # type: ignore[no-untyped-def]
+    """Idle for many rescan periods, the reader thread stays asleep (it once spun a core)."""
+    import agent.sensors.browser.sensor as browser_module
+
+    monkeypatch.setattr(browser_module, "RESCAN_SECONDS", 0.25)
+    paths = []
+    if with_database:
+        hist = W.ChromiumHistory(tmp_path / "History")
+        hist.add_visit("https://nos.nl/", "NOS", time.time())
+        hist.close()
+        paths.append(hist.path)
+    running = run_sensor(*paths)
+    reader = running.sensor._thread
+    assert reader is not None
+    time.sleep(0.5)  # past the first read and the first rescan
+    before = _thread_cpu_seconds(reader)
+    time.sleep(3.0)  # twelve rescan periods
+    used = _thread_cpu_seconds(reader) - before
+    assert reader.is_alive()
+    assert used < 0.3, f"reader thread used {used:.2f} s of CPU in 3 s idle"
+
+
+def test_a_profile_created_after_start_is_watched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The periodic rescan finds a browser installed (or a profile made) after start."""
+    import agent.sensors.browser.sensor as browser_module
+    from agent.sensors.browser.profiles import HistoryFile
+
+    monkeypatch.setattr(browser_module, "RESCAN_SECONDS", 0.25)
+    late = tmp_path / "late-profile" / "History"
+
+    def defaults() -> list[HistoryFile]:
+        return [HistoryFile("chromium", late)] if late.exists() else []
+
+    sensor = BrowserSensor(_ctx(tmp_path, []), defaults=defaults)
+    events: queue.Queue[Event] = queue.Queue()
+    sensor.start(events.put)
+    try:
+        time.sleep(0.6)  # several rescans with nothing to find
+        hist = W.ChromiumHistory(late)
+        hist.add_visit(SCARY_URL, SCARY, time.time())
+        hist.close()
+        event = events.get(timeout=5)
+        assert isinstance(event, ScarewarePage) and event.source == "chromium"
+    finally:
+        sensor.stop()
