@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 import yaml
+from ratwatch_proto.limits import DROPPED_TOOL_ID
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,8 @@ def tool_names() -> dict[str, str]:
     return names
 
 
-# Tool ids the wire contract reserves for the agents' own bookkeeping.
-RESERVED_NAMES = {"ratwatch.dropped": "(dropped by full agent outboxes)"}
+# Labels for the tool ids the wire contract reserves for the agents' bookkeeping.
+RESERVED_NAMES = {DROPPED_TOOL_ID: "(dropped by full agent outboxes)"}
 
 
 def display_name(tool_id: str) -> str:

@@ -20,6 +20,7 @@ import grpc
 import grpc.aio
 from google.protobuf.message import DecodeError, Message
 from ratwatch_proto import telemetry_pb2 as pb
+from ratwatch_proto.limits import BATCH_ID_BYTES
 
 from collector import queries
 from collector.auth import AuthError, Role, TokenCheck
@@ -27,7 +28,7 @@ from collector.errors import StoreError, ValidationError
 from collector.group_commit import GroupCommit
 from collector.model import Dimension
 from collector.store import MAX_GROUP, Store
-from collector.validate import BATCH_ID_BYTES, BatchValidator, validate_query
+from collector.validate import BatchValidator, validate_query
 
 TELEMETRY = "ratwatch.telemetry.v1.Telemetry"
 STATS = "ratwatch.telemetry.v1.Stats"

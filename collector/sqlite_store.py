@@ -53,6 +53,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from filelock import BaseFileLock, FileLock, Timeout
+from ratwatch_proto.limits import MAX_AGE_DAYS
 
 from collector import sqlite_schema
 from collector.errors import StoreError
@@ -61,7 +62,6 @@ from collector.periods import month_of_day
 from collector.sqlite_query import run_query
 from collector.sqlite_schema import CellPacker, staged_rows
 from collector.store import MAX_GROUP
-from collector.validate import MAX_AGE_DAYS
 
 log = logging.getLogger(__name__)
 

@@ -13,27 +13,28 @@ read once and checked a column at a time (see ``BatchValidator.validate``).
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from ratwatch_proto import telemetry_pb2 as pb
+from ratwatch_proto.limits import (
+    BATCH_ID_BYTES,
+    MAX_AGE_DAYS,
+    MAX_BATCH_ROWS,
+    MAX_ROW_COUNT,
+    MIN_ROW_COUNT,
+    SLUG,
+    SLUG_PATTERN,
+)
 from ratwatch_proto.regions import region_codes
 
 from collector.errors import ValidationError
 from collector.model import PERIODS, Batch, Dimension, Outcome, Query, Stage, Trigger
 
-SLUG_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,47}$"
-BATCH_ID_BYTES = 16
-MAX_ROWS = 5000
-MAX_COUNT = 10_000
-MAX_AGE_DAYS = 35
 _KNOWN_SLUGS_MAX = 10_000
 MAX_QUERY_VALUES = 1000  # per filter list; a bound on query cost, far above any real need
 
-# fullmatch on the unanchored body: "$" would also accept a trailing newline.
-_SLUG = re.compile(SLUG_PATTERN[1:-1])
 _TRIGGERS = frozenset(int(v) for v in Trigger)
 _STAGES = frozenset(int(v) for v in Stage)
 _OUTCOMES = frozenset(int(v) for v in Outcome)
@@ -86,8 +87,10 @@ class BatchValidator:
             raise ValidationError(f"batch_id: {what}; expected {BATCH_ID_BYTES} random bytes")
         region = check_region(msg.region, "region")
         rows_in = msg.rows
-        if len(rows_in) > MAX_ROWS:
-            raise ValidationError(f"rows: {len(rows_in)} rows; at most {MAX_ROWS} rows per batch")
+        if len(rows_in) > MAX_BATCH_ROWS:
+            raise ValidationError(
+                f"rows: {len(rows_in)} rows; at most {MAX_BATCH_ROWS} rows per batch"
+            )
         if not rows_in:
             return Batch(bytes(batch_id), region, ())
         today = self.today()
@@ -103,8 +106,8 @@ class BatchValidator:
             and _TRIGGERS.issuperset(triggers)
             and _STAGES.issuperset(stages)
             and _OUTCOMES.issuperset(outcomes)
-            and min(counts) > 0
-            and max(counts) <= MAX_COUNT
+            and min(counts) >= MIN_ROW_COUNT
+            and max(counts) <= MAX_ROW_COUNT
             and self._slugs_ok(tool_ids)
         ):
             self._explain_first(rows_in, oldest, today)
@@ -116,7 +119,7 @@ class BatchValidator:
         if known.issuperset(tool_ids):
             return True
         for tool_id in set(tool_ids) - known:
-            if _SLUG.fullmatch(tool_id) is None:
+            if SLUG.fullmatch(tool_id) is None:
                 return False
             if len(known) >= _KNOWN_SLUGS_MAX:
                 known.clear()  # a flood of distinct ids must not grow memory
@@ -129,11 +132,11 @@ class BatchValidator:
         for i, r in enumerate(rows):
             if not (
                 oldest <= r.utc_day <= today
-                and _SLUG.fullmatch(r.tool_id) is not None
+                and SLUG.fullmatch(r.tool_id) is not None
                 and r.trigger in _TRIGGERS
                 and r.stage in _STAGES
                 and r.outcome in _OUTCOMES
-                and 0 < r.count <= MAX_COUNT
+                and MIN_ROW_COUNT <= r.count <= MAX_ROW_COUNT
             ):
                 cls._explain(i, r, oldest, today)
         raise AssertionError("a column failed its check but no row did")  # pragma: no cover
@@ -143,7 +146,7 @@ class BatchValidator:
         """Raise the ValidationError naming the first bad field of row ``i``."""
         if not oldest <= r.utc_day <= today:
             cls._bad_day(i, r.utc_day, oldest, today)
-        if _SLUG.fullmatch(r.tool_id) is None:
+        if SLUG.fullmatch(r.tool_id) is None:
             raise ValidationError(
                 f"rows[{i}].tool_id: {_show(r.tool_id)} is not a catalogue slug; "
                 f"valid: {SLUG_PATTERN}"
@@ -163,7 +166,9 @@ class BatchValidator:
                 f"rows[{i}].outcome: {r.outcome} is not a known Outcome; valid: "
                 + _enum_choices(Outcome, "OUTCOME")
             )
-        raise ValidationError(f"rows[{i}].count: {r.count} is out of range; valid: 1..{MAX_COUNT}")
+        raise ValidationError(
+            f"rows[{i}].count: {r.count} is out of range; valid: {MIN_ROW_COUNT}..{MAX_ROW_COUNT}"
+        )
 
     @staticmethod
     def _bad_day(i: int, day: int, oldest: int, today: int) -> NoReturn:
@@ -215,7 +220,7 @@ def validate_query(msg: pb.StatsQuery) -> Query:
         if len(getattr(msg, field)) > MAX_QUERY_VALUES:
             raise ValidationError(f"{field}: at most {MAX_QUERY_VALUES} values")
     for i, t in enumerate(msg.tool_ids):
-        if _SLUG.fullmatch(t) is None:
+        if SLUG.fullmatch(t) is None:
             raise ValidationError(f"tool_ids[{i}]: {_show(t)} is not a catalogue slug")
     for i, r in enumerate(msg.regions):
         check_region(r, f"regions[{i}]")

@@ -15,17 +15,18 @@ import re
 from collections.abc import Collection, Iterator
 from typing import Any
 
+from ratwatch_proto.limits import SLUG, SLUG_MAX_CHARS, is_reserved
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from agent.errors import Problem
 
-SLUG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,47}$")
 # Second-level suffixes under which "*.suffix" would cover millions of sites.
 _PUBLIC_SUFFIXES = frozenset(
     {"co.uk", "com.au", "co.jp", "com.br", "com.cn", "co.in", "co.nz", "co.za", "com.tr"}
 )
-_HOST = re.compile(r"^(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
+# Unanchored, used with fullmatch: "$" would also accept a trailing newline.
+_HOST = re.compile(r"(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}")
 _NAME_BAD = re.compile(r"[\\/*?\[\]<>:\"|\x00-\x1f]")
 
 _STR = "tag:yaml.org,2002:str"
@@ -66,7 +67,7 @@ class NodeReader:
                     isinstance(key, ScalarNode)
                     and key.value == "id"
                     and isinstance(value, ScalarNode)
-                    and SLUG.match(str(value.value))
+                    and SLUG.fullmatch(str(value.value))
                 ):
                     return f"{section}[{value.value}]"
         return f"{section}[{index}]"
@@ -163,15 +164,19 @@ class NodeReader:
         return value
 
     def slug(self, node: Node, where: str) -> str | None:
-        """A stable id: lower-case letters, digits, '_', '.', '-'; at most 48 characters."""
+        """A stable id: a wire slug (ratwatch_proto.limits), outside the reserved ``ratwatch.``."""
         value = self.text(node, where)
-        if value is not None and not SLUG.match(value):
+        if value is not None and not SLUG.fullmatch(value):
             self.report(
                 node,
                 where,
-                f"{value!r} is not a valid id: use 1-48 of a-z 0-9 _ . - "
+                f"{value!r} is not a valid id: use 1-{SLUG_MAX_CHARS} of a-z 0-9 _ . - "
                 "starting with a letter or digit",
             )
+            return None
+        if value is not None and is_reserved(value):
+            # The outbox refuses these: such an entry would be detected but never counted.
+            self.report(node, where, f"{value!r} is reserved: no catalogue id starts 'ratwatch.'")
             return None
         return value
 
@@ -247,7 +252,7 @@ def check_host(value: str) -> str | None:
         rest = host[2:]
         if "." not in rest or rest in _PUBLIC_SUFFIXES or rest.endswith(".local"):
             return f"{value!r} is far too broad: it covers a whole top-level domain"
-    if not _HOST.match(host):
+    if not _HOST.fullmatch(host):
         return (
             f"{value!r} is not a host name or '*.domain' (regular expressions and "
             "globs inside labels are not supported)"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from ratwatch_proto.limits import SLUG
 from yaml.nodes import Node
 
 from agent.catalogue.model import (
@@ -24,7 +25,6 @@ from agent.catalogue.model import (
     Tool,
 )
 from agent.catalogue.nodes import (
-    SLUG,
     AnyKey,
     NodeReader,
     check_file_pattern,
@@ -285,7 +285,7 @@ def build_rules(r: NodeReader, node: Node) -> dict[str, Any]:
         levels = r.mapping(m["levels"], "rules.levels", AnyKey())
         pairs: list[tuple[str, str]] = []
         for rule, level_node in (levels or {}).items():
-            if not SLUG.match(rule):
+            if not SLUG.fullmatch(rule):
                 r.report(level_node, f"rules.levels.{rule}", "rule names are ids (a-z 0-9 _ . -)")
                 continue
             if rule not in RULES:

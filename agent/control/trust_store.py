@@ -16,17 +16,17 @@ import json
 import logging
 import math
 import os
-import re
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
+
+# Catalogue ids are slugs ("teamviewer", "quick_assist"); anything else is damage.
+from ratwatch_proto.limits import is_slug
 
 log = logging.getLogger(__name__)
 
 FILE_NAME = "trust.json"
 FORMAT_VERSION = 1
-# Catalogue ids are slugs ("teamviewer", "quick_assist"); anything else is damage.
-_TOOL_ID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,79}")
 
 
 class TrustStore:
@@ -90,7 +90,7 @@ def _parse(text: str) -> dict[str, float]:
         if not isinstance(entry, dict):
             raise ValueError(f"trusted[{i}] must be an object")
         tool_id, until = entry.get("tool_id"), entry.get("until")
-        if not isinstance(tool_id, str) or not _TOOL_ID.fullmatch(tool_id):
+        if not isinstance(tool_id, str) or not is_slug(tool_id):
             raise ValueError(f"trusted[{i}].tool_id is not a tool id")
         if (
             isinstance(until, bool)

@@ -12,10 +12,10 @@ import secrets
 import sqlite3
 from dataclasses import dataclass
 
+from ratwatch_proto.limits import BATCH_ID_BYTES, DROPPED_TOOL_ID, MAX_ROW_COUNT
+
 from agent.telemetry.counts import (
-    DROPPED_TOOL_ID,
     EXPIRE_AFTER_DAYS,
-    MAX_ROW_COUNT,
     Batch,
     CountRow,
     parse_version,
@@ -115,7 +115,7 @@ def build(
         add_dropped(db, p.expired)
         log.info("outbox: %d counts too old for the collector were dropped", p.expired)
     db.execute("DELETE FROM claims WHERE utc_day < ?", (today - EXPIRE_AFTER_DAYS - 3,))
-    batch_id = secrets.token_bytes(16)
+    batch_id = secrets.token_bytes(BATCH_ID_BYTES)
     db.execute(
         "INSERT INTO batches(batch_id, agent_version, catalogue_version, region) "
         "VALUES (?, ?, ?, ?)",
@@ -194,7 +194,7 @@ def reject(db: sqlite3.Connection, batch_id: bytes, today: int) -> str:
     db.executemany("DELETE FROM counts WHERE row_id = ?", [(r["row_id"],) for r in bad])
     add_dropped(db, lost)
     for group in groups:
-        new_id = secrets.token_bytes(16)
+        new_id = secrets.token_bytes(BATCH_ID_BYTES)
         db.execute(
             "INSERT INTO batches(batch_id, agent_version, catalogue_version, region) "
             "VALUES (?, ?, ?, ?)",

@@ -10,18 +10,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ratwatch_proto.limits import MAX_AGE_DAYS, MAX_ROW_COUNT, MIN_ROW_COUNT, is_slug
+
 from agent.verdict import Outcome, Stage, Trigger
 
-SLUG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,47}$")
-# Reserved tool id under which counts lost to the bounds (or to rejection) are reported.
-DROPPED_TOOL_ID = "ratwatch.dropped"
-# The collector rejects rows older than 35 days; we stop sending them two days
-# earlier so a few days of clock difference between PC and collector cannot
-# turn a whole batch into a rejection.
-EXPIRE_AFTER_DAYS = 33
-# Limits of the wire contract.
-MAX_BATCH_ROWS = 5000
-MAX_ROW_COUNT = 10_000
+# The collector rejects rows older than MAX_AGE_DAYS; we stop sending them two
+# days earlier so a few days of clock difference between PC and collector
+# cannot turn a whole batch into a rejection.
+EXPIRE_AFTER_DAYS = MAX_AGE_DAYS - 2
 SECONDS_PER_DAY = 86_400
 # Declaration order of Stage is the order of the scam journey.
 _STAGE_RANK = {stage: rank for rank, stage in enumerate(Stage)}
@@ -86,7 +82,7 @@ def parse_version(text: str) -> tuple[int, int, int]:
 def row_valid(row: CountRow, today: int) -> bool:
     """True when the collector would accept this row today (by our own reading of its rules)."""
     return (
-        bool(SLUG.match(row.tool_id))
+        is_slug(row.tool_id)
         and today - EXPIRE_AFTER_DAYS <= row.utc_day <= today
-        and 1 <= row.count <= MAX_ROW_COUNT
+        and MIN_ROW_COUNT <= row.count <= MAX_ROW_COUNT
     )

@@ -31,14 +31,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ratwatch_proto.limits import MAX_BATCH_ROWS, is_reserved, is_slug
+
 from agent.errors import TelemetryError
 from agent.redact import redact_home
 from agent.telemetry import batches
 from agent.telemetry.counts import (
-    DROPPED_TOOL_ID,
     EXPIRE_AFTER_DAYS,
-    MAX_BATCH_ROWS,
-    SLUG,
     Batch,
     CountRow,
     merge,
@@ -49,10 +48,8 @@ from agent.telemetry.outbox_schema import SCHEMA, connect
 from agent.verdict import Outcome, Resolution, Stage
 
 __all__ = [
-    "DROPPED_TOOL_ID",
     "EXPIRE_AFTER_DAYS",
     "OUTBOX_FILE",
-    "SLUG",
     "Batch",
     "CountRow",
     "Outbox",
@@ -194,7 +191,7 @@ class Outbox:
         resolution, it logs (without personal data) and refuses it.
         """
         verdict = resolution.verdict
-        if not SLUG.match(verdict.tool_id) or verdict.tool_id.startswith("ratwatch."):
+        if not is_slug(verdict.tool_id) or is_reserved(verdict.tool_id):
             log.warning("outbox: refused a verdict whose tool id is not a valid catalogue slug")
             return False
         day = utc_day(verdict.at)

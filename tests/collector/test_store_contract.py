@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ratwatch_proto.limits import MAX_AGE_DAYS
 
 from collector.errors import StoreError
 from collector.model import Batch, Dimension, Query, TallyRow
 from collector.periods import from_date, month_label, quarter_label, to_date, week_label
 from collector.store import STORES, Store
-from collector.validate import MAX_AGE_DAYS
 
 DAY0 = from_date(dt.date(2026, 11, 21))
 

@@ -30,9 +30,10 @@ import grpc
 import pytest
 from ratwatch_proto import telemetry_pb2 as pb
 from ratwatch_proto import telemetry_pb2_grpc as pb_grpc
+from ratwatch_proto.limits import DROPPED_TOOL_ID
 
 from agent.demo.stack import CollectorChild
-from agent.telemetry.outbox import DROPPED_TOOL_ID, OUTBOX_FILE
+from agent.telemetry.outbox import OUTBOX_FILE
 
 DRIVER = Path(__file__).with_name("delivery_driver.py")
 pytestmark = pytest.mark.slow

@@ -39,10 +39,11 @@ import grpc
 from google.protobuf.descriptor import FieldDescriptor
 from ratwatch_proto import telemetry_pb2 as pb
 from ratwatch_proto import telemetry_pb2_grpc as pb_grpc
+from ratwatch_proto.limits import is_slug
 
 from agent.config import TelemetrySection
 from agent.demo.stack import AgentChild, CollectorChild, DemoError
-from agent.telemetry.outbox import OUTBOX_FILE, SLUG, Outbox
+from agent.telemetry.outbox import OUTBOX_FILE, Outbox
 from agent.telemetry.reporter import Reporter
 from agent.verdict import Evidence, Level, Outcome, Resolution, Stage, Trigger, Verdict
 
@@ -369,7 +370,7 @@ def test_what_the_reporter_puts_in_each_field(tmp_path: Path) -> None:
             "rows",
         }
         for row in batch.rows:
-            assert SLUG.match(row.tool_id)
+            assert is_slug(row.tool_id)
             assert row.count == 1 and row.utc_day == int(now // 86_400)
         wire = batch.SerializeToString()
         for marker in MARKERS.values():

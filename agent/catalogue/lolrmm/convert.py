@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from ratwatch_proto.limits import is_slug
 
 from agent.catalogue.lolrmm.policy import skip_reason
 from agent.catalogue.lolrmm.repair import (
@@ -50,7 +51,6 @@ from agent.catalogue.lolrmm.repair import (
     website_host,
 )
 from agent.catalogue.nodes import (
-    SLUG,
     check_file_pattern,
     check_host,
     check_process_name,
@@ -339,7 +339,7 @@ def convert(
         identifiable = identifiable or any(
             entry.lists.get(k) for k in ("original_filename", "product")
         )
-        if not identifiable or not SLUG.match(entry.tool_id):
+        if not identifiable or not is_slug(entry.tool_id):
             report.skipped["nothing to match a process on"] += 1
             continue
         tools.append(_to_yaml(entry))

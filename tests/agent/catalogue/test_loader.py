@@ -205,6 +205,21 @@ def test_broken_file_reports_every_mistake_with_its_line() -> None:
             "listed twice",
         ),
         ("schema: 1\ntools: [\n", "yaml", "not valid YAML"),
+        (
+            'schema: 1\ntools:\n  - {id: "evil\\n", name: E, processes: {linux: [e]}}\n',
+            "tools[0].id",
+            "not a valid id",
+        ),
+        (
+            "schema: 1\ntools:\n  - {id: ratwatch.dropped, name: E, processes: {linux: [e]}}\n",
+            "tools[ratwatch.dropped].id",
+            "reserved",
+        ),
+        (
+            TOOL_A + ', domains: ["relay.example.com\\n"]}\n',
+            "tools[a].domains[0]",
+            "not a host name",
+        ),
     ],
 )
 def test_single_mistakes_are_named(tmp_path: Path, snippet: str, field: str, fragment: str) -> None:

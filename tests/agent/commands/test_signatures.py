@@ -65,3 +65,15 @@ def test_check_with_a_bad_config_says_so(agent_cmd: list[str], tmp_path: Path) -
     result = _run(agent_cmd, "check", "--config", str(config))
     assert result.returncode != 0
     assert "extra_catalogs" in result.stderr
+
+
+def test_check_refuses_a_tool_id_with_a_trailing_newline(
+    agent_cmd: list[str], tmp_path: Path
+) -> None:
+    # Python's "$" matches before a final newline; the collector (fullmatch) refuses
+    # such an id, so every batch carrying it would be lost.
+    path = tmp_path / "evil.yaml"
+    path.write_text('schema: 1\ntools:\n  - {id: "evil\\n", name: E, processes: {linux: [e]}}\n')
+    result = _run(agent_cmd, "check", str(path))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.startswith(f"{path}:3: tools[0].id: 'evil\\n' is not a valid id")

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
+from ratwatch_proto.limits import DROPPED_TOOL_ID
 
 from agent.errors import TelemetryError
 from agent.telemetry.outbox import (
-    DROPPED_TOOL_ID,
     EXPIRE_AFTER_DAYS,
     OUTBOX_FILE,
     Outbox,
@@ -207,6 +207,8 @@ def test_a_verdict_dated_outside_the_window_is_refused_and_counted(outbox: Outbo
 def test_a_bad_or_reserved_tool_id_is_refused(outbox: Outbox) -> None:
     assert outbox.admit(resolution(tool="C:\\Users\\alice\\AnyDesk.exe")) is False
     assert outbox.admit(resolution(tool=DROPPED_TOOL_ID)) is False
+    # "$" matches before a trailing newline: the collector would refuse the whole batch.
+    assert outbox.admit(resolution(tool="anydesk\n")) is False
     assert outbox.stats().rows == 0
 
 

@@ -24,9 +24,10 @@ import grpc
 import pytest
 from ratwatch_proto import telemetry_pb2 as pb
 from ratwatch_proto import telemetry_pb2_grpc as pb_grpc
+from ratwatch_proto.limits import DROPPED_TOOL_ID
 
 from agent.config import TelemetrySection
-from agent.telemetry.outbox import DROPPED_TOOL_ID, OUTBOX_FILE, Outbox, utc_day
+from agent.telemetry.outbox import OUTBOX_FILE, Outbox, utc_day
 from agent.telemetry.reporter import Reporter, to_proto
 from agent.verdict import Level, Outcome, Resolution, Stage, Trigger, Verdict
 
