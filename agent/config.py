@@ -1,16 +1,14 @@
 """The agent's configuration: frozen dataclasses loaded from one TOML file.
 
 Every key is documented in docs/configuration.md (a test checks that the
-table names every field here). Unknown sections or keys are errors, so a
-typo never silently falls back to a default.
+table names every field here). Types, unknown sections or keys and the file
+itself are checked by ratwatch_config, the loader the collector shares, so a
+typo never silently falls back to a default; the value rules that types cannot
+express are here.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import sys
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,11 +17,8 @@ import platformdirs
 from ratwatch_proto.regions import region_codes
 
 from agent.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+from ratwatch_config.errors import ConfigInvalid
+from ratwatch_config.loader import LOG_LEVELS, build, read_toml, sections
 
 
 def default_state_dir() -> Path:
@@ -135,73 +130,15 @@ class AgentConfig:
         return Path(self.agent.state_dir) if self.agent.state_dir else default_state_dir()
 
 
-SECTIONS: dict[str, type[Any]] = {
-    f.name: typing.get_type_hints(AgentConfig)[f.name]
-    for f in dataclasses.fields(AgentConfig)
-    if f.name != "source"
-}
-
-
-def _coerce(where: str, value: Any, annotation: Any) -> Any:
-    """Check one TOML value against a field's type and convert lists to tuples."""
-    origin = typing.get_origin(annotation)
-    if origin is tuple:
-        (item_type, _ellipsis) = typing.get_args(annotation)
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
-        return tuple(_coerce(f"{where}[{i}]", v, item_type) for i, v in enumerate(value))
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(annotation):
-            try:
-                return _coerce(where, value, arg)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{where}: {value!r} has the wrong type")
-    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if annotation is type(None):
-        if value is not None:
-            raise ConfigError(f"{where}: expected nothing")
-        return None
-    expected = {bool: bool, int: int, float: float, str: str}.get(annotation)
-    if expected is None:
-        raise ConfigError(f"{where}: unsupported setting type {annotation!r}")
-    if expected is int and isinstance(value, bool):
-        raise ConfigError(f"{where}: expected an integer, got a boolean")
-    if not isinstance(value, expected):
-        raise ConfigError(
-            f"{where}: expected {expected.__name__}, got {type(value).__name__} {value!r}"
-        )
-    return value
-
-
-def _build(cls: type[Any], where: str, table: Any) -> Any:
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where}: expected a table")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(table) - names)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(names))}"
-        )
-    kwargs = {k: _coerce(f"{where}.{k}", v, hints[k]) for k, v in table.items()}
-    return cls(**kwargs)
+SECTIONS = sections(AgentConfig)
 
 
 def from_dict(data: dict[str, Any], source: str = "<dict>") -> AgentConfig:
     """Build a config from parsed TOML; raises ConfigError naming source and key."""
-    unknown = sorted(set(data) - set(SECTIONS))
-    if unknown:
-        raise ConfigError(
-            f"{source}: unknown section [{unknown[0]}]; valid sections: "
-            + ", ".join(f"[{s}]" for s in SECTIONS)
-        )
-    sections = {
-        name: _build(cls, f"{source}: [{name}]", data.get(name, {}))
-        for name, cls in SECTIONS.items()
-    }
-    config = AgentConfig(**sections, source=source)
+    try:
+        config = build(AgentConfig, data, source)
+    except ConfigInvalid as exc:
+        raise ConfigError(str(exc)) from exc
     _check(config)
     return config
 
@@ -209,6 +146,11 @@ def from_dict(data: dict[str, Any], source: str = "<dict>") -> AgentConfig:
 def _check(config: AgentConfig) -> None:
     """Value checks that types alone cannot express."""
     src = config.source
+    if config.agent.log_level.upper() not in LOG_LEVELS:
+        raise ConfigError(
+            f"{src}: [agent].log_level must be {', '.join(LOG_LEVELS)} (any case), "
+            f"got {config.agent.log_level!r}"
+        )
     if config.sensors.poll_hz <= 0 or config.sensors.poll_hz > 100:
         raise ConfigError(
             f"{src}: [sensors].poll_hz must be in (0, 100], got {config.sensors.poll_hz}"
@@ -275,12 +217,8 @@ def load(path: str | Path | None) -> AgentConfig:
     """Load the config file at ``path``; ``None`` gives all defaults."""
     if path is None:
         return AgentConfig()
-    p = Path(path)
     try:
-        with p.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{p}: config file not found") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
-    return from_dict(data, source=str(p))
+        data = read_toml(Path(path))
+    except ConfigInvalid as exc:
+        raise ConfigError(str(exc)) from exc
+    return from_dict(data, source=str(path))

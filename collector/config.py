@@ -2,7 +2,9 @@
 
 Every key is documented in the collector table of docs/configuration.md (a
 test checks that the table names every field here). Unknown sections or keys
-are errors, so a typo never silently falls back to a default. Tokens are kept
+are errors, so a typo never silently falls back to a default: types, keys and
+the file itself are checked by ratwatch_config, the loader the agent shares;
+the value rules that types cannot express are here. Tokens are kept
 only as hashes (see collector.auth), so the file may be read by operators
 without revealing a usable token.
 """
@@ -14,7 +16,6 @@ import ipaddress
 import os
 import re
 import sys
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,15 +23,13 @@ from typing import Any
 import platformdirs
 
 from collector.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+from ratwatch_config.errors import ConfigInvalid
+from ratwatch_config.loader import LOG_LEVELS, build, read_toml, sections
 
 DEFAULT_PORT = 50051
 MAX_WORKERS = 64
-TOKEN_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
+# Used with fullmatch: "$" would also accept a trailing newline.
+TOKEN_HASH = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def default_data_dir() -> Path:
@@ -104,11 +103,7 @@ class CollectorConfig:
         return bool(self.tls.cert_file)
 
 
-SECTIONS: dict[str, type[Any]] = {
-    f.name: typing.get_type_hints(CollectorConfig)[f.name]
-    for f in dataclasses.fields(CollectorConfig)
-    if f.name != "source"
-}
+SECTIONS = sections(CollectorConfig)
 
 
 def split_host_port(address: str) -> tuple[str, int]:
@@ -131,50 +126,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _coerce(where: str, value: Any, annotation: Any) -> Any:
-    """Check one TOML value against a field's type and convert lists to tuples."""
-    if typing.get_origin(annotation) is tuple:
-        item_type = typing.get_args(annotation)[0]
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
-        return tuple(_coerce(f"{where}[{i}]", v, item_type) for i, v in enumerate(value))
-    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if annotation is int and isinstance(value, bool):
-        raise ConfigError(f"{where}: expected an integer, got a boolean")
-    if not isinstance(value, annotation):
-        raise ConfigError(
-            f"{where}: expected {annotation.__name__}, got {type(value).__name__} {value!r}"
-        )
-    return value
-
-
-def _build(cls: type[Any], where: str, table: Any) -> Any:
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where}: expected a table")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(table) - names)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(names))}"
-        )
-    return cls(**{k: _coerce(f"{where}.{k}", v, hints[k]) for k, v in table.items()})
-
-
 def from_dict(data: dict[str, Any], source: str = "<dict>") -> CollectorConfig:
     """Build a config from parsed TOML; raises ConfigError naming source and key."""
-    unknown = sorted(set(data) - set(SECTIONS))
-    if unknown:
-        raise ConfigError(
-            f"{source}: unknown section [{unknown[0]}]; valid sections: "
-            + ", ".join(f"[{s}]" for s in SECTIONS)
-        )
-    sections = {
-        name: _build(cls, f"{source}: [{name}]", data.get(name, {}))
-        for name, cls in SECTIONS.items()
-    }
-    config = CollectorConfig(**sections, source=source)
+    try:
+        config = build(CollectorConfig, data, source)
+    except ConfigInvalid as exc:
+        raise ConfigError(str(exc)) from exc
     check(config)
     return config
 
@@ -212,9 +169,9 @@ def check(config: CollectorConfig, origin: str = "") -> None:  # noqa: PLR0912 -
             f"{src}: [collector].workers = {c.workers}: several workers need Linux "
             "(SO_REUSEPORT spreads connections only there); use 1"
         )
-    if c.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+    if c.log_level.upper() not in LOG_LEVELS:
         raise ConfigError(
-            f"{src}: [collector].log_level must be DEBUG, INFO, WARNING or ERROR, "
+            f"{src}: [collector].log_level must be {', '.join(LOG_LEVELS)} (any case), "
             f"got {c.log_level!r}"
         )
     t = config.tls
@@ -230,7 +187,7 @@ def check(config: CollectorConfig, origin: str = "") -> None:  # noqa: PLR0912 -
         )
     for role in ("agent", "analyst"):
         for i, h in enumerate(getattr(config.tokens, role)):
-            if not TOKEN_HASH.match(h):
+            if not TOKEN_HASH.fullmatch(h):
                 raise ConfigError(
                     f"{src}: [tokens].{role}[{i}] must be 'sha256:' and 64 lowercase hex "
                     "digits (create tokens with `ratwatch-collector token add`)"
@@ -269,14 +226,8 @@ def load(path: str | Path | None) -> CollectorConfig:
             check(config)
             return config
         path = default
-    p = Path(path)
     try:
-        with p.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{p}: config file not found") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read config: {exc.strerror}") from exc
-    return from_dict(data, source=str(p))
+        data = read_toml(Path(path))
+    except ConfigInvalid as exc:
+        raise ConfigError(str(exc)) from exc
+    return from_dict(data, source=str(path))

@@ -23,7 +23,7 @@ def add_token_hash(path: Path, role: str, token_hash: str) -> None:
         text = path.read_text(encoding="utf-8") if path.exists() else ""
         doc = tomlkit.parse(text)
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from exc
     except TOMLKitError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     tokens = doc.get("tokens")

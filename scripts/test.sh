@@ -24,7 +24,7 @@ bash scripts/setup-venv.sh dev
 export PATH="$PWD/.venv/bin:$PATH"
 
 echo "== ruff"
-ruff check agent collector tests bench proto
+ruff check agent collector tests bench proto ratwatch_config
 echo "== mypy (strict)"
 mypy
 echo "== pytest"

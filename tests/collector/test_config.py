@@ -34,14 +34,17 @@ def test_loads_a_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"collector": {"listne": "x"}}, "unknown key 'listne'; valid keys:"),
-        ({"colector": {}}, "unknown section [colector]"),
+        ({"collector": {"listne": "x"}}, "[collector].listne: unknown key; valid keys:"),
+        ({"colector": {}}, "[colector]: unknown section"),
         ({"collector": {"min_cell_count": 0}}, "min_cell_count must be >= 1"),
-        ({"collector": {"min_cell_count": True}}, "expected an integer, got a boolean"),
+        ({"collector": {"min_cell_count": True}}, "expected an integer, got the boolean"),
+        ({"collector": {"grace_seconds": float("inf")}}, "expected a finite number, got inf"),
         ({"collector": {"listen": "nowhere"}}, "[collector].listen: expected HOST:PORT"),
         ({"collector": {"max_concurrent_rpcs": 0}}, "max_concurrent_rpcs must be in"),
         ({"collector": {"log_level": "LOUD"}}, "log_level must be"),
         ({"tokens": {"agent": ["plaintext-token"]}}, "[tokens].agent[0] must be 'sha256:'"),
+        # "$" matches before a trailing newline; a hash with one is no hash.
+        ({"tokens": {"agent": ["sha256:" + "0" * 64 + "\n"]}}, "[tokens].agent[0] must be"),
         ({"tokens": {"analyst": "sha256:abc"}}, "expected a list"),
         ({"tls": {"client_ca_file": "ca.pem"}}, "client_ca_file needs"),
     ],
