@@ -4,26 +4,12 @@ Pure by design (no threads, no I/O, an injected clock) so every rule and every
 window edge is unit-testable without sleeping. The runtime feeds it events
 from one thread and calls ``tick`` now and then to expire old state.
 
-Rules (names as in ``signatures/rules.yaml`` ``levels``; defaults in ``RULES``;
-a level is ``none``, ``note``, ``warn`` or ``alert``):
+Rules: what each rule of ``signatures/rules.yaml`` ``levels`` means, and each
+level, is the table in ``signatures/README.md``; the defaults are ``RULES``.
+The windows of the tool-start rules are applied in ``agent.correlate.timeline``.
+What follows is how the rules are decided where the table is not enough.
 
-Start of a tool, with context (WARN; see ``agent.correlate.timeline`` for the windows):
-``tool_during_unknown_call``, ``tool_after_unknown_call`` (up to
-``call_window_minutes`` after it ended), ``tool_after_unverified_call`` (a call
-seen on the PC), ``tool_after_scareware`` (up to ``scareware_window_minutes``
-after the page), ``tool_after_installer_download`` (up to
-``installer_window_minutes`` after its own installer landed) and
-``installer_after_context`` (the installer itself came after a call or page
-that is too long ago to count directly). The strongest context gives the
-trigger; the loudest level among all applicable contexts is the verdict's.
-
-Start of a tool, without context: ``tool_without_context`` (NOTE, journal
-only); ``known_caller`` (none: only a call from a contact came before; a known
-caller is no context); ``long_installed_without_context`` (none: first seen more
-than ``long_installed_days`` ago, or started by the service manager);
-``low_confidence_without_context`` (none: e.g. a LOLRMM import).
-
-``session_after_context`` (WARN), stage SESSION_ACTIVE
+``session_after_context``, stage SESSION_ACTIVE
     A session becomes active (``SessionStarted``, or a tool process whose command
     line is the incoming-session shape). Decision: if the episode was already
     warned about, this is a stage escalation and gives a NEW verdict: someone is
@@ -31,8 +17,8 @@ than ``long_installed_days`` ago, or started by the service manager);
     first warning time out). If not warned about (a long-installed TeamViewer
     used during a scam call) it gives a verdict only with context at the moment
     the session starts. A session on a NOTE-only episode with no context is silent.
-``scare_tactic_in_session`` (ALERT), stage SCARE_TACTICS
-``sensitive_page_in_session`` (ALERT), stage BANKING_DURING_SESSION for online
+``scare_tactic_in_session``, stage SCARE_TACTICS
+``sensitive_page_in_session``, stage BANKING_DURING_SESSION for online
     banking, PAYMENT_DURING_SESSION for a payment or gift-card page (highest).
     While a session is active on a tool (the most recent one if several). No
     call/page context needed: most scam calls reach a landline the agent never
@@ -116,12 +102,11 @@ RULES: dict[str, Level | None] = {
 
 LEVEL_NAMES: dict[str, Level | None] = {
     "none": None,
-    "off": None,
     "note": Level.NOTE,
     "warn": Level.WARN,
     "alert": Level.ALERT,
 }
-"""Level names accepted in rules.yaml (case-insensitive); ``none`` disables a rule."""
+"""What each rules.yaml level (signature_schema.LEVEL_NAMES) means; ``none`` disables a rule."""
 
 _RUNS_FROM = {PathClass.DOWNLOADS, PathClass.TEMP, PathClass.DESKTOP}
 
@@ -213,7 +198,7 @@ class Correlator:
     def _level(self, rule: str) -> Level | None:
         for name, level in self._rules.levels:
             if name == rule:
-                return LEVEL_NAMES.get(level.strip().lower(), RULES[rule])
+                return LEVEL_NAMES.get(level, RULES[rule])
         return RULES[rule]
 
     def _context_level(self, contexts: tuple[Context, ...]) -> Level | None:

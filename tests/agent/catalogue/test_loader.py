@@ -192,6 +192,17 @@ def test_broken_file_reports_every_mistake_with_its_line() -> None:
             "rules.levels.tool_after_unknown_call",
             "not one of",
         ),
+        # Level names are exactly the lower-case ones signatures/README.md lists.
+        (
+            "schema: 1\nrules:\n  levels: {tool_after_unknown_call: ALERT}\n",
+            "rules.levels.tool_after_unknown_call",
+            "not one of",
+        ),
+        (
+            "schema: 1\nrules:\n  levels: {tool_after_unknown_call: 'off'}\n",
+            "rules.levels.tool_after_unknown_call",
+            "not one of",
+        ),
         (
             "schema: 1\nrules:\n  levels: {tool_after_unknown_calls: none}\n",
             "rules.levels.tool_after_unknown_calls",

@@ -742,7 +742,7 @@ def test_late_context_leaves_long_installed_and_earlier_tools_alone() -> None:
 
 
 def test_rule_levels_can_be_changed_or_turned_off() -> None:
-    h = Harness(levels=(("tool_without_context", "none"), ("tool_during_unknown_call", "ALERT")))
+    h = Harness(levels=(("tool_without_context", "none"), ("tool_during_unknown_call", "alert")))
     assert h.tool("anydesk") == []
     h.clock.advance(MIN)
     h.call()
