@@ -120,6 +120,11 @@ class Running:
     def submit(self, msg: pb.CountBatch) -> pb.SubmitReply:
         return self.telemetry().Submit(msg, metadata=self.agent_md(), timeout=10)
 
+    def submit_from(self, pcs: int, *rows: pb.CountRow, region: str = "") -> None:
+        """``pcs`` PCs each send one batch of ``rows`` (a row counts 1: many PCs make a sum)."""
+        for _ in range(pcs):
+            self.submit(batch(*rows, region=region))
+
     def query(self, *group_by: int, **kw: Any) -> pb.StatsReply:
         q = pb.StatsQuery(group_by=list(group_by) or [pb.DIMENSION_TOOL], **kw)
         return self.stats().Query(q, metadata=self.analyst_md(), timeout=10)
