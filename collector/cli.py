@@ -28,7 +28,9 @@ def main(verbose: bool) -> None:
 from collector.commands.serve import serve  # noqa: E402
 from collector.commands.stats import stats  # noqa: E402
 from collector.commands.token import token  # noqa: E402
+from collector.commands.tools import tools  # noqa: E402
 
 main.add_command(serve)
 main.add_command(stats)
 main.add_command(token)
+main.add_command(tools)

@@ -34,6 +34,7 @@ from grpc_reflection.v1alpha import reflection
 from collector.auth import TokenCheck
 from collector.config import CollectorConfig, is_loopback, split_host_port
 from collector.errors import ConfigError
+from collector.known_tools import ToolPolicy
 from collector.service import STATS, TELEMETRY, Access, StatsService, TelemetryService
 from collector.store import STORES, Store
 from collector.validate import BatchValidator
@@ -101,6 +102,7 @@ class CollectorServer:
         # such thread, and keeps the default: fewer forced switches.
         c = self.config.collector
         credentials = server_credentials(self.config)
+        self._visible = ToolPolicy.from_config(self.config).visible
         if self._store is None:
             sys.setswitchinterval(SWITCH_INTERVAL)
             self._store = STORES["sqlite"](self.config.data_dir, clock=self._clock)
@@ -120,7 +122,7 @@ class CollectorServer:
         server.add_generic_rpc_handlers(
             [
                 TelemetryService(self._store, access, BatchValidator(self._clock)).handler(),
-                StatsService(self._store, access, c.min_cell_count).handler(),
+                StatsService(self._store, access, c.min_cell_count, self._visible).handler(),
             ]
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)

@@ -187,10 +187,13 @@ def report_to_proto(report: queries.Report) -> pb.StatsReply:
 class StatsService:
     """Answers analysts' grouped queries with small-cell suppression."""
 
-    def __init__(self, store: Store, access: Access, min_cell_count: int) -> None:
+    def __init__(
+        self, store: Store, access: Access, min_cell_count: int, visible: frozenset[str]
+    ) -> None:
         self._store = store
         self._access = access
         self._min_cell_count = min_cell_count
+        self._visible = visible
 
     async def query(
         self, request: pb.StatsQuery | Malformed, context: grpc.aio.ServicerContext[Any, Any]
@@ -206,7 +209,9 @@ class StatsService:
         except ValidationError as exc:
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         loop = asyncio.get_running_loop()
-        work = loop.run_in_executor(None, queries.run, self._store, query, self._min_cell_count)
+        work = loop.run_in_executor(
+            None, queries.run, self._store, query, self._min_cell_count, self._visible
+        )
         try:
             report = await asyncio.wait_for(work, timeout=context.time_remaining())
         except asyncio.TimeoutError:

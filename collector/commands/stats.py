@@ -162,6 +162,7 @@ def stats(  # noqa: PLR0917 - click passes every option
     from collector import queries
     from collector.client import Remote, query_to_proto, remote_query
     from collector.errors import CollectorError
+    from collector.known_tools import ToolPolicy
     from collector.model import Dimension, Outcome, Query, Stage, Trigger
     from collector.names import display_name
     from collector.periods import from_date
@@ -201,7 +202,10 @@ def stats(  # noqa: PLR0917 - click passes every option
             store = STORES["sqlite"](data_dir or config.data_dir, read_only=True)
             try:
                 report = queries.run(
-                    store, query, min_cell_count or config.collector.min_cell_count
+                    store,
+                    query,
+                    min_cell_count or config.collector.min_cell_count,
+                    ToolPolicy.from_config(config).visible,
                 )
             finally:
                 store.close()

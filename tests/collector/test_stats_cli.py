@@ -61,7 +61,10 @@ def _submit_2017(running: Any, wire: Any) -> dict[tuple[str, str], int]:
 def test_2017_table_comes_back_from_stats(
     start_collector: Any, wire: Any, collector_cmd: list[str]
 ) -> None:
-    running = start_collector(collector={"min_cell_count": 1})
+    running = start_collector(
+        collector={"min_cell_count": 1},
+        tools={"allow": ["event_viewer", "pclink", "reimage_repair", "tshareii"]},
+    )
     per_month = _submit_2017(running, wire)
     base = ["--collector", running.address, "--token", running.tokens.analyst]
 
