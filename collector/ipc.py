@@ -9,7 +9,7 @@ has for tuples of ints, strings and bytes, and it cannot build arbitrary
 objects the way pickle can. Nothing here is ever stored on disk.
 
 A request is ``(seq, ((batch_id, region, ((day, tool_id, trigger, stage,
-outcome, count), ...)), ...))``; a reply is ``(seq, error, ((duplicate,
+outcome, count), ...), token), ...))``; a reply is ``(seq, error, ((duplicate,
 rows_accepted), ...))`` with ``error`` None, or ``(seq, error, ())`` when
 the writer could not store the group.
 """
@@ -25,7 +25,7 @@ from collector.model import Batch, IngestResult, RowTuple
 def encode_request(seq: int, batches: Sequence[Batch]) -> bytes:
     """One group as a frame (rows as plain tuples: marshal refuses a TallyRow)."""
     return marshal.dumps(
-        (seq, tuple((b.batch_id, b.region, tuple(map(tuple, b.rows))) for b in batches))
+        (seq, tuple((b.batch_id, b.region, tuple(map(tuple, b.rows)), b.token) for b in batches))
     )
 
 
@@ -34,8 +34,8 @@ def decode_request(frame: bytes) -> tuple[int, list[Batch]]:
     seq, items = marshal.loads(frame)  # noqa: S302 - our own frames, from our own children
     rows: tuple[RowTuple, ...]
     batches = []
-    for batch_id, region, rows in items:
-        batches.append(Batch(batch_id, region, rows))
+    for batch_id, region, rows, token in items:
+        batches.append(Batch(batch_id, region, rows, token))
     return seq, batches
 
 

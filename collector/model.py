@@ -85,6 +85,7 @@ class Batch:
     batch_id: bytes
     region: str  # "" = none
     rows: tuple[RowTuple, ...]  # TallyRows, or plain tuples in TallyRow's field order
+    token: str = ""  # the deployment token's id (collector.auth.token_id); "" = unattributed
 
 
 class IngestResult(NamedTuple):

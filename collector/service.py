@@ -70,10 +70,13 @@ class Access:
     def __init__(self, tokens: TokenCheck) -> None:
         self._tokens = tokens
 
-    async def require(self, context: grpc.aio.ServicerContext[Any, Any], role: Role) -> None:
-        """Abort with UNAUTHENTICATED or PERMISSION_DENIED unless the caller has ``role``."""
+    async def require(self, context: grpc.aio.ServicerContext[Any, Any], role: Role) -> str:
+        """Abort with UNAUTHENTICATED or PERMISSION_DENIED unless the caller has ``role``.
+
+        Returns the caller's token id (collector.auth.token_id).
+        """
         try:
-            got = self._tokens.role_of(context.invocation_metadata())
+            got, token = self._tokens.identify(context.invocation_metadata())
         except AuthError as exc:
             hint = ""
             if not self._tokens.has(role):
@@ -88,6 +91,7 @@ class Access:
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"an {got.value} token cannot call this method (it needs an {role.value} token)",
             )
+        return token
 
 
 class TelemetryService:
@@ -103,13 +107,13 @@ class TelemetryService:
         self, request: pb.CountBatch | Malformed, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.SubmitReply:
         """Telemetry.Submit."""
-        await self._access.require(context, Role.AGENT)
+        token = await self._access.require(context, Role.AGENT)
         if isinstance(request, Malformed):
             await _abort(
                 context, grpc.StatusCode.INVALID_ARGUMENT, f"not a CountBatch: {request.error}"
             )
         try:
-            batch = self._validator.validate(request)
+            batch = self._validator.validate(request, token)
         except ValidationError as exc:
             # A retry of a batch we acknowledged (the ack was lost) may have
             # rows that aged out since: it was counted, so acknowledge it

@@ -1,4 +1,4 @@
-"""Only known tools reach analysts: unknown and URL-like ids are held until an operator allows them."""
+"""Only known tools reach analysts: unknown and URL-like ids are held until allowed."""
 
 from __future__ import annotations
 
