@@ -60,6 +60,7 @@ def pending(config_path: Path | None, data_dir: Path | None) -> None:
 
 
 def _decide(config_path: Path | None, tool_ids: tuple[str, ...], decision: str) -> None:
+    from ratwatch_proto.limits import SLUG
 
     from collector import config as config_mod
     from collector.errors import CollectorError
@@ -68,10 +69,8 @@ def _decide(config_path: Path | None, tool_ids: tuple[str, ...], decision: str) 
     other = "deny" if decision == "allow" else "allow"
     path = config_path or config_mod.default_config_path()
     for tool_id in tool_ids:
-        if not config_mod.SLUG.fullmatch(tool_id):
-            raise click.BadParameter(
-                f"{tool_id!r} is not a tool id; valid: {config_mod.SLUG.pattern}"
-            )
+        if not SLUG.fullmatch(tool_id):
+            raise click.BadParameter(f"{tool_id!r} is not a tool id; valid: {SLUG.pattern}")
     try:
         if path.exists():
             config_mod.load(path)  # refuse to edit a config the collector cannot load

@@ -15,8 +15,8 @@ import pytest
 from ratwatch_proto import telemetry_pb2 as pb
 
 from agent.config import TelemetrySection
-from agent.outbox import OUTBOX_FILE, Outbox
-from agent.reporter import Reporter
+from agent.telemetry.outbox import OUTBOX_FILE, Outbox
+from agent.telemetry.reporter import Reporter
 from agent.verdict import Level, Outcome, Resolution, Stage, Trigger, Verdict
 from collector.audit import audit, volume_threshold
 from collector.auth import hash_token, new_token, token_id
