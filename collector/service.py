@@ -13,6 +13,7 @@ a client "our bug" when it is theirs. ``_lenient`` hands the handler a
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -27,10 +28,13 @@ from collector.auth import AuthError, Role, TokenCheck
 from collector.errors import StoreError, ValidationError
 from collector.group_commit import GroupCommit
 from collector.model import Dimension
+from collector.ratelimit import PeerKeys, RateLimiter
 from collector.store import MAX_GROUP, Store
 from collector.validate import BatchValidator, validate_query
 
 TELEMETRY = "ratwatch.telemetry.v1.Telemetry"
+# Trailing metadata with the milliseconds a refused caller should wait (gRFC A6).
+RETRY_PUSHBACK_KEY = "grpc-retry-pushback-ms"
 STATS = "ratwatch.telemetry.v1.Stats"
 
 M = TypeVar("M", bound=Message)
@@ -62,6 +66,17 @@ async def _abort(
 ) -> NoReturn:
     await context.abort(code, details)
     raise AssertionError("unreachable: abort raises")  # pragma: no cover
+
+
+async def _rate_limited(context: grpc.aio.ServicerContext[Any, Any], wait: float) -> NoReturn:
+    """RESOURCE_EXHAUSTED with the wait as gRPC's retry pushback (gRFC A6) in the trailers."""
+    ms = max(1000, math.ceil(wait * 1000))
+    context.set_trailing_metadata(((RETRY_PUSHBACK_KEY, str(ms)),))
+    await _abort(
+        context,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        f"rate limit of this address or token reached; retry in {ms / 1000:.0f} s",
+    )
 
 
 class Access:
@@ -97,10 +112,19 @@ class Access:
 class TelemetryService:
     """Accepts count batches: validate all-or-nothing, then wait until durable."""
 
-    def __init__(self, store: Store, access: Access, validator: BatchValidator) -> None:
+    def __init__(
+        self,
+        store: Store,
+        access: Access,
+        validator: BatchValidator,
+        limiter: RateLimiter,
+        peer_keys: PeerKeys,
+    ) -> None:
         self._store = store
         self._access = access
         self._validator = validator
+        self._limiter = limiter
+        self._peer_keys = peer_keys
         self._commits: GroupCommit | None = None
 
     async def submit(
@@ -112,8 +136,9 @@ class TelemetryService:
             await _abort(
                 context, grpc.StatusCode.INVALID_ARGUMENT, f"not a CountBatch: {request.error}"
             )
+        peer = self._peer_keys.key(context.peer())
         try:
-            batch = self._validator.validate(request, token)
+            batch = self._validator.validate(request, token, peer)
         except ValidationError as exc:
             # A retry of a batch we acknowledged (the ack was lost) may have
             # rows that aged out since: it was counted, so acknowledge it
@@ -122,6 +147,9 @@ class TelemetryService:
             if await self._known(request.batch_id):
                 return pb.SubmitReply(duplicate=True, rows_accepted=0)
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        wait = self._limiter.admit(peer, token, max(1, len(batch.rows)))
+        if wait:
+            await _rate_limited(context, wait)
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
             await _abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed before write")
@@ -131,6 +159,8 @@ class TelemetryService:
             result = await self._commits.write(batch)
         except StoreError as exc:
             await _abort(context, grpc.StatusCode.UNAVAILABLE, f"not stored, retry later: {exc}")
+        if result.retry_after:  # the writer's limiter, over every front end (serve --workers)
+            await _rate_limited(context, result.retry_after)
         return pb.SubmitReply(duplicate=result.duplicate, rows_accepted=result.rows_accepted)
 
     async def _known(self, batch_id: bytes) -> bool:

@@ -28,6 +28,7 @@ import ctypes
 import logging
 import multiprocessing
 import multiprocessing.connection
+import secrets
 import signal
 import socket
 import threading
@@ -40,6 +41,7 @@ from typing import Any
 
 from collector.config import CollectorConfig, split_host_port
 from collector.errors import CollectorError, ConfigError
+from collector.ratelimit import RateLimiter, limits_of
 from collector.server import announce, describe, quiet_gc
 from collector.store import STORES
 from collector.write_hub import WriteHub
@@ -68,7 +70,7 @@ def reserve_port(listen: str) -> tuple[str, int]:
 
 
 def _frontend(
-    config: CollectorConfig, conn: Connection, ready: Connection, log_level: int
+    config: CollectorConfig, conn: Connection, ready: Connection, log_level: int, peer_secret: bytes
 ) -> None:  # pragma: no cover - runs in a child process; covered by test_workers.py
     """A front-end process: serve gRPC until a signal or until the writer goes away."""
     import asyncio
@@ -94,7 +96,7 @@ def _frontend(
 
         try:
             store = RemoteStore(conn, config.data_dir, on_lost=on_lost)
-            server = CollectorServer(config, store=store, share_port=True)
+            server = CollectorServer(config, store=store, share_port=True, peer_secret=peer_secret)
             await server.start()
         except CollectorError as exc:
             ready.send(("error", str(exc)))
@@ -149,7 +151,10 @@ class Supervisor:
             self._front = replace(
                 self.config, collector=replace(self.config.collector, listen=address)
             )
-            hub = WriteHub(store)
+            # One limiter for every front end: SO_REUSEPORT spreads one address's
+            # connections over them, so only the writer sees all of its uploads.
+            hub = WriteHub(store, RateLimiter(limits_of(self.config)))
+            self._peer_secret = secrets.token_bytes(32)
             try:
                 starting = [self._spawn(hub, k) for k in range(self.config.worker_count)]
                 for k, ready in enumerate(starting):
@@ -173,7 +178,13 @@ class Supervisor:
         ready_r, ready_w = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(
             target=_frontend,
-            args=(self._front, theirs, ready_w, logging.getLogger().getEffectiveLevel()),
+            args=(
+                self._front,
+                theirs,
+                ready_w,
+                logging.getLogger().getEffectiveLevel(),
+                self._peer_secret,
+            ),
             name=f"ratwatch-collector-worker-{k}",
         )
         proc.start()

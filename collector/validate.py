@@ -129,8 +129,8 @@ class BatchValidator:
         """Today's UTC day number according to the injected clock."""
         return int(self._clock() // 86400)
 
-    def validate(self, msg: pb.CountBatch, token: str = "") -> Batch:
-        """Validate every field and row; the whole batch or nothing (attributed to ``token``)."""
+    def validate(self, msg: pb.CountBatch, token: str = "", peer: bytes = b"") -> Batch:
+        """Validate every field and row; the whole batch or nothing (from ``token``, ``peer``)."""
         batch_id = msg.batch_id
         if len(batch_id) != BATCH_ID_BYTES:
             what = "missing" if not batch_id else f"{len(batch_id)} bytes"
@@ -142,7 +142,7 @@ class BatchValidator:
                 f"rows: {len(rows_in)} rows; at most {MAX_BATCH_ROWS} rows per batch"
             )
         if not rows_in:
-            return Batch(bytes(batch_id), region, (), token)
+            return Batch(bytes(batch_id), region, (), token, peer)
         today = self.today()
         oldest = today - MAX_AGE_DAYS
         # Each field is read once, then each column is checked whole by C code
@@ -161,7 +161,7 @@ class BatchValidator:
         ):
             self._explain_first(rows_in, oldest, today)
         _check_shape(days, tool_ids, triggers)
-        return Batch(bytes(batch_id), region, tuple(rows), token)
+        return Batch(bytes(batch_id), region, tuple(rows), token, peer)
 
     def _slugs_ok(self, tool_ids: tuple[str, ...]) -> bool:
         """Whether every id is a slug; good ones are remembered (bounded) to skip the regex."""
