@@ -24,7 +24,12 @@ from ratwatch_proto import telemetry_pb2_grpc as pb_grpc
 from collector.auth import hash_token, new_token
 from collector.config import CollectorConfig, from_dict
 from collector.periods import from_date
+from collector.client import Remote, StatsClient
+from collector.dashboard import sample
+from collector.dashboard.app import create_app
+from collector.dashboard.serving import DashboardServer, Listen
 from collector.server import CollectorServer
+from collector.sqlite_store import SqliteStore
 
 
 class Clock:
@@ -305,3 +310,45 @@ def wire() -> Any:
     w.row = row  # type: ignore[attr-defined]
     w.batch = batch  # type: ignore[attr-defined]
     return w
+
+
+# --- the analysts' dashboard over a seeded collector ---------------------------
+
+SEED_FIRST = dt.date(2025, 9, 1)
+SEED_LAST = dt.date(2026, 11, 20)
+
+
+@dataclass
+class Dashboard:
+    url: str
+    collector: Running
+    server: DashboardServer
+    client: StatsClient
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.thread.join(10)
+        self.client.close()
+
+
+@pytest.fixture
+def dashboard(
+    tmp_path: Path, clock: Clock, start_collector: Callable[..., Running]
+) -> Iterator[Dashboard]:
+    """A collector over 15 months of sample counts, and a dashboard (plain HTTP) in front."""
+    data = tmp_path / "data0"
+    store = SqliteStore(data, clock=clock)
+    sample.seed(store, SEED_FIRST, SEED_LAST)
+    collector = start_collector(store=store)
+    client = StatsClient(Remote(collector.address, ""))
+    where = Listen("127.0.0.1:0")
+    server = DashboardServer(create_app(client, secure_cookies=where.tls), where)
+    url = server.start()
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    dash = Dashboard(url, collector, server, client, thread)
+    try:
+        yield dash
+    finally:
+        dash.stop()
