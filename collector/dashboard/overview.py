@@ -171,20 +171,24 @@ def tools_section(t: Texts, now: Answer, before: Answer) -> Section:
 
 
 def trend_section(t: Texts, answer: Answer) -> Section:
-    """Counts of the top tools per week or month."""
-    rows, chart = [], []
+    """Counts of the top tools per week or month: a line per tool, a row per period."""
+    chart: list[dict[str, Any]] = []
+    table: dict[str, dict[str, str]] = {}
+    tools: list[str] = []
     for r in answer.report.rows:
         tool, period = display_name(str(r.key[0])), str(r.key[1])
-        rows.append([period, tool, _count(r.count, answer)])
+        if tool not in tools:
+            tools.append(tool)
+        table.setdefault(period, {})[tool] = _count(r.count, answer)
         if r.count is not None:
             chart.append({"period": period, "tool": tool, "count": r.count})
-    periods = sorted({row["period"] for row in chart})
+    rows = [[p, *(cells.get(tool, "") for tool in tools)] for p, cells in sorted(table.items())]
     summary = (
-        t("trend-summary", first=periods[0], last=periods[-1], n=len({c["tool"] for c in chart}))
-        if periods
+        t("trend-summary", first=rows[0][0], last=rows[-1][0], n=len(tools))
+        if rows
         else t("no-counts")
     )
-    head = [t("col-period"), t("col-tool"), t("col-count")]
+    head = [t("col-period"), *tools]
     return Section("trend", t("trend-title"), answer, head, rows, chart, summary)
 
 

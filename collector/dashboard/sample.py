@@ -22,9 +22,11 @@ TOOLS = (
     ("teamviewer", 179),
     ("anydesk", 30),
     ("showmypc", 12),
-    ("quickassist", 10),
+    ("quick_assist", 10),
     ("screenconnect", 8),
     ("ultraviewer", 6),
+    ("windows_remote_assistance", 3),
+    ("supremo", 2),
 )
 TRIGGERS = (
     (Trigger.UNKNOWN_CALL, 50),

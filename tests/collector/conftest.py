@@ -322,6 +322,7 @@ SEED_LAST = dt.date(2026, 11, 20)
 class Dashboard:
     url: str
     collector: Running
+    app: Any  # the Flask app (its test_client for tests without a browser)
     server: DashboardServer
     client: StatsClient
     thread: threading.Thread
@@ -343,11 +344,12 @@ def dashboard(
     collector = start_collector(store=store)
     client = StatsClient(Remote(collector.address, ""))
     where = Listen("127.0.0.1:0")
-    server = DashboardServer(create_app(client, secure_cookies=where.tls), where)
+    app = create_app(client, secure_cookies=where.tls)
+    server = DashboardServer(app, where)
     url = server.start()
     thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()
-    dash = Dashboard(url, collector, server, client, thread)
+    dash = Dashboard(url, collector, app, server, client, thread)
     try:
         yield dash
     finally:
