@@ -26,6 +26,7 @@ from urllib.parse import urlencode
 
 from cachelib import SimpleCache
 from flask import Flask, Response, redirect, render_template, request, session, url_for
+from flask_compress import Compress
 from flask_session import Session
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from markupsafe import Markup
@@ -84,8 +85,10 @@ def create_app(client: StatsClient, *, secure_cookies: bool) -> Flask:
         SESSION_COOKIE_SECURE=secure_cookies,
         WTF_CSRF_TIME_LIMIT=None,  # bound to the session, which expires itself
         MAX_CONTENT_LENGTH=16 * 1024,
+        COMPRESS_MIMETYPES=["text/html", "text/css", "text/javascript", "text/csv"],
     )
     Session(app)
+    Compress(app)
     CSRFProtect(app)
     pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="stats")
     bundle = _VegaBundle()
