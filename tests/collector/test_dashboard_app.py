@@ -123,3 +123,28 @@ def test_the_report_is_one_self_contained_file(dashboard: Any, tmp_path: Path) -
     counts = {r.tool_id: r.count for r in reply.rows}
     named = sum(counts.values())
     assert f"TeamViewer {counts['teamviewer']} of {named} named tools" in html
+
+
+def test_the_report_prints_to_pdf(dashboard: Any, tmp_path: Path) -> None:
+    out = tmp_path / "report.pdf"
+    subprocess.run(
+        [sys.executable, "-m", "collector", "report", "--period", "2026-10", "--out", str(out),
+         "--collector", dashboard.collector.address, "--lang", "nl"],
+        env={**os.environ, "RATWATCH_ANALYST_TOKEN": dashboard.collector.tokens.analyst},
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    data = out.read_bytes()
+    assert data.startswith(b"%PDF-")
+    assert len(data) > 20_000  # the six charts are drawn, not left out
+
+
+def test_the_report_refuses_a_wrong_token(dashboard: Any, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    done = subprocess.run(
+        [sys.executable, "-m", "collector", "report", "--period", "2026-10", "--out", str(out),
+         "--collector", dashboard.collector.address, "--token", "not-a-token"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "UNAUTHENTICATED" in done.stderr
+    assert not out.exists()
