@@ -157,7 +157,8 @@ def run(url: str, token: str, client: StatsClient, repeats: int) -> None:
         print(f"  as the client saw  : median {statistics.median(wall_ms):6.1f} ms  "
               f"p95 {pct(wall_ms, 0.95):6.1f} ms")  # fmt: skip
         print(f"  baseline, the same 7 Stats queries alone: median "
-              f"{statistics.median(direct_ms):6.1f} ms  p95 {pct(direct_ms, 0.95):6.1f} ms")  # fmt: skip
+              f"{statistics.median(direct_ms):6.1f} ms  "
+              f"p95 {pct(direct_ms, 0.95):6.1f} ms")  # fmt: skip
         print(f"  page transferred: {len(html):,} bytes ({encoding} of the HTML)")
     plain = opener.open(f"{url}?period=2025-10").read()
     assets = re.findall(rb'(?:src|href)="(/[^"]+\.(?:js|css))"', plain)
@@ -169,8 +170,10 @@ def run(url: str, token: str, client: StatsClient, repeats: int) -> None:
             enc = resp.headers.get("Content-Encoding", "identity")
         total += len(data)
         print(f"  asset {path.decode():24} {len(data):>9,} bytes transferred ({enc})")
-    print(f"  first visit transfers {total:,} bytes; later visits {len(html):,} "
-          "(the assets are cached for a day)")
+    print(
+        f"  first visit transfers {total:,} bytes; later visits {len(html):,} "
+        "(the assets are cached for a day)"
+    )
     print("note: figures from a shared machine; compare server-side render with the baseline.")
 
 

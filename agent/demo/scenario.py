@@ -210,10 +210,8 @@ def _show_dashboard(
 
     with contextlib.suppress(webbrowser.Error):
         webbrowser.open(f"{url}signin")
-    try:
+    with contextlib.suppress(EOFError):
         input("Press Enter to stop everything and clean up ... ")
-    except EOFError:
-        pass
 
 
 @dataclass

@@ -25,16 +25,31 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     show_default=True,
     help="The collector whose Stats API the report asks.",
 )
-@click.option("--token", envvar="RATWATCH_ANALYST_TOKEN", show_envvar=True, required=True,
-              help="Analyst token.")
-@click.option("--lang", type=click.Choice(["en", "nl"]), default="en", show_default=True,
-              help="Language of the report.")
+@click.option(
+    "--token",
+    envvar="RATWATCH_ANALYST_TOKEN",
+    show_envvar=True,
+    required=True,
+    help="Analyst token.",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "nl"]),
+    default="en",
+    show_default=True,
+    help="Language of the report.",
+)
 @click.option("--tls", is_flag=True, help="Use TLS to the collector (system CA roots).")
 @click.option("--ca-file", type=_FILE, help="CA bundle the collector's certificate must chain to.")
 @click.option("--client-cert", type=_FILE, help="Client certificate when the collector needs one.")
 @click.option("--client-key", type=_FILE, help="Private key of --client-cert.")
-@click.option("--timeout", type=float, default=30.0, show_default=True,
-              help="Seconds to wait for each Stats answer.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for each Stats answer.",
+)
 def report(  # noqa: PLR0917 - click passes every option
     period: str,
     out: Path,

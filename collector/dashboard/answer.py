@@ -54,7 +54,9 @@ class Answer:
 
 def _text(field: FieldDescriptor, value: object) -> str:
     if field.type == FieldDescriptor.TYPE_ENUM:
-        return field.enum_type.values_by_number[int(value)].name.lower()  # type: ignore[call-overload]
+        enum = field.enum_type
+        assert enum is not None
+        return enum.values_by_number[int(value)].name.lower()  # type: ignore[call-overload]
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, bytes):
@@ -69,7 +71,7 @@ def notes_of(reply: pb.StatsReply) -> tuple[Note, ...]:
         if field.name in _FIRST_VERSION or field.type == FieldDescriptor.TYPE_MESSAGE:
             continue
         value = getattr(reply, field.name)
-        if field.label == FieldDescriptor.LABEL_REPEATED:
+        if field.is_repeated:
             if value:
                 notes.append(Note(field.name, ", ".join(_text(field, v) for v in value)))
         elif value:

@@ -59,7 +59,7 @@ class _VegaBundle:
             if self._js is None:
                 import vl_convert
 
-                self._js = vl_convert.javascript_bundle().encode()
+                self._js = vl_convert.javascript_bundle().encode()  # type: ignore[call-arg]  # stub wrong: it is optional
             return self._js
 
 
@@ -68,6 +68,54 @@ def _lang() -> str:
     if value in ("en", "nl"):
         return value
     return best_language(request.headers.get("Accept-Language", ""))
+
+
+def _asker(client: StatsClient) -> overview.Ask:
+    """Stats questions asked with this request's token (the pool's threads have no request)."""
+    token = str(session["token"])
+
+    def ask(query: Query) -> Answer:
+        return from_reply(query, client.reply(token, query))
+
+    return ask
+
+
+def _page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
+    lang = context.pop("lang", None) or _lang()
+    signed_in = "token" in session
+    return render_template(template, t=Texts(lang), lang=lang, signed_in=signed_in, **context), (
+        status
+    )
+
+
+def _start_timer() -> None:
+    request.environ["ratwatch.started"] = time.perf_counter()
+
+
+def _headers(resp: Response) -> Response:
+    """Security headers on every response, and how long the app took (Server-Timing)."""
+    resp.headers["Content-Security-Policy"] = CSP
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    resp.headers["X-Frame-Options"] = "DENY"
+    if request.endpoint != "vega":
+        resp.headers["Cache-Control"] = "no-store"
+    started = request.environ.get("ratwatch.started")
+    if started is not None:
+        resp.headers["Server-Timing"] = f"render;dur={(time.perf_counter() - started) * 1000:.2f}"
+    return resp
+
+
+def _links() -> dict[str, Any]:
+    def lang_query(lang: str) -> str:
+        args = {k: v for k, v in request.args.items() if k != "lang"}
+        return urlencode({**args, "lang": lang})
+
+    return {"lang_query": lang_query}
+
+
+def _csrf_failed(_exc: CSRFError) -> tuple[str, int]:
+    return _page("signin.html", 400, error=Texts(_lang())("signin-expired"))
 
 
 def create_app(client: StatsClient, *, secure_cookies: bool) -> Flask:
@@ -90,58 +138,31 @@ def create_app(client: StatsClient, *, secure_cookies: bool) -> Flask:
     Session(app)
     Compress(app)
     CSRFProtect(app)
-    pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="stats")
+    app.before_request(_start_timer)
+    app.after_request(_headers)
+    app.context_processor(_links)
+    app.register_error_handler(CSRFError, _csrf_failed)
+    _sign_in_routes(app, client)
+    _data_routes(app, client)
     bundle = _VegaBundle()
 
-    def asker() -> overview.Ask:
-        # Bound to this request's token: the pool's threads have no request context.
-        token = str(session["token"])
+    @app.get("/about")
+    def about() -> tuple[str, int]:
+        return _page("about.html")
 
-        def ask(query: Query) -> Answer:
-            return from_reply(query, client.reply(token, query))
-
-        return ask
-
-    @app.before_request
-    def _start_timer() -> None:
-        request.environ["ratwatch.started"] = time.perf_counter()
-
-    @app.after_request
-    def _headers(resp: Response) -> Response:
-        resp.headers["Content-Security-Policy"] = CSP
-        resp.headers["X-Content-Type-Options"] = "nosniff"
-        resp.headers["Referrer-Policy"] = "no-referrer"
-        resp.headers["X-Frame-Options"] = "DENY"
-        if request.endpoint != "vega":
-            resp.headers["Cache-Control"] = "no-store"
-        started = request.environ.get("ratwatch.started")
-        if started is not None:
-            ms = (time.perf_counter() - started) * 1000
-            resp.headers["Server-Timing"] = f"render;dur={ms:.2f}"
+    @app.get("/vega.js")
+    def vega() -> Response:
+        resp = Response(bundle.get(), mimetype="text/javascript")
+        resp.headers["Cache-Control"] = "public, max-age=86400"
         return resp
 
-    def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
-        lang = context.pop("lang", None) or _lang()
-        t = Texts(lang)
-        return render_template(
-            template, t=t, lang=lang, signed_in="token" in session, **context
-        ), status
+    return app
 
-    @app.context_processor
-    def _links() -> dict[str, Any]:
-        def lang_query(lang: str) -> str:
-            args = {k: v for k, v in request.args.items() if k != "lang"}
-            return urlencode({**args, "lang": lang})
 
-        return {"lang_query": lang_query}
-
-    @app.errorhandler(CSRFError)
-    def _csrf(_exc: CSRFError) -> tuple[str, int]:
-        return page("signin.html", 400, error=Texts(_lang())("signin-expired"))
-
+def _sign_in_routes(app: Flask, client: StatsClient) -> None:
     @app.get("/signin")
     def signin_form() -> tuple[str, int]:
-        return page("signin.html")
+        return _page("signin.html")
 
     @app.post("/signin")
     def signin() -> Any:
@@ -151,11 +172,11 @@ def create_app(client: StatsClient, *, secure_cookies: bool) -> Flask:
         try:
             client.reply(token, probe)
         except AccessRefused:
-            return page("signin.html", 401, error=t("signin-refused"))
+            return _page("signin.html", 401, error=t("signin-refused"))
         except CollectorError as exc:
-            return page("signin.html", 503, error=t("signin-unavailable", error=exc))
+            return _page("signin.html", 503, error=t("signin-unavailable", error=exc))
         session.clear()
-        app.session_interface.regenerate(session)  # type: ignore[attr-defined]
+        app.session_interface.regenerate(session)  # type: ignore[attr-defined]  # no fixation
         session["token"] = token
         return redirect(url_for("overview_page", lang=t.lang), code=303)
 
@@ -164,8 +185,13 @@ def create_app(client: StatsClient, *, secure_cookies: bool) -> Flask:
         session.clear()
         return redirect(url_for("signin_form", lang=_lang()), code=303)
 
-    def _filters() -> Filters:
-        return parse(request.args, overview.today(), _lang())
+
+def _filters() -> Filters:
+    return parse(request.args, overview.today(), _lang())
+
+
+def _data_routes(app: Flask, client: StatsClient) -> None:
+    pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="stats")
 
     @app.get("/")
     def overview_page() -> Any:
@@ -176,26 +202,26 @@ def create_app(client: StatsClient, *, secure_cookies: bool) -> Flask:
         try:
             filters = _filters()
         except ValidationError as exc:
-            return page("overview.html", 400, error=t("bad-filter", error=exc), filters=None)
+            return _page("overview.html", 400, error=t("bad-filter", error=exc), filters=None)
         try:
-            answers = overview.ask_all(asker(), filters, pool)
+            answers = overview.ask_all(_asker(client), filters, pool)
         except AccessRefused:
             session.clear()
             return redirect(url_for("signin_form", lang=lang))
         except CollectorError as exc:
-            return page(
-                "overview.html", 502, error=t("collector-error", error=exc), filters=filters
-            )
+            error = t("collector-error", error=exc)
+            return _page("overview.html", 502, error=error, filters=filters)
         sections = overview.sections(t, answers)
         specs = {
-            s.key: Markup(  # noqa: S704 - JSON in a <script type=application/json>, < escaped
+            # JSON inside <script type="application/json">: "<" escaped, so no "</script>".
+            s.key: Markup(  # noqa: S704
                 json.dumps(charts.spec(s.key, filters.lang, s.chart, s.summary)).replace(
                     "<", "\\u003c"
                 )
             )
             for s in sections
         }
-        return page(
+        return _page(
             "overview.html",
             filters=filters,
             sections=sections,
@@ -213,14 +239,12 @@ def create_app(client: StatsClient, *, secure_cookies: bool) -> Flask:
             return Response("no such table\n", 404, mimetype="text/plain")
         try:
             filters = _filters()
-            ask = asker()
+            ask = _asker(client)
             answer = ask(overview.query_of(ask, filters, section))
         except ValidationError as exc:
             return Response(f"{exc}\n", 400, mimetype="text/plain")
         except AccessRefused:
-            return Response(
-                "signed out: the collector refused the token\n", 401, mimetype="text/plain"
-            )
+            return Response("the collector refused the token\n", 401, mimetype="text/plain")
         except CollectorError as exc:
             return Response(f"{exc}\n", 502, mimetype="text/plain")
         name = f"ratwatch-{section}-{filters.period.label}.csv"
@@ -229,15 +253,3 @@ def create_app(client: StatsClient, *, secure_cookies: bool) -> Flask:
             mimetype="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
-
-    @app.get("/about")
-    def about() -> tuple[str, int]:
-        return page("about.html")
-
-    @app.get("/vega.js")
-    def vega() -> Response:
-        resp = Response(bundle.get(), mimetype="text/javascript")
-        resp.headers["Cache-Control"] = "public, max-age=86400"
-        return resp
-
-    return app

@@ -22,7 +22,11 @@ WIDTH = "container"
 _HEIGHT = 260
 
 
-def _bars(t: Texts, y: str, color: Any = alt.value("#1f5f8b")) -> alt.Chart:
+_BLUE = "#1f5f8b"
+
+
+def _bars(t: Texts, y: str, color: Any = None) -> Any:
+    color = alt.value(_BLUE) if color is None else color
     return (
         alt.Chart(alt.NamedData(DATA))
         .mark_bar()
@@ -35,7 +39,7 @@ def _bars(t: Texts, y: str, color: Any = alt.value("#1f5f8b")) -> alt.Chart:
     )
 
 
-def _tools(t: Texts) -> alt.TopLevelMixin:
+def _tools(t: Texts) -> Any:
     return (
         alt.Chart(alt.NamedData(DATA))
         .mark_bar()
@@ -55,7 +59,7 @@ def _tools(t: Texts) -> alt.TopLevelMixin:
     )
 
 
-def _trend(t: Texts) -> alt.TopLevelMixin:
+def _trend(t: Texts) -> Any:
     return (
         alt.Chart(alt.NamedData(DATA))
         .mark_line(point=True)
@@ -68,7 +72,7 @@ def _trend(t: Texts) -> alt.TopLevelMixin:
     )
 
 
-def _outcomes(t: Texts) -> alt.TopLevelMixin:
+def _outcomes(t: Texts) -> Any:
     color = alt.Color(
         "heeded:N",
         title=None,

@@ -127,7 +127,8 @@ def _count(count: int | None, answer: Answer) -> str:
 def tools_section(t: Texts, now: Answer, before: Answer) -> Section:
     """Tool shares with the change against the same period a year earlier."""
     earlier = {str(k[0]): v for k, v in before.counts().items()}
-    rows, chart = [], []
+    rows: list[list[str]] = []
+    chart: list[dict[str, Any]] = []
     for r in now.report.rows:
         tool = str(r.key[0])
         prev = earlier.get(tool)
@@ -193,14 +194,15 @@ def trend_section(t: Texts, answer: Answer) -> Section:
 
 
 def _enum_section(key: str, t: Texts, answer: Answer, enum: Any, prefix: str) -> Section:
-    rows, chart = [], []
+    rows: list[list[str]] = []
+    chart: list[dict[str, Any]] = []
     for r in answer.report.rows:
         label = t(f"{prefix}-{enum(r.key[0]).name.lower()}")
         rows.append([label, _count(r.count, answer), _fmt_share(r.share)])
         if r.count is not None:
             chart.append({"label": label, "count": r.count, "share": r.share or 0.0})
     summary = (
-        t("mix-summary", label=chart[0]["label"], share=_fmt_share(chart[0]["share"]))
+        t("mix-summary", label=chart[0]["label"], share=_fmt_share(float(chart[0]["share"])))
         if chart
         else t("no-counts")
     )
@@ -235,7 +237,8 @@ def outcomes_section(t: Texts, answer: Answer) -> Section:
 def funnel_section(t: Texts, answer: Answer) -> Section:
     """How far journeys got: each step counts every journey that reached at least it."""
     by_stage = {Stage(int(k[0])): v for k, v in answer.counts().items()}
-    rows, chart = [], []
+    rows: list[list[str]] = []
+    chart: list[dict[str, Any]] = []
     start = sum(by_stage.values())
     for msgid, stage in FUNNEL:
         n = sum(v for s, v in by_stage.items() if s >= stage)
@@ -250,14 +253,15 @@ def funnel_section(t: Texts, answer: Answer) -> Section:
 
 def regions_section(t: Texts, answer: Answer) -> Section:
     """Counts by the region the deployer set (none = not set)."""
-    rows, chart = [], []
+    rows: list[list[str]] = []
+    chart: list[dict[str, Any]] = []
     for r in answer.report.rows:
         label = str(r.key[0]) or t("region-none")
         rows.append([label, _count(r.count, answer), _fmt_share(r.share)])
         if r.count is not None:
             chart.append({"label": label, "count": r.count, "share": r.share or 0.0})
     summary = (
-        t("mix-summary", label=chart[0]["label"], share=_fmt_share(chart[0]["share"]))
+        t("mix-summary", label=chart[0]["label"], share=_fmt_share(float(chart[0]["share"])))
         if chart
         else t("no-counts")
     )

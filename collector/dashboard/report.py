@@ -60,16 +60,30 @@ def build(ask: overview.Ask, period: Period, lang: str, made_on: dt.date) -> str
             period=period.label,
             rat=named,
             tool=display_name(str(top.key[0])),
-            top=t("report-table-line", tool=display_name(str(top.key[0])), count=top.count,
-                  named=named),
+            top=t(
+                "report-table-line",
+                tool=display_name(str(top.key[0])),
+                count=top.count,
+                named=named,
+            ),
             share=f"{top.count / named * 100:.1f} %",
         )
     css = (resources.files("collector.dashboard") / "static" / "report.css").read_text("utf-8")
     svgs = {s.key: _svg(s.key, lang, s.chart, s.summary) for s in sections}
-    return _environment().get_template("report.html").render(
-        t=t, lang=lang, period=period, sections=sections, svgs=svgs, css=Markup(css),
-        headline=headline or t("no-counts"), made_on=made_on.isoformat(),
-        about=Markup(t("about-body")),  # noqa: S704 - our own catalogue text
+    return (
+        _environment()
+        .get_template("report.html")
+        .render(
+            t=t,
+            lang=lang,
+            period=period,
+            sections=sections,
+            svgs=svgs,
+            css=Markup(css),  # noqa: S704 - our own package's stylesheet
+            headline=headline or t("no-counts"),
+            made_on=made_on.isoformat(),
+            about=Markup(t("about-body")),  # noqa: S704 - our own catalogue text
+        )
     )
 
 

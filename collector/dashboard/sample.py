@@ -58,8 +58,7 @@ def _pick(rng: random.Random, table: tuple[tuple[object, int], ...]) -> object:
 
 def days(first: dt.date, last: dt.date) -> Iterator[int]:
     """Day numbers from ``first`` to ``last`` inclusive."""
-    for n in range(from_date(first), from_date(last) + 1):
-        yield n
+    yield from range(from_date(first), from_date(last) + 1)
 
 
 def seed(
@@ -80,13 +79,13 @@ def seed(
         for _ in range(per_day):
             row = TallyRow(
                 day,
-                str(_pick(rng, tools)),  # type: ignore[arg-type]
+                str(_pick(rng, tools)),
                 int(_pick(rng, TRIGGERS)),  # type: ignore[call-overload]
                 int(_pick(rng, STAGES)),  # type: ignore[call-overload]
                 int(_pick(rng, OUTCOMES)),  # type: ignore[call-overload]
                 1,
             )
-            by_region.setdefault(str(_pick(rng, REGIONS)), []).append(row)  # type: ignore[arg-type]
+            by_region.setdefault(str(_pick(rng, REGIONS)), []).append(row)
             total += 1
         batches += [Batch(os.urandom(16), r, tuple(rows)) for r, rows in by_region.items()]
     futures = [

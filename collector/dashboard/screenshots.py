@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 from collector.auth import hash_token, new_token
 from collector.client import Remote, StatsClient
@@ -69,10 +70,11 @@ def main(out: Path) -> None:
             )
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-                for name, viewport, lang in (
-                    ("dashboard-overview.png", {"width": 1280, "height": 720}, "en"),  # fmt: skip
+                shots: tuple[tuple[str, Any, str], ...] = (
+                    ("dashboard-overview.png", {"width": 1280, "height": 720}, "en"),
                     ("dashboard-phone-nl.png", {"width": 390, "height": 844}, "nl"),
-                ):
+                )
+                for name, viewport, lang in shots:
                     page = browser.new_page(viewport=viewport)
                     page.goto(url + f"signin?lang={lang}")
                     page.fill("#token", token)
@@ -82,7 +84,7 @@ def main(out: Path) -> None:
                     page.wait_for_selector("body[data-charts-ready=true]", state="attached")
                     # The first screens' worth: the filters, tools, trend and trigger mix.
                     height = min(2.2 * viewport["height"], 1600)
-                    clip = {"x": 0, "y": 0, "width": viewport["width"], "height": height}
+                    clip: Any = {"x": 0, "y": 0, "width": viewport["width"], "height": height}
                     page.screenshot(path=str(out / name), full_page=True, clip=clip)
                     page.close()
                 page = browser.new_page(viewport={"width": 1000, "height": 1400})

@@ -22,12 +22,12 @@ from ratwatch_proto import telemetry_pb2 as pb
 from ratwatch_proto import telemetry_pb2_grpc as pb_grpc
 
 from collector.auth import hash_token, new_token
-from collector.config import CollectorConfig, from_dict
-from collector.periods import from_date
 from collector.client import Remote, StatsClient
+from collector.config import CollectorConfig, from_dict
 from collector.dashboard import sample
 from collector.dashboard.app import create_app
 from collector.dashboard.serving import DashboardServer, Listen
+from collector.periods import from_date
 from collector.server import CollectorServer
 from collector.sqlite_store import SqliteStore
 

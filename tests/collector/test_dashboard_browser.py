@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,7 +27,9 @@ CHROMIUM = "/usr/bin/chromium"
 
 if not os.path.exists(CHROMIUM) or shutil.which("chromedriver") is None:
     if os.environ.get("CI"):
-        raise RuntimeError(f"CI needs {CHROMIUM} and chromium-driver (scripts/test.sh installs them)")
+        raise RuntimeError(
+            f"CI needs {CHROMIUM} and chromium-driver (scripts/test.sh installs them)"
+        )
     pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -112,7 +115,10 @@ def test_sign_in_renders_every_chart_with_the_seeded_data(tab: Page, dashboard: 
         assert state == "true", chart
         assert marks > 5, f"{chart} drew {marks} marks"
     # The tool chart's table says what the collector says for the same question.
-    october = {"since_day": from_date(dt.date(2026, 10, 1)), "until_day": from_date(dt.date(2026, 10, 31))}
+    october = {
+        "since_day": from_date(dt.date(2026, 10, 1)),
+        "until_day": from_date(dt.date(2026, 10, 31)),
+    }
     reply = dashboard.collector.query(1, **october)
     top = reply.rows[0]
     assert top.tool_id == "teamviewer"
@@ -156,7 +162,7 @@ def test_the_csv_download_equals_the_api_answer(tab: Page, dashboard: Any) -> No
     assert href is not None
     with page.expect_download() as info:
         page.click("#section-tools a.csv >> nth=0")
-    downloaded = open(info.value.path(), encoding="utf-8").read()
+    downloaded = Path(info.value.path()).read_text(encoding="utf-8")
     cli = subprocess.run(
         [
             sys.executable, "-m", "collector", "stats",
