@@ -20,6 +20,32 @@ if [ -n "${CI:-}" ] && ! command -v Xvfb >/dev/null 2>&1; then
   exit 1
 fi
 
+# A real browser for the dashboard tests: Debian's chromium, driven by Playwright
+# (which launches /usr/bin/chromium and never downloads a browser of its own).
+if [ ! -x /usr/bin/chromium ] || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "note: chromium/chromium-driver missing and not root: the dashboard browser tests will be skipped" >&2
+  fi
+fi
+
+if [ -n "${CI:-}" ] && { [ ! -x /usr/bin/chromium ] || ! command -v chromedriver >/dev/null 2>&1; }; then
+  echo "error: CI needs chromium and chromium-driver for the dashboard tests, and they could not be installed" >&2
+  exit 1
+fi
+
+# Pango for WeasyPrint (the report's PDF).
+if ! ldconfig -p | grep -q libpangoft2-1.0; then
+  if [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 >/dev/null
+  elif [ -n "${CI:-}" ]; then
+    echo "error: CI needs Pango (libpangoft2-1.0) for the report's PDF test" >&2
+    exit 1
+  fi
+fi
+
 bash scripts/setup-venv.sh dev
 export PATH="$PWD/.venv/bin:$PATH"
 
