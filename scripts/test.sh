@@ -46,6 +46,26 @@ if ! ldconfig -p | grep -q libpangoft2-1.0; then
   fi
 fi
 
+# Real browsers for the browser-sensor tests (headless, fresh profiles):
+# Debian's chromium and firefox-esr.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v firefox-esr >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium firefox-esr >/dev/null
+  else
+    echo "note: chromium/firefox-esr missing and not root: the real-browser tests will be skipped" >&2
+  fi
+fi
+
+if [ -n "${CI:-}" ]; then
+  for tool in chromium firefox-esr; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+      echo "error: CI needs $tool for the real-browser tests, and it could not be installed" >&2
+      exit 1
+    fi
+  done
+fi
+
 bash scripts/setup-venv.sh dev
 export PATH="$PWD/.venv/bin:$PATH"
 
