@@ -6,7 +6,6 @@ import importlib.util
 import logging
 import os
 import queue
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -133,29 +132,17 @@ def test_the_title_that_arrives_after_the_visit_is_matched(run_sensor, tmp_path:
 
 def test_locked_then_released_database_is_read_after_retry(run_sensor, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     hist = W.ChromiumHistory(tmp_path / "History", wal=False)
+    hist.close()  # the writer is another process, as the browser is
     running = run_sensor(hist.path)
     time.sleep(0.3)  # the first read has happened
-    locker = sqlite3.connect(hist.path, isolation_level=None)
-    locker.execute("PRAGMA cache_size=1")
-    locker.execute("BEGIN EXCLUSIVE")
-    for i in range(200):
-        locker.execute(
-            "INSERT INTO urls(url, title, last_visit_time) VALUES (?, '', 0)",
-            (f"https://pad{i}.example/" + "x" * 400,),
-        )
-    cur = locker.execute(
-        "INSERT INTO urls(url, title, last_visit_time) VALUES (?, ?, 0)", (SCARY_URL, SCARY)
-    )
-    locker.execute(
-        "INSERT INTO visits(url, visit_time) VALUES (?, ?)",
-        (cur.lastrowid, W.ChromiumHistory.stamp(time.time())),
-    )
-    assert running.none_within(1.0)  # hot journal: retried, nothing half-read
-    locker.execute("COMMIT")
-    locker.close()
-    event = running.next(timeout=10)
-    assert isinstance(event, ScarewarePage)
-    hist.close()
+    writer = W.HeldWrite(hist.path, "spill")
+    try:
+        assert running.none_within(1.0)  # mid-write: retried, nothing half-read
+        writer.commit()
+        event = running.next(timeout=10)
+        assert isinstance(event, ScarewarePage) and event.url == SCARY_URL
+    finally:
+        writer.close()
 
 
 def test_corrupt_database_is_retried_and_never_stops_the_sensor(
