@@ -130,6 +130,51 @@ def test_the_title_that_arrives_after_the_visit_is_matched(run_sensor, tmp_path:
     hist.close()
 
 
+@pytest.mark.parametrize(
+    ("cls", "name"), [(W.ChromiumHistory, "History"), (W.FirefoxHistory, "places.sqlite")]
+)
+def test_a_title_changed_after_load_is_matched(run_sensor, tmp_path: Path, cls, name) -> None:  # type: ignore[no-untyped-def]
+    """ "Loading..." first, the scary title later: Firefox writes both to moz_places.title."""
+    hist = cls(tmp_path / "profile" / name)
+    running = run_sensor(hist.path)
+    _, page = hist.add_visit("http://pc-check-online.xyz/", "Loading\u2026", time.time())
+    assert running.none_within(0.8)
+    hist.set_title(page, "Still loading")
+    assert running.none_within(0.8)
+    hist.set_title(page, "Your computer has been blocked")
+    event = running.next()
+    assert isinstance(event, ScarewarePage) and event.title == "Your computer has been blocked"
+    hist.close()
+
+
+def test_a_configured_path_that_is_missing_or_a_folder_is_one_clear_warning(
+    run_sensor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    missing = home / "profile" / "History"
+    folder = home / "snap"
+    folder.mkdir(parents=True)
+    caplog.set_level(logging.INFO, logger="agent")
+    running = run_sensor(missing, folder)
+    running.sensor._rescan()  # the minute's rescan: no second warning
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "[browser].history_paths entry 1 (~/profile/History) does not exist:"
+        " not watched until it is a file",
+        "[browser].history_paths entry 2 (~/snap) is a folder, not a history file:"
+        " not watched until it is a file",
+    ]
+    assert "watching 0 history database(s)" in caplog.text
+    assert str(home) not in caplog.text
+    hist = W.ChromiumHistory(missing)  # the browser creates it later
+    hist.add_visit(SCARY_URL, SCARY, time.time())
+    running.sensor._rescan()
+    assert isinstance(running.next(), ScarewarePage)
+    assert "entry 1 now exists" in caplog.text
+    hist.close()
+
+
 def test_locked_then_released_database_is_read_after_retry(run_sensor, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     hist = W.ChromiumHistory(tmp_path / "History", wal=False)
     hist.close()  # the writer is another process, as the browser is
