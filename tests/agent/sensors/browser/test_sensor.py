@@ -19,7 +19,11 @@ from agent.config import AgentConfig, BrowserSection
 from agent.events import Event, PageKind, ScarewarePage, SensitivePage
 from agent.sensors import create
 from agent.sensors.base import SensorContext
-from agent.sensors.browser.profiles import PROFILE_LOCATIONS, default_history_files
+from agent.sensors.browser.profiles import (
+    FIREFOX_ROOTS,
+    PROFILE_LOCATIONS,
+    default_history_files,
+)
 from agent.sensors.browser.sensor import BrowserSensor
 
 CATALOGUE = load_catalogue()
@@ -253,7 +257,54 @@ def test_registry_and_default_locations(tmp_path: Path) -> None:
     assert [f.browser for f in win] == ["edge"]
     for os_name in ("windows", "macos", "linux"):
         browsers = {loc.browser for loc in PROFILE_LOCATIONS if loc.os_name == os_name}
-        assert {"chrome", "edge", "brave", "firefox"} <= browsers
+        assert {"chrome", "edge", "brave", "chromium"} <= browsers
+        assert any(root.os_name == os_name for root in FIREFOX_ROOTS)
+
+
+def _touch(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+
+
+def test_linux_locations_xdg_snap_flatpak_and_profiles_ini(tmp_path: Path) -> None:
+    """Firefox's XDG folder, the legacy one, Snap and Flatpak, and profiles.ini's own paths."""
+    home = tmp_path / "home"
+    elsewhere = tmp_path / "disk2" / "ff-profile"
+    rels = {
+        ".config/mozilla/firefox/k3j2.default-esr/places.sqlite": "firefox",
+        ".mozilla/firefox/abcd.default-release/places.sqlite": "firefox",
+        "snap/firefox/common/.mozilla/firefox/x.default/places.sqlite": "firefox",
+        ".var/app/org.mozilla.firefox/.mozilla/firefox/y.default/places.sqlite": "firefox",
+        ".var/app/org.mozilla.firefox/config/mozilla/firefox/z.default/places.sqlite": "firefox",
+        ".config/chromium/Default/History": "chromium",
+        "snap/chromium/common/chromium/Default/History": "chromium",
+        ".var/app/org.chromium.Chromium/config/chromium/Default/History": "chromium",
+        ".var/app/com.google.Chrome/config/google-chrome/Default/History": "chrome",
+        ".var/app/com.microsoft.Edge/config/microsoft-edge/Default/History": "edge",
+        ".var/app/com.brave.Browser/config/BraveSoftware/Brave-Browser/Default/History": "brave",
+        "snap/brave/current/.config/BraveSoftware/Brave-Browser/Default/History": "brave",
+    }
+    for rel in rels:
+        _touch(home / rel)
+    _touch(elsewhere / "places.sqlite")
+    _touch(home / ".config/mozilla/firefox/Profiles/inside/places.sqlite")
+    (home / ".config/mozilla/firefox/profiles.ini").write_text(
+        "[General]\nStartWithLastProfile=1\n\n"
+        "[Profile0]\nName=default-esr\nIsRelative=1\nPath=k3j2.default-esr\n\n"
+        f"[Profile1]\nName=moved\nIsRelative=0\nPath={elsewhere}\n\n"
+        "[Profile2]\nName=nested\nIsRelative=1\nPath=Profiles/inside\n\n"
+        "[Profile3]\nName=gone\nIsRelative=1\nPath=nothing-here\n"
+    )
+    (home / ".mozilla/firefox/profiles.ini").write_text("\x00garbage [ no section\n")
+    found = {f.path: f.browser for f in default_history_files("linux", home=home, env={})}
+    expected = {home / rel: browser for rel, browser in rels.items()}
+    expected[elsewhere / "places.sqlite"] = "firefox"
+    expected[home / ".config/mozilla/firefox/Profiles/inside/places.sqlite"] = "firefox"
+    assert found == expected  # each once: the k3j2 profile is both globbed and in profiles.ini
+    xdg = tmp_path / "xdg"
+    _touch(xdg / "mozilla/firefox/p.default/places.sqlite")
+    moved = default_history_files("linux", home=home, env={"XDG_CONFIG_HOME": str(xdg)})
+    assert xdg / "mozilla/firefox/p.default/places.sqlite" in {f.path for f in moved}
 
 
 def test_idle_sensor_does_not_reread_its_own_copies(
