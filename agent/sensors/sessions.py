@@ -227,11 +227,10 @@ class SessionTracker:
             tool = catalogue.tool(tool_id)
             if tool is None or not tool.ports:
                 continue
-            ports = set(tool.ports)
             for c in cs:
                 if c.status != psutil.CONN_ESTABLISHED or not c.remote_port:
                     continue
-                if c.remote_port not in ports and c.local_port not in ports:
+                if not (tool.has_port(c.remote_port) or tool.has_port(c.local_port)):
                     continue
                 if _is_loopback(c.remote_ip) and (c.remote_ip, c.remote_port) in own[tool_id]:
                     continue  # the tool talking to itself

@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from agent.catalogue.model import Catalogue, IncomingSession, PeMatch, Rules, Tool
+from agent.catalogue.model import Catalogue, IncomingSession, PeMatch, PortRange, Rules, Tool
 from agent.config import AgentConfig, SensorsSection
 from agent.events import Event, SessionEnded, SessionStarted
 from agent.sensors import create as create_sensor
@@ -62,7 +62,7 @@ def tool(tool_id: str, names: tuple[str, ...], ports: tuple[int, ...], **kw: obj
         pe=PeMatch(),
         signers=(),
         domains=(),
-        ports=ports,
+        ports=tuple(PortRange.single(p) for p in ports),
         **kw,  # type: ignore[arg-type]
     )
 

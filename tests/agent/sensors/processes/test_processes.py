@@ -27,7 +27,7 @@ from typing import Any
 import psutil
 import pytest
 
-from agent.catalogue.model import Catalogue, PeMatch, Rules, ScareTactic, Tool
+from agent.catalogue.model import Catalogue, PeMatch, PortRange, Rules, ScareTactic, Tool
 from agent.config import AgentConfig, SensorsSection
 from agent.errors import SensorError
 from agent.events import (
@@ -91,7 +91,7 @@ def make_catalogue() -> Catalogue:
         ),
         signers=("AnyDesk Software GmbH",),
         domains=("*.net.anydesk.com",),
-        ports=(6568,),
+        ports=(PortRange.single(6568),),
         vendor_exclusive=True,
     )
     teamviewer = Tool(
@@ -102,7 +102,7 @@ def make_catalogue() -> Catalogue:
         pe=PeMatch(original_filenames=("TeamViewer.exe",), product_names=("TeamViewer",)),
         signers=("TeamViewer Germany GmbH",),
         domains=("*.teamviewer.com",),
-        ports=(5938,),
+        ports=(PortRange.single(5938),),
         vendor_exclusive=True,
     )
     tactics = (
