@@ -96,6 +96,7 @@ def signal() -> None:
 @_force_option
 @statedir.options
 def call_started(
+    *,
     caller: str,
     at: str | None,
     source: str,
@@ -126,6 +127,7 @@ def _page_command(kind: str, summary: str) -> click.Command:
     @_force_option
     @statedir.options
     def command(
+        *,
         pattern: str,
         at: str | None,
         source: str,

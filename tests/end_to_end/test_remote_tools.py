@@ -37,7 +37,7 @@ from typing import Any
 import psutil
 import pytest
 
-from agent.journal import read_records
+from agent.journal.journal import read_records
 
 WAIT = 15.0
 START_TIMEOUT = 30.0

@@ -421,7 +421,7 @@ DEBIAN_SERVERS = {
 
 @pytest.mark.parametrize("name", sorted(DEBIAN_SERVERS))
 def test_every_debian_remote_desktop_server_is_known(name: str) -> None:
-    from agent.identify import identify_process
+    from agent.identify.tools import identify_process
 
     catalogue = load_catalogue()
     tool_id, port = DEBIAN_SERVERS[name]

@@ -306,9 +306,8 @@ def test_signal_queues_when_an_agent_holds_the_state_dir(tmp_path: Path) -> None
         )
         assert result.exit_code == 0, result.output
         assert "queued for the agent:" in result.output
-        with pytest.raises(AgentAlreadyRunning):
-            with presence.hold(tmp_path):
-                pass
+        with pytest.raises(AgentAlreadyRunning), presence.hold(tmp_path):
+            pass
     finally:
         assert holder.stdin is not None
         holder.stdin.close()
