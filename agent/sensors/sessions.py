@@ -165,7 +165,7 @@ class SessionTracker:
         self._tools: dict[int, _ToolProcess] = {}
         # Children and grandchildren of tool processes: pid -> (tool id, depth). A helper
         # stays the tool's when the process that started it exits (a wrapper).
-        self._helpers: dict[int, tuple[int, int]] = {}
+        self._helpers: dict[int, tuple[str, int]] = {}
         self._sessions: dict[str, _Session] = {}
         self._denied_logged = False
 
