@@ -48,7 +48,7 @@ from agent.sensors.processes.connector_linux import (
     ProcEvent,
     _decode,
 )
-from agent.sensors.processes.facts import read_snapshot, started_by_service
+from agent.sensors.processes.facts import read_snapshot
 from agent.sensors.processes.first_seen import FILE_NAME, FirstSeen
 from agent.sensors.processes.sensor import ProcessSensor
 from agent.sensors.processes.tracker import FULL_LISTING_SECONDS, ProcessTracker, creation_marker
@@ -621,36 +621,6 @@ def test_decode_kernel_events() -> None:
     assert _decode(PROC_EVENT_EXIT, struct.pack("=IIII", 43, 42, 0, 17)) is None
     assert _decode(0x00000001, struct.pack("=IIII", 1, 1, 50, 50)) is None  # fork: not followed
     assert _decode(PROC_EVENT_EXEC, b"\x00") is None  # truncated
-
-
-@pytest.mark.parametrize(
-    ("os_name", "ppid", "parent", "since_boot", "uid", "expected"),
-    [
-        ("windows", 700, "services.exe", 9999.0, None, True),
-        ("windows", 700, "SERVICES.EXE", 9999.0, None, True),
-        ("windows", 4000, "explorer.exe", 30.0, None, False),
-        ("linux", 1, "systemd", 9999.0, None, True),
-        ("linux", 1234, "systemd", 30.0, None, False),  # systemd --user: a person's session
-        ("macos", 1, "launchd", 9999.0, 501, False),  # an app opened in Finder
-        ("macos", 1, "launchd", 9999.0, 0, True),  # a root LaunchDaemon
-        ("macos", 1, "launchd", 60.0, 501, True),  # a LaunchAgent right after boot
-        ("macos", 300, "Terminal", 60.0, 501, False),
-    ],
-)
-def test_started_by_service(
-    os_name: str, ppid: int, parent: str, since_boot: float, uid: int | None, expected: bool
-) -> None:
-    assert (
-        started_by_service(
-            os_name=os_name,
-            ppid=ppid,
-            parent_name=parent,
-            create_time=1_000_000.0 + since_boot,
-            boot_time=1_000_000.0,
-            uid=uid,
-        )
-        is expected
-    )
 
 
 def test_first_seen_record(tmp_path: Path) -> None:
