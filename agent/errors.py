@@ -55,5 +55,9 @@ class ActionError(AgentError):
     """An action on a remote tool's processes (suspend, resume, stop) failed."""
 
 
+class AgentAlreadyRunning(AgentError):
+    """Another agent already runs on this state directory (see ``agent.presence``)."""
+
+
 class TelemetryError(AgentError):
     """The outbox or the reporter failed."""

@@ -37,6 +37,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol, TextIO
 
+from agent import presence
 from agent import sensors as sensor_registry
 from agent.catalogue.model import Catalogue
 from agent.config import AgentConfig
@@ -146,6 +147,8 @@ class Runtime:
         self._started_services: list[Service] = []
         self._correlator: Correlator | None = None
         self._thread: threading.Thread | None = None
+        self._presence = contextlib.ExitStack()
+        self._held = False  # this runtime holds the state dir (nothing to clean up otherwise)
 
     # -- control ---------------------------------------------------------------
 
@@ -217,6 +220,10 @@ class Runtime:
         # Private to the person: other local users must not feed (or read) context.
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         inbox_dir(self.state_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Before anything else touches the state: one agent per state dir, and
+        # ``signal`` can tell that someone reads the inbox (agent.presence).
+        self._presence.enter_context(presence.hold(self.state_dir))
+        self._held = True
         _recover_suspended(self.state_dir)
         if self._holder is None:
             from agent.catalogue.loader import CatalogueHolder
@@ -268,6 +275,8 @@ class Runtime:
 
     def _shutdown(self) -> None:
         self._stop.set()
+        if not self._held:
+            return  # another agent holds the state dir: its suspended processes are its own
         for sensor in reversed(self._sensors):
             try:
                 sensor.stop()
@@ -288,6 +297,8 @@ class Runtime:
                 _log_failure("service %s failed to stop cleanly", _name(service))
         self._started_services.clear()
         _recover_suspended(self.state_dir)
+        self._presence.close()
+        self._held = False
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:

@@ -68,16 +68,19 @@ class WarningSession:
         self.stop_result: StopResult | None = None
         self.shown_at = clock()
         self._countdown_from = self.shown_at
-        self.suspension = self._suspend(actions, verdict.pids)
+        self.suspension = self._suspend(actions, verdict)
 
-    def _suspend(self, actions: ToolActions, pids: tuple[int, ...]) -> Suspension:
+    def _suspend(self, actions: ToolActions, verdict: Verdict) -> Suspension:
+        # The tool's tree as it is when acted on, not only the verdict's pids
+        # (a wrapper may have exited since): see agent.control.actions.Suspension.
+        pids, tool = verdict.pids, verdict.tool_id
         if not self.section.suspend_tool:
-            return actions.hold(pids)
+            return actions.hold(pids, tool_id=tool)
         try:
-            return actions.suspend(pids)
+            return actions.suspend(pids, tool_id=tool)
         except ActionError as exc:
             log.warning("%s; warning shown without pausing the tool", exc)
-            return actions.hold(pids)
+            return actions.hold(pids, tool_id=tool)
 
     # -- what the backends read -------------------------------------------
 

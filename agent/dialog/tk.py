@@ -57,7 +57,7 @@ class TkPresenter:
     ) -> None:
         self.config = config
         self.clock: Clock = clock or time.monotonic
-        self.actions = actions or ToolActions(config.state_dir)
+        self.actions = actions or ToolActions.for_config(config)
         self.texts = Texts(detect_language(config.agent.language))
         check_helpline(config.dialog)
         self.on_start = on_start

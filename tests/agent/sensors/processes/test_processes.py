@@ -27,7 +27,7 @@ from typing import Any
 import psutil
 import pytest
 
-from agent.catalogue.model import Catalogue, PeMatch, Rules, ScareTactic, Tool
+from agent.catalogue.model import Catalogue, PeMatch, PortRange, Rules, ScareTactic, Tool
 from agent.config import AgentConfig, SensorsSection
 from agent.errors import SensorError
 from agent.events import (
@@ -48,7 +48,7 @@ from agent.sensors.processes.connector_linux import (
     ProcEvent,
     _decode,
 )
-from agent.sensors.processes.facts import read_snapshot, started_by_service
+from agent.sensors.processes.facts import read_snapshot
 from agent.sensors.processes.first_seen import FILE_NAME, FirstSeen
 from agent.sensors.processes.sensor import ProcessSensor
 from agent.sensors.processes.tracker import FULL_LISTING_SECONDS, ProcessTracker, creation_marker
@@ -91,7 +91,7 @@ def make_catalogue() -> Catalogue:
         ),
         signers=("AnyDesk Software GmbH",),
         domains=("*.net.anydesk.com",),
-        ports=(6568,),
+        ports=(PortRange.single(6568),),
         vendor_exclusive=True,
     )
     teamviewer = Tool(
@@ -102,7 +102,7 @@ def make_catalogue() -> Catalogue:
         pe=PeMatch(original_filenames=("TeamViewer.exe",), product_names=("TeamViewer",)),
         signers=("TeamViewer Germany GmbH",),
         domains=("*.teamviewer.com",),
-        ports=(5938,),
+        ports=(PortRange.single(5938),),
         vendor_exclusive=True,
     )
     tactics = (
@@ -621,36 +621,6 @@ def test_decode_kernel_events() -> None:
     assert _decode(PROC_EVENT_EXIT, struct.pack("=IIII", 43, 42, 0, 17)) is None
     assert _decode(0x00000001, struct.pack("=IIII", 1, 1, 50, 50)) is None  # fork: not followed
     assert _decode(PROC_EVENT_EXEC, b"\x00") is None  # truncated
-
-
-@pytest.mark.parametrize(
-    ("os_name", "ppid", "parent", "since_boot", "uid", "expected"),
-    [
-        ("windows", 700, "services.exe", 9999.0, None, True),
-        ("windows", 700, "SERVICES.EXE", 9999.0, None, True),
-        ("windows", 4000, "explorer.exe", 30.0, None, False),
-        ("linux", 1, "systemd", 9999.0, None, True),
-        ("linux", 1234, "systemd", 30.0, None, False),  # systemd --user: a person's session
-        ("macos", 1, "launchd", 9999.0, 501, False),  # an app opened in Finder
-        ("macos", 1, "launchd", 9999.0, 0, True),  # a root LaunchDaemon
-        ("macos", 1, "launchd", 60.0, 501, True),  # a LaunchAgent right after boot
-        ("macos", 300, "Terminal", 60.0, 501, False),
-    ],
-)
-def test_started_by_service(
-    os_name: str, ppid: int, parent: str, since_boot: float, uid: int | None, expected: bool
-) -> None:
-    assert (
-        started_by_service(
-            os_name=os_name,
-            ppid=ppid,
-            parent_name=parent,
-            create_time=1_000_000.0 + since_boot,
-            boot_time=1_000_000.0,
-            uid=uid,
-        )
-        is expected
-    )
 
 
 def test_first_seen_record(tmp_path: Path) -> None:
