@@ -26,7 +26,8 @@ def install(config_path: Path | None, state_dir: Path | None) -> None:
 
     --config and --state-dir are checked now and passed on to the agent.
     """
-    from agent.autostart.writers import AutostartError, LoginItem, agent_argv, writer_for
+    from agent.autostart.base import AutostartError, LoginItem
+    from agent.autostart.writers import agent_argv, writer_for
 
     if config_path is not None and not config_path.is_file():
         raise click.ClickException(f"{config_path}: config file not found")
@@ -44,7 +45,8 @@ def install(config_path: Path | None, state_dir: Path | None) -> None:
 @autostart.command("remove")
 def remove() -> None:
     """Remove the login item (the running agent keeps running until you stop it)."""
-    from agent.autostart.writers import AutostartError, writer_for
+    from agent.autostart.base import AutostartError
+    from agent.autostart.writers import writer_for
 
     writer = writer_for()
     try:
@@ -58,7 +60,8 @@ def remove() -> None:
 @autostart.command("status")
 def status() -> None:
     """Show whether the agent starts at login, and with which command."""
-    from agent.autostart.writers import AutostartError, writer_for
+    from agent.autostart.base import AutostartError
+    from agent.autostart.writers import writer_for
 
     try:
         state = writer_for().status()

@@ -68,7 +68,7 @@ class _Props:
 def tool_process_name() -> str:
     """The name AnyDesk runs under on this OS (from the catalogue)."""
     from agent.catalogue.loader import load_catalogue
-    from agent.identify.tools import current_os
+    from agent.platform import current_os
 
     tool = load_catalogue().tool("anydesk")
     names = tool.names_for(current_os()) if tool is not None else ()

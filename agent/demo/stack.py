@@ -362,7 +362,9 @@ class AgentChild:
             stdin=subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
         )
-        self._reader = threading.Thread(target=self._read, name="demo-agent-output", daemon=True)
+        self._reader = threading.Thread(
+            target=self._read, name="ratwatch-demo-agent-output", daemon=True
+        )
         self._reader.start()
         self.wait_for(r"ratwatch agent running", timeout, since=0)
 

@@ -46,7 +46,7 @@ from agent.events import (
 from agent.journal.journal import read_records
 from agent.runtime import Runtime
 from agent.sensors import SENSORS
-from agent.sensors.base import Emit
+from agent.sensors.base import Emit, SensorThread
 from agent.sensors.intake import documents as intake
 from agent.sensors.intake.sensor import IntakeSensor
 from agent.verdict import Level, Outcome, Resolution, Verdict
@@ -299,6 +299,58 @@ def test_sensor_that_raises_on_start_is_skipped(start_agent: Callable[..., Agent
     assert agent.runtime.status.sensors == ["manual", "intake"]
     assert agent.runtime.status.skipped == {"broken": "OSError"}
     agent.emit(tool_started(9))
+    wait_for(lambda: agent.records("verdict"))
+
+
+class DyingSensor:
+    """A sensor on the real guarded loop whose thread dies once the test says so."""
+
+    name = "dying"
+
+    def __init__(self) -> None:
+        self.go = threading.Event()
+        self.sink: Callable[[str, str], None] = lambda name, kind: None
+        self.thread: SensorThread | None = None
+
+    def _report(self, name: str, kind: str) -> None:
+        self.sink(name, kind)
+
+    def _body(self) -> None:
+        self.go.wait(10)
+        raise SystemExit(1)  # not an Exception: no guard can keep this loop going
+
+    def start(self, emit: Callable[[Event], None]) -> None:
+        self.thread = SensorThread(
+            self.name,
+            "dying step",
+            self._body,
+            stopped=lambda: False,
+            wait=lambda s: None,
+            period=1.0,
+            failed=self._report,
+        )
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.go.set()
+        if self.thread is not None:
+            self.thread.join()
+
+
+def test_a_sensor_whose_thread_died_is_failed_not_running(
+    start_agent: Callable[..., Agent], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before the guard, a dead sensor thread stayed listed as running, silently."""
+    dying = DyingSensor()
+    agent = start_agent(extra_sensors=(dying,))
+    assert agent.runtime.status.sensors == ["manual", "intake", "dying"]
+    dying.sink = agent.runtime.sensor_failed
+    dying.go.set()
+    wait_for(lambda: agent.runtime.status.failed)
+    assert agent.runtime.status.failed == {"dying": "SystemExit"}
+    assert agent.runtime.status.sensors == ["manual", "intake"]
+    assert "sensor dying failed (SystemExit); sensors still running: manual, intake" in caplog.text
+    agent.emit(tool_started(9))  # the rest of the agent carries on
     wait_for(lambda: agent.records("verdict"))
 
 

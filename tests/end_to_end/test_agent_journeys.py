@@ -179,7 +179,8 @@ def require_no_other(*tool_ids: str, patience: float = 20.0) -> None:
     shared developer machine may not.
     """
     from agent.catalogue.loader import load_catalogue
-    from agent.identify.tools import current_os, identify_process
+    from agent.identify.tools import identify_process
+    from agent.platform import current_os
 
     catalogue = load_catalogue()
     deadline = time.monotonic() + patience

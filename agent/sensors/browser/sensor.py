@@ -36,8 +36,8 @@ from watchdog.observers.api import BaseObserver
 
 from agent.events import PageKind, ScarewarePage, SensitivePage
 from agent.identify.pages import match_page
-from agent.identify.tools import current_os
-from agent.sensors.base import Emit, Sensor, SensorContext
+from agent.platform import current_os
+from agent.sensors.base import Emit, Sensor, SensorContext, SensorThread
 from agent.sensors.browser.history import HistoryUnreadable, Visit, read_history
 from agent.sensors.browser.profiles import HistoryFile, default_history_files
 
@@ -123,7 +123,15 @@ class BrowserSensor:
         self._observer.daemon = True
         self._rescan()
         self._observer.start()
-        self._thread = threading.Thread(target=self._run, name="sensor-browser", daemon=True)
+        self._thread = SensorThread(
+            self.name,
+            "reading browser history",
+            self._run,
+            stopped=lambda: self._stopping,
+            wait=self._wait_unless_stopping,
+            period=1.0,
+            failed=self._ctx.failed,
+        )
         self._thread.start()
         log.info("browser sensor watching %d history database(s)", len(self._dbs))
 
@@ -183,6 +191,10 @@ class BrowserSensor:
             self._cond.notify_all()
 
     # --- the reader thread ---------------------------------------------------
+    def _wait_unless_stopping(self, seconds: float) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._stopping, timeout=seconds)
+
     def _run(self) -> None:
         while True:
             with self._cond:

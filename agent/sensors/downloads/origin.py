@@ -23,11 +23,11 @@ from typing import cast
 from urllib.parse import urlsplit
 
 from agent.catalogue.model import Tool
-from agent.identify.pages import host_matches
+from agent.identify.hosts import host_matches
 
 OriginReader = Callable[[Path], "str | None"]
 
-# OS name (as agent.identify.tools.current_os names it) -> "module:function".
+# OS name (as agent.platform.current_os names it) -> "module:function".
 ORIGIN_READERS: dict[str, str] = {
     "windows": "agent.sensors.downloads.origin_windows:read_origin",
     "macos": "agent.sensors.downloads.origin_macos:read_origin",

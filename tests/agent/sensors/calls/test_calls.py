@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import queue
 import re
 import shutil
 import struct
@@ -255,3 +257,32 @@ def test_call_poll_seconds_is_checked() -> None:
     assert from_dict({"sensors": {"call_poll_seconds": 0.5}}).sensors.call_poll_seconds == 0.5
     with pytest.raises(ConfigError, match=r"\[sensors\].call_poll_seconds must be in"):
         from_dict({"sensors": {"call_poll_seconds": 0}})
+
+
+def test_a_failing_probe_costs_a_log_line_not_the_sensor(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The calls thread had no guard: one OSError from the probe ended it silently."""
+
+    class FlakyProbe:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def state(self) -> MicState:
+            self.calls += 1
+            if self.calls == 1:
+                raise OSError("cannot read /home/anna/secret")
+            return MicState(capturing=True)
+
+    events: queue.Queue[Event] = queue.Queue()
+    caplog.set_level(logging.ERROR, logger="agent.sensors.base")
+    sensor = CallsSensor(_ctx(tmp_path), probe=FlakyProbe(), process_names=lambda: ["Teams.exe"])
+    sensor.start(events.put)
+    try:
+        # The first poll fails; after the backoff (0.1 s) the next one sees the call.
+        assert isinstance(events.get(timeout=10), CallStarted)
+    finally:
+        sensor.stop()
+    failures = [r.getMessage() for r in caplog.records if "microphone poll failed" in r.message]
+    assert failures and "OSError" in failures[0]
+    assert "anna" not in caplog.text  # logged by exception type only

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import plistlib
 import queue
@@ -334,3 +335,40 @@ def test_log_lines_name_the_tool_not_the_file_or_its_origin(
     assert wanted in text()
     for secret in ("Jan_de_Vries", "private-link", "download.anydesk.com", str(folder)):
         assert secret not in text()
+
+
+def test_a_failing_origin_reader_costs_a_log_line_not_the_sensor(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The downloads thread had no guard: one error reading an origin ended it silently."""
+    folder = tmp_path / "Downloads"
+    folder.mkdir()
+    reads = 0
+
+    def flaky_origin(path: Path) -> str | None:
+        nonlocal reads
+        reads += 1
+        if reads == 1:
+            raise RuntimeError(f"unexpected trouble with {path}")
+        return None
+
+    ctx = SensorContext(
+        config=AgentConfig(downloads=DownloadsSection(watch_dirs=(str(folder),))),
+        catalogue=lambda: CATALOGUE,
+        clock=time.time,
+        state_dir=tmp_path,
+    )
+    caplog.set_level(logging.ERROR, logger="agent.sensors.base")
+    sensor = DownloadsSensor(ctx, origin_reader=flaky_origin)
+    running = Running()
+    sensor.start(running.events.put)
+    try:
+        shutil.copyfile(PE_DIR / "renamed_tool.exe", folder / "first.exe")
+        assert running.none_within(3.0)  # its origin read failed: no event, but ...
+        shutil.copyfile(PE_DIR / "renamed_tool.exe", folder / "second.exe")
+        event = running.next(timeout=10)  # ... the sensor still examines the next download
+        assert isinstance(event, InstallerDownloaded) and event.path == str(folder / "second.exe")
+    finally:
+        sensor.stop()
+    assert "examining downloads failed (RuntimeError" in caplog.text
+    assert str(tmp_path) not in caplog.text
