@@ -40,7 +40,7 @@ from typing import Any, Protocol, TextIO
 from agent import sensors as sensor_registry
 from agent.catalogue.model import Catalogue
 from agent.config import AgentConfig
-from agent.control.actions import recover_suspended
+from agent.control.suspended import recover_suspended
 from agent.control.trust_store import TrustStore
 from agent.correlate.correlator import Correlator
 from agent.dialog.base import Presenter

@@ -24,10 +24,11 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from agent.autostart.base import AutostartError, Writer
+from agent.autostart.base import Writer
 from agent.autostart.launchd import LaunchAgent
 from agent.autostart.taskscheduler import ScheduledTask, windows_user
 from agent.autostart.xdg import XdgAutostart
+from agent.errors import AutostartError
 from agent.platform import current_os
 
 

@@ -29,7 +29,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.demo.stack import AgentChild, CollectorChild, DashboardChild, DemoError
+from agent.demo.stack import AgentChild, CollectorChild, DashboardChild
+from agent.errors import DemoError
 
 Echo = Callable[[str], None]
 # AnyDesk's catalogue ports: a connection to one of them is what the session sensor sees.

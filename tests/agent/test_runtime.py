@@ -46,7 +46,7 @@ from agent.events import (
 from agent.journal.journal import read_records
 from agent.runtime import Runtime
 from agent.sensors import SENSORS
-from agent.sensors.base import Emit, SensorThread
+from agent.sensors.base import Emit, Sensor, SensorContext, SensorThread
 from agent.sensors.intake import documents as intake
 from agent.sensors.intake.sensor import IntakeSensor
 from agent.verdict import Level, Outcome, Resolution, Verdict
@@ -283,7 +283,12 @@ def test_failing_sink_and_service_do_not_stop_the_agent(
 def test_sensor_that_fails_or_is_missing_is_skipped(
     start_agent: Callable[..., Agent], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(SENSORS, "ghost", "agent.sensors.ghost_does_not_exist:create")
+    def ghost(ctx: SensorContext) -> Sensor:
+        import agent.sensors.ghost_does_not_exist  # type: ignore[import-not-found]  # noqa: F401
+
+        raise AssertionError("unreachable")
+
+    monkeypatch.setitem(SENSORS, "ghost", ghost)
     config = _config(tmp_path / "state", sensors={"enabled": ["ghost", "intake"]})
     agent = start_agent(config=config)
     status = agent.runtime.status

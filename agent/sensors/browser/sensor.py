@@ -34,11 +34,12 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
+from agent.errors import HistoryUnreadable
 from agent.events import PageKind, ScarewarePage, SensitivePage
 from agent.identify.pages import match_page
 from agent.platform import current_os
 from agent.sensors.base import Emit, Sensor, SensorContext, SensorThread
-from agent.sensors.browser.history import HistoryUnreadable, Visit, read_history
+from agent.sensors.browser.history import Visit, read_history
 from agent.sensors.browser.profiles import HistoryFile, default_history_files
 
 log = logging.getLogger(__name__)

@@ -45,12 +45,12 @@ from pathlib import Path
 
 import psutil
 
-from agent.errors import SensorError
+from agent.errors import EventsLost, SensorError
 from agent.events import Event
 from agent.identify.pe import PeCache
 from agent.platform import current_os, user_dirs
 from agent.sensors.base import Emit, SensorContext, SensorThread, backoff_seconds, log_loop_failure
-from agent.sensors.processes.connector_linux import EventsLost, ProcConnector
+from agent.sensors.processes.connector_linux import ProcConnector
 from agent.sensors.processes.facts import Describer
 from agent.sensors.processes.first_seen import FirstSeen
 from agent.sensors.processes.tracker import ProcessTracker

@@ -28,7 +28,8 @@ from agent.control.actions import ToolActions
 from agent.demo.preview import sample_verdict
 from agent.demo.xvfb import VirtualDisplay
 from agent.dialog import DIALOGS, create_presenter
-from agent.dialog.tk import ALERT_BAND, KEY_GUARD_SECONDS, TkPresenter, WarningView
+from agent.dialog.tk import KEY_GUARD_SECONDS, TkPresenter
+from agent.dialog.tk_view import ALERT_BAND, WarningView
 from agent.verdict import Level, Outcome, Verdict
 
 tk = pytest.importorskip("tkinter")
@@ -314,7 +315,7 @@ def test_enter_chooses_stop_the_focused_default(
         view = view_of(p)
         view.root.event_generate("<Return>")
         view.root.update()
-        assert not view.session.finished
+        assert not view.warning.finished
         assert psutil.Process(tool.popen.pid).status() == psutil.STATUS_STOPPED  # held, alive
         return True
 
@@ -402,7 +403,7 @@ def test_countdown_holds_trust_disabled_for_30_seconds(
         p.refresh()
         seen["at29"] = (trust.cget("text"), str(trust.cget("state")))
         click(view, "trust")  # disabled: nothing happens
-        seen["outcome_after_early_click"] = view.session.outcome
+        seen["outcome_after_early_click"] = view.warning.outcome
         return True
 
     def unlocked(p: TkPresenter) -> bool:
@@ -442,14 +443,14 @@ def test_alert_is_red_cannot_be_closed_and_upgrades_an_open_warning(
 
     def upgraded(p: TkPresenter) -> bool:
         view = view_of(p)
-        if view.session.level is not Level.ALERT:
+        if view.warning.level is not Level.ALERT:
             return False
         seen["headline"] = view.text("headline")
         seen["advice"] = view.text("advice")
         seen["band"] = view.widgets["brand"].cget("bg")
         view.root.event_generate("<Escape>")  # refused for an ALERT
         view.root.protocol("WM_DELETE_WINDOW")  # the close handler exists...
-        seen["after_escape"] = view.session.outcome
+        seen["after_escape"] = view.warning.outcome
         seen["visible"] = bool(view.root.winfo_viewable())
         click(view, "stop")
         return True
@@ -743,16 +744,16 @@ def test_a_second_tool_waits_its_turn(display: str, tmp_path: Path, tool: ToolTr
     def first_shown(p: TkPresenter) -> bool:
         if not shown(p):
             return False
-        seen.append(view_of(p).session.tool_name)
+        seen.append(view_of(p).warning.tool_name)
         assert tool.wait_for({psutil.STATUS_STOPPED})  # held while it waits
         click(view_of(p), "stop")
         click(view_of(p), "close")
         return True
 
     def second_shown(p: TkPresenter) -> bool:
-        if not shown(p) or view_of(p).session.tool_name != "TeamViewer":
+        if not shown(p) or view_of(p).warning.tool_name != "TeamViewer":
             return False
-        seen.append(view_of(p).session.tool_name)
+        seen.append(view_of(p).warning.tool_name)
         click(view_of(p), "pause")
         click(view_of(p), "resume")
         return True

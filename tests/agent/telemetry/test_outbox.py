@@ -10,13 +10,8 @@ import pytest
 from ratwatch_proto.limits import DROPPED_TOOL_ID, ROWS_PER_DAY
 
 from agent.errors import TelemetryError
-from agent.telemetry.outbox import (
-    EXPIRE_AFTER_DAYS,
-    OUTBOX_FILE,
-    Outbox,
-    merge,
-    utc_day,
-)
+from agent.telemetry.counts import EXPIRE_AFTER_DAYS, merge, utc_day
+from agent.telemetry.outbox import OUTBOX_FILE, Outbox
 from agent.verdict import Level, Outcome, Resolution, Stage, Trigger, Verdict
 
 NOW = 1_790_000_000.0  # a fixed instant (2026-09); the outbox only sees this clock

@@ -29,7 +29,7 @@ import pytest
 
 from agent.catalogue.model import Catalogue, PeMatch, Rules, ScareTactic, Tool
 from agent.config import AgentConfig, SensorsSection
-from agent.errors import SensorError
+from agent.errors import EventsLost, SensorError
 from agent.events import (
     Event,
     MatchedBy,
@@ -43,7 +43,6 @@ from agent.sensors.base import SensorContext
 from agent.sensors.processes.connector_linux import (
     PROC_EVENT_EXEC,
     PROC_EVENT_EXIT,
-    EventsLost,
     ProcConnector,
     ProcEvent,
     _decode,
