@@ -86,7 +86,7 @@ LEVEL_NAMES: dict[str, Level | None] = {
     "warn": Level.WARN,
     "alert": Level.ALERT,
 }
-"""What each rules.yaml level (agent.catalogue.schema.LEVEL_NAMES) means; ``none`` disables a rule."""
+"""What each rules.yaml level (checked in agent.catalogue.schema) means; ``none`` disables it."""
 
 _RUNS_FROM = {PathClass.DOWNLOADS, PathClass.TEMP, PathClass.DESKTOP}
 

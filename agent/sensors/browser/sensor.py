@@ -121,6 +121,7 @@ class BrowserSensor:
         self._emit = emit
         self._scratch = Path(tempfile.mkdtemp(prefix="ratwatch-history-"))
         self._observer = Observer()
+        self._observer.name = "ratwatch-browser-observer"
         self._observer.daemon = True
         self._rescan()
         self._observer.start()

@@ -112,6 +112,7 @@ class DownloadsSensor:
         """Watch the folders that exist and start the examining thread."""
         self._emit = emit
         self._observer = Observer()
+        self._observer.name = "ratwatch-downloads-observer"
         self._observer.daemon = True
         watched = 0
         for folder in self._dirs:

@@ -79,6 +79,7 @@ class IntakeSensor:
         """Create the inbox, start watching it, then queue what is already waiting."""
         self.rejected_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._observer = Observer()
+        self._observer.name = "ratwatch-intake-observer"
         self._observer.schedule(_Handler(self.inbox, self._paths), str(self.inbox), recursive=False)
         self._observer.daemon = True
         self._observer.start()

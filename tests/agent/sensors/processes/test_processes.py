@@ -232,7 +232,6 @@ def run_sensor() -> Iterator[Callable[..., tuple[ProcessSensor, Events]]]:
     yield run
     for sensor in started:
         sensor.stop()
-    assert not [t for t in threading.enumerate() if t.name == "ratwatch-sensor-processes"]
 
 
 @pytest.mark.parametrize("mode", MODES)
