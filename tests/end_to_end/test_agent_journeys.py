@@ -267,7 +267,8 @@ def test_tools_started_after_unknown_call_warn(
     anydesk = children.stand_in("AnyDesk.exe")
     teamviewer = children.stand_in("TeamViewer_Service.exe")
     for tool_id, proc in (("anydesk", anydesk), ("teamviewer", teamviewer)):
-        v = agent.wait_verdict(lambda v, p=proc.pid: p in v["pids"])
+        pid = proc.pid
+        v = agent.wait_verdict(lambda v: pid in v["pids"])  # noqa: B023 - used at once
         assert v["tool_id"] == tool_id
         assert (v["level"], v["trigger"], v["stage"]) == (
             "WARN",

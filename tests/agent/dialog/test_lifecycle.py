@@ -138,7 +138,7 @@ def test_alert_upgrades_the_open_warning_and_restarts_the_countdown(tmp_path: Pa
     desk = h.desk()
     warn = sample_verdict(Level.WARN)
     warning = desk.offer(warn)
-    assert warning is desk.current
+    assert warning is not None and warning is desk.current
     warning.pause()
     h.clock.now += 25
     alert = sample_verdict(Level.ALERT)

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 import pytest
@@ -32,7 +33,10 @@ from agent.dialog.tk import KEY_GUARD_SECONDS, TkPresenter
 from agent.dialog.tk_view import ALERT_BAND, WarningView
 from agent.verdict import Level, Outcome, Verdict
 
-tk = pytest.importorskip("tkinter")
+if TYPE_CHECKING:
+    import tkinter as tk
+else:
+    tk = pytest.importorskip("tkinter")
 
 Step = Callable[[TkPresenter], bool]
 
@@ -78,7 +82,7 @@ class ToolTree:
         self.pids = [self.popen.pid, int(self.popen.stdout.readline())]
 
     def statuses(self) -> set[str]:
-        out = set()
+        out: set[str] = set()
         for pid in self.pids:
             try:
                 out.add(psutil.Process(pid).status())
@@ -160,7 +164,10 @@ def drive(
             return
         root.after(20, lambda: tick(root))
 
-    presenter.on_start = lambda root: root.after(20, lambda: tick(root))
+    def begin(root: tk.Tk) -> None:
+        root.after(20, lambda: tick(root))
+
+    presenter.on_start = begin
     presenter.serve(inbox, lambda v, o: outcomes.append((v, o)), stop)
     if errors:
         raise errors[0]
@@ -256,7 +263,7 @@ def test_appears_within_a_second_in_the_right_language(
         p_inbox = inbox
         original_serve(inbox, on_outcome, stop)
 
-    presenter.serve = serve_with  # type: ignore[method-assign]
+    presenter.serve = serve_with  # type: ignore[method-assign,assignment]
     outcomes = drive(presenter, [], [idle_then_send, appeared, keyboard_on_stop, press_escape])
 
     assert float(seen["latency"]) < 1.0, seen["latency"]  # type: ignore[arg-type]
@@ -461,7 +468,7 @@ def test_alert_is_red_cannot_be_closed_and_upgrades_an_open_warning(
         inbox.append(q)
         original(q, on_outcome, stop)
 
-    presenter.serve = serve_with  # type: ignore[method-assign]
+    presenter.serve = serve_with  # type: ignore[method-assign,assignment]
     outcomes = drive(presenter, [warn], [warn_shown_then_alert, upgraded])
 
     assert seen["warn_band"] != ALERT_BAND

@@ -72,7 +72,8 @@ def _libpython_dir() -> str | None:
     try:
         maps = Path("/proc/self/maps").read_text()
     except OSError:
-        return sysconfig.get_config_var("LIBDIR")
+        libdir = sysconfig.get_config_var("LIBDIR")
+        return libdir if isinstance(libdir, str) else None
     for line in maps.splitlines():
         path = line.split()[-1]
         if "/libpython" in path and ".so" in path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def outbox(tmp_path: Path, clock: Clock) -> Outbox:
+def outbox(tmp_path: Path, clock: Clock) -> Iterator[Outbox]:
     box = Outbox(tmp_path / OUTBOX_FILE, clock=clock)
     yield box
     box.close()

@@ -50,7 +50,7 @@ class Collected:
     """What the test server received and stored."""
 
     calls: list[pb.CountBatch] = field(default_factory=list)
-    metadata: list[dict[str, str]] = field(default_factory=list)
+    metadata: list[dict[str, str | bytes]] = field(default_factory=list)
     seen: set[bytes] = field(default_factory=set)
     tally: Counter[tuple[int, str, int, int, int]] = field(default_factory=Counter)
 

@@ -90,7 +90,9 @@ def watched(tmp_path: Path) -> Iterator[tuple[Path, Running]]:
             shutil.rmtree(folder.parent, ignore_errors=True)
 
 
-def test_chrome_style_download_gives_one_event_with_vendor_origin(watched) -> None:  # type: ignore[no-untyped-def]
+def test_chrome_style_download_gives_one_event_with_vendor_origin(
+    watched: tuple[Path, Running],
+) -> None:
     folder, running = watched
     partial = folder / "AnyDesk.exe.crdownload"
     with partial.open("wb") as fh:
@@ -110,7 +112,7 @@ def test_chrome_style_download_gives_one_event_with_vendor_origin(watched) -> No
     assert running.none_within(1.5)  # once
 
 
-def test_firefox_style_placeholder_and_part_file(watched) -> None:  # type: ignore[no-untyped-def]
+def test_firefox_style_placeholder_and_part_file(watched: tuple[Path, Running]) -> None:
     folder, running = watched
     (folder / "TeamViewerQS_x64.exe").write_bytes(b"")  # Firefox's empty placeholder
     part = folder / "TeamViewerQS_x64.exe.part"
@@ -124,7 +126,9 @@ def test_firefox_style_placeholder_and_part_file(watched) -> None:  # type: igno
     assert running.none_within(1.5)
 
 
-def test_renamed_portable_exe_is_known_by_its_version_resource(watched) -> None:  # type: ignore[no-untyped-def]
+def test_renamed_portable_exe_is_known_by_its_version_resource(
+    watched: tuple[Path, Running],
+) -> None:
     folder, running = watched
     shutil.copyfile(PE_DIR / "renamed_tool.exe", folder / "support-tool.exe.crdownload")
     os.rename(folder / "support-tool.exe.crdownload", folder / "support-tool.exe")
@@ -133,7 +137,7 @@ def test_renamed_portable_exe_is_known_by_its_version_resource(watched) -> None:
     assert event.origin_host is None and event.from_vendor is None
 
 
-def test_files_that_are_no_remote_tool_give_nothing(watched) -> None:  # type: ignore[no-untyped-def]
+def test_files_that_are_no_remote_tool_give_nothing(watched: tuple[Path, Running]) -> None:
     folder, running = watched
     (folder / "belastingaangifte-2025.pdf.part").write_bytes(b"%PDF-1.7\n" + b"x" * 5000)
     os.rename(folder / "belastingaangifte-2025.pdf.part", folder / "belastingaangifte-2025.pdf")
@@ -142,7 +146,7 @@ def test_files_that_are_no_remote_tool_give_nothing(watched) -> None:  # type: i
     assert running.none_within(2.0)
 
 
-def test_a_file_written_in_place_is_examined_once_complete(watched) -> None:  # type: ignore[no-untyped-def]
+def test_a_file_written_in_place_is_examined_once_complete(watched: tuple[Path, Running]) -> None:
     folder, running = watched
     with (folder / "AnyDesk (1).exe").open("wb") as fh:
         for _ in range(8):
@@ -309,7 +313,7 @@ def test_vendor_host_check() -> None:
 
 
 def test_log_lines_name_the_tool_not_the_file_or_its_origin(
-    watched,  # type: ignore[no-untyped-def]
+    watched: tuple[Path, Running],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     import logging

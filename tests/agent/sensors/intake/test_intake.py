@@ -129,7 +129,7 @@ class Running:
     def __init__(self, state_dir: Path) -> None:
         self.events: queue.Queue[Event] = queue.Queue()
         config = AgentConfig()
-        ctx = SensorContext(config, lambda: None, time.time, state_dir)  # type: ignore[arg-type]
+        ctx = SensorContext(config, lambda: None, time.time, state_dir)  # type: ignore[arg-type,return-value]
         sensor = create_sensor("intake", ctx)
         assert isinstance(sensor, IntakeSensor)
         self.sensor = sensor
