@@ -41,7 +41,7 @@ from agent import presence
 from agent import sensors as sensor_registry
 from agent.catalogue.model import Catalogue
 from agent.config import AgentConfig
-from agent.control.actions import recover_suspended
+from agent.control.suspended import recover_suspended
 from agent.control.trust_store import TrustStore
 from agent.correlate.correlator import Correlator
 from agent.dialog.base import Presenter
@@ -97,6 +97,8 @@ class Status:
     journal: Path
     sensors: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # sensor -> reason
+    # sensor -> exception type: started, then its thread died (no longer in ``sensors``)
+    failed: dict[str, str] = field(default_factory=dict)
     presenter: str = ""
 
 
@@ -143,6 +145,7 @@ class Runtime:
         self._ready = threading.Event()
         self._finished = threading.Event()
         self._dropped = 0
+        self._status_lock = threading.Lock()
         self._sensors: list[Sensor] = []
         self._started_services: list[Service] = []
         self._correlator: Correlator | None = None
@@ -172,6 +175,19 @@ class Runtime:
             self._dropped += 1
             if self._dropped in (1, 10, 100) or self._dropped % 1000 == 0:
                 log.error("event queue full: %d event(s) dropped so far", self._dropped)
+
+    def sensor_failed(self, name: str, kind: str) -> None:
+        """A sensor's thread has died: log it and stop listing the sensor as running.
+
+        Called from the dying thread (``SensorContext.failed``); ``kind`` is the
+        exception's type name, never its message (which may hold paths).
+        """
+        with self._status_lock:
+            if name in self.status.sensors:
+                self.status.sensors.remove(name)
+            self.status.failed[name] = kind
+            running = ", ".join(self.status.sensors) or "none"
+        log.error("sensor %s failed (%s); sensors still running: %s", name, kind, running)
 
     def catalogue(self) -> Catalogue:
         """The catalogue in force (after ``run`` has started)."""
@@ -249,7 +265,9 @@ class Runtime:
             for sensor in self._given_sensors:
                 self._start_sensor(sensor.name, functools.partial(_given, sensor))
         else:
-            ctx = SensorContext(self.config, holder.current, self.clock, self.state_dir)
+            ctx = SensorContext(
+                self.config, holder.current, self.clock, self.state_dir, self.sensor_failed
+            )
             for name in self.config.sensors.enabled:
                 self._start_sensor(name, functools.partial(sensor_registry.create, name, ctx))
         log.info(
@@ -271,7 +289,9 @@ class Runtime:
             _log_failure("sensor %s failed to start; the other sensors keep running", name)
             return
         self._sensors.append(sensor)
-        self.status.sensors.append(name)
+        with self._status_lock:
+            if name not in self.status.failed:  # its thread may have died already
+                self.status.sensors.append(name)
 
     def _shutdown(self) -> None:
         self._stop.set()

@@ -73,6 +73,8 @@ export PATH="$PWD/.venv/bin:$PATH"
 
 echo "== ruff"
 ruff check agent collector tests bench proto ratwatch_config
+echo "== import-linter (layers)"
+lint-imports --no-cache
 echo "== mypy (strict)"
 mypy
 echo "== pytest"

@@ -34,7 +34,7 @@ from agent.catalogue.nodes import (
     check_process_name,
     check_regex,
 )
-from agent.correlate.correlator import RULES
+from agent.catalogue.rules import RULES
 from agent.errors import Problem
 from agent.events import Confidence
 

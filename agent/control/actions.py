@@ -5,8 +5,8 @@ click anything for the person. Suspension is an OS-level state that outlives the
 agent: if the agent crashed with a tool suspended, the person's (possibly
 legitimate) program would stay frozen forever. So every process is recorded in
 ``<state_dir>/suspended.json`` *before* it is suspended and forgotten after it
-is resumed or stopped; ``recover_suspended`` (``agent/control/suspended.py``, re-exported
-here) resumes whatever is left over at the next start.
+is resumed or stopped; ``recover_suspended`` (in ``agent/control/suspended.py``)
+resumes whatever is left over at the next start.
 
 Stopping is only ever done on the person's click (the dialog calls ``stop``);
 nothing here decides to kill on its own. psutil's suspend / resume / terminate
@@ -28,7 +28,7 @@ from pathlib import Path
 import psutil
 
 from agent.config import AgentConfig
-from agent.control.suspended import ProcessRef, SuspendRecord, recover_suspended
+from agent.control.suspended import ProcessRef, SuspendRecord
 from agent.control.tool_processes import FindTool, ToolFinder
 from agent.errors import ActionError
 
@@ -295,14 +295,3 @@ class ToolActions:
             self.record, tuple(dict.fromkeys(pids)), tool_id=tool_id, finder=self.finder
         )
 
-
-__all__ = [
-    "ProcessRef",
-    "StopResult",
-    "SuspendRecord",
-    "Suspension",
-    "ToolActions",
-    "process_tree",
-    "recover_suspended",
-    "terminate_tree",
-]

@@ -60,6 +60,7 @@ import uuid
 from collections.abc import Callable
 
 from agent.catalogue.model import Catalogue, Rules
+from agent.catalogue.rules import RULES
 from agent.correlate import evidence as ev
 from agent.correlate.episodes import EPISODE_GRACE_SECONDS, Draft, Episode, escalates
 from agent.correlate.timeline import MAX_CALL_SECONDS, SKEW_SECONDS, Context, Timeline
@@ -85,35 +86,13 @@ from agent.verdict import Evidence, Level, Stage, Trigger, Verdict
 
 Clock = Callable[[], float]
 
-RULES: dict[str, Level | None] = {
-    # a tool starts with context (the strongest context's rule picks the trigger;
-    # the loudest level among all applicable contexts wins)
-    "tool_during_unknown_call": Level.WARN,
-    "tool_after_unknown_call": Level.WARN,
-    "tool_after_unverified_call": Level.WARN,  # during or after a call seen on the PC
-    "tool_after_scareware": Level.WARN,
-    "tool_after_installer_download": Level.WARN,
-    "installer_after_context": Level.WARN,  # call/page -> its installer -> start
-    # a tool starts without context
-    "tool_without_context": Level.NOTE,
-    "known_caller": None,  # only a call from a contact came before
-    "low_confidence_without_context": None,
-    "long_installed_without_context": None,
-    # sessions and what happens inside them
-    "session_after_context": Level.WARN,
-    "call_during_session": Level.WARN,  # an unknown / unverified call while connected
-    "scare_tactic_in_session": Level.ALERT,
-    "sensitive_page_in_session": Level.ALERT,  # banking, payment, gift card
-}
-"""Every rule name rules.yaml ``levels`` may set, with its default level (None = nothing)."""
-
 LEVEL_NAMES: dict[str, Level | None] = {
     "none": None,
     "note": Level.NOTE,
     "warn": Level.WARN,
     "alert": Level.ALERT,
 }
-"""What each rules.yaml level (signature_schema.LEVEL_NAMES) means; ``none`` disables a rule."""
+"""What each rules.yaml level (checked in agent.catalogue.schema) means; ``none`` disables it."""
 
 _RUNS_FROM = {PathClass.DOWNLOADS, PathClass.TEMP, PathClass.DESKTOP}
 

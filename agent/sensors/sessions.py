@@ -68,10 +68,9 @@ import psutil
 from agent.catalogue.model import Catalogue
 from agent.events import Event, SessionEnded, SessionStarted
 from agent.identify.pe import PeCache
-from agent.identify.tools import current_os
-from agent.sensors.base import Emit, SensorContext
+from agent.platform import current_os, user_dirs
+from agent.sensors.base import Emit, SensorContext, SensorThread
 from agent.sensors.processes.facts import Describer, read_snapshot
-from agent.sensors.processes.sensor import backoff_seconds, log_loop_failure, user_dirs
 from agent.sensors.processes.tracker import PidWatch
 
 log = logging.getLogger(__name__)
@@ -320,12 +319,21 @@ class SessionSensor:
         self._period = ctx.config.sensors.session_poll_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._emit: Emit | None = None
+        self._failed = ctx.failed
 
     def start(self, emit: Emit) -> None:
         """Start scanning (the first scan runs at once)."""
         self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, args=(emit,), name="ratwatch-sessions", daemon=True
+        self._emit = emit
+        self._thread = SensorThread(
+            self.name,
+            "session scan",
+            self._scan,
+            stopped=self._stop.is_set,
+            wait=self._stop.wait,
+            period=self._period,
+            failed=self._failed,
         )
         self._thread.start()
 
@@ -336,22 +344,11 @@ class SessionSensor:
             self._thread.join()
             self._thread = None
 
-    def _run(self, emit: Emit) -> None:
-        failures = 0
-        while True:
-            pause = self._period
-            try:
-                events = self.tracker.scan()
-            except Exception as exc:  # noqa: BLE001 - runtime loop: one bad scan must not end session sensing
-                failures += 1
-                pause = backoff_seconds(self._period, failures)
-                log_loop_failure("session scan", exc, failures, pause)
-            else:
-                failures = 0
-                for event in events:
-                    emit(event)
-            if self._stop.wait(pause):
-                return
+    def _scan(self) -> None:
+        assert self._emit is not None
+        for event in self.tracker.scan():
+            self._emit(event)
+        self._stop.wait(self._period)
 
 
 def create(ctx: SensorContext) -> SessionSensor:

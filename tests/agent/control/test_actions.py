@@ -14,13 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from agent.control.actions import (
-    ProcessRef,
-    SuspendRecord,
-    ToolActions,
-    process_tree,
-    recover_suspended,
-)
+from agent.control.actions import ToolActions, process_tree
+from agent.control.suspended import ProcessRef, SuspendRecord, recover_suspended
 from agent.errors import ActionError
 
 # A stand-in "remote tool": a parent that starts two children and then waits.

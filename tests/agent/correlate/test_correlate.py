@@ -15,7 +15,9 @@ import pytest
 import yaml
 
 from agent.catalogue.model import Catalogue, PeMatch, Rules, Tool
-from agent.correlate.correlator import EPISODE_GRACE_SECONDS, LEVEL_NAMES, RULES, Correlator
+from agent.catalogue.rules import RULES
+from agent.correlate.correlator import LEVEL_NAMES, Correlator
+from agent.correlate.episodes import EPISODE_GRACE_SECONDS
 from agent.correlate.timeline import MAX_CALL_SECONDS, MAX_CALLS, MAX_INSTALLERS, MAX_PAGES
 from agent.events import (
     CallEnded,

@@ -29,7 +29,7 @@ import pytest
 
 from agent.catalogue.model import Catalogue, PeMatch, PortRange, Rules, ScareTactic, Tool
 from agent.config import AgentConfig, SensorsSection
-from agent.errors import SensorError
+from agent.errors import EventsLost, SensorError
 from agent.events import (
     Event,
     MatchedBy,
@@ -43,7 +43,6 @@ from agent.sensors.base import SensorContext
 from agent.sensors.processes.connector_linux import (
     PROC_EVENT_EXEC,
     PROC_EVENT_EXIT,
-    EventsLost,
     ProcConnector,
     ProcEvent,
     _decode,
@@ -233,7 +232,6 @@ def run_sensor() -> Iterator[Callable[..., tuple[ProcessSensor, Events]]]:
     yield run
     for sensor in started:
         sensor.stop()
-    assert not [t for t in threading.enumerate() if t.name == "ratwatch-processes"]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -360,7 +358,7 @@ def test_known_names_and_non_exe_files_need_no_pe_read(
     ctx: SensorContext, spawner: Spawner, run_sensor: Callable[..., tuple[ProcessSensor, Events]]
 ) -> None:
     reads: list[str] = []
-    cache = PeCache(reader=reads.append)  # type: ignore[arg-type]
+    cache = PeCache(reader=reads.append)
     _sensor, events = run_sensor(ctx, mode="poll", pe_cache=cache)
     known_exe = spawner.copy(SLEEP, "AnyDesk.exe")
     other_exe = spawner.copy(SLEEP, "helper")
@@ -407,7 +405,7 @@ def test_exec_replaces_the_program_in_the_same_process(
     events.wait_for(
         lambda e: isinstance(e, ProcessStarted) and e.pid == proc.pid and e.name == "AnyDesk.exe"
     )
-    kinds = [(type(e).__name__, e.name) for e in events.about(proc.pid)]  # type: ignore[attr-defined]
+    kinds = [(type(e).__name__, getattr(e, "name", None)) for e in events.about(proc.pid)]
     assert kinds == [
         ("ProcessStarted", "launcher"),
         ("ProcessEnded", "launcher"),
@@ -680,7 +678,8 @@ def test_a_failing_iteration_does_not_end_detection(
 
     def pids() -> list[int]:
         if next(calls) == 1:  # the first listing after the baseline
-            return broken_once(psutil.pids)()
+            listing: list[int] = broken_once(psutil.pids)()
+            return listing
         return psutil.pids()
 
     caplog.set_level(logging.DEBUG, logger="agent.sensors.processes.sensor")
