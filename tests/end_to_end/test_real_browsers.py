@@ -74,7 +74,7 @@ class Site:
 
 
 def _serve(site: Site) -> http.server.ThreadingHTTPServer:
-    walk = site.sequence()
+    walk: list[str] = []  # filled once the port is known: the URLs name it
 
     def next_script(url: str) -> str:
         i = walk.index(url)
@@ -87,9 +87,10 @@ def _serve(site: Site) -> http.server.ThreadingHTTPServer:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             # A proxied request names the whole URL; a direct one only the path.
+            # Firefox proxies loopback too (network.proxy.allow_hijacking_localhost):
+            # match the whole URL, never the raw request path.
             url = self.path if self.path.startswith("http") else site.url(self.path)
-            path = self.path if not self.path.startswith("http") else ""
-            if path == "/go":
+            if url == site.url("/go"):
                 body = b"go" if site.go.wait(timeout=0.5) else b"wait"
                 return self._send(200, body, "text/plain")
             pages = {
@@ -109,11 +110,11 @@ def _serve(site: Site) -> http.server.ThreadingHTTPServer:
                 ),
                 walk[4]: _page("Weather forecast for Utrecht", ""),
             }
-            body = pages.get(url)
-            if body is None:
+            page = pages.get(url)
+            if page is None:
                 return self._send(404, b"not here", "text/plain")
             site.served.setdefault(url, time.monotonic())
-            self._send(200, body, "text/html; charset=utf-8")
+            self._send(200, page, "text/html; charset=utf-8")
 
         def do_CONNECT(self) -> None:
             self._send(405, b"no tunnels", "text/plain")  # HTTPS never leaves either
@@ -123,8 +124,11 @@ def _serve(site: Site) -> http.server.ThreadingHTTPServer:
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the browser moved on (or was stopped) before the answer
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -132,6 +136,7 @@ def _serve(site: Site) -> http.server.ThreadingHTTPServer:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     site.port = server.server_address[1]
+    walk.extend(site.sequence())
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -280,10 +285,6 @@ def _stop(proc: subprocess.Popen[Any], timeout: float = 20.0) -> None:
             proc.wait()
 
 
-@pytest.mark.skip(
-    reason="unfinished at the deadline: in both browsers no page reached the journal within"
-    " 120 s (the walk or the agent's reads of the live profile are not yet debugged)"
-)
 @pytest.mark.parametrize("name", sorted(BROWSERS))
 def test_a_real_browser_s_pages_reach_the_journal(
     name: str, agent_cmd: list[str], site: Site, tmp_path: Path

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from agent.errors import SensorError
+from agent.errors import HistoryUnreadable
 from agent.sensors.browser.rollback import JournalState, journal_path, journal_state
 
 # Seconds between 1601-01-01 (Windows FILETIME / Chromium epoch) and 1970-01-01.
@@ -39,10 +39,6 @@ CHROMIUM_EPOCH_OFFSET = 11_644_473_600
 # At most this many visits per read: a first read of a huge history, or a
 # browser that imported years of it, must not stall the sensor.
 MAX_VISITS_PER_READ = 2_000
-
-
-class HistoryUnreadable(SensorError):
-    """The history copy cannot be read now (busy, half-written, corrupt); try again later."""
 
 
 class Flavour(str, enum.Enum):
@@ -140,16 +136,18 @@ def snapshot(db_path: Path, scratch: Path) -> tuple[Path, bool]:
     """
     state = journal_state(db_path)
     if state is JournalState.WRITING:
-        raise HistoryUnreadable("a write is in progress (journal header written, lock held)")
+        raise HistoryUnreadable(
+            "a write is in progress (journal header written, lock held)", file=str(db_path)
+        )
     if state is JournalState.SUPER:
         # Rolling back would make SQLite touch the browser's super-journal.
-        raise HistoryUnreadable("a multi-database transaction is not finished")
+        raise HistoryUnreadable("a multi-database transaction is not finished", file=str(db_path))
     journal = journal_path(db_path)
     wal = Path(f"{db_path}-wal")
     hot = state is JournalState.HOT
     before = (_stat_key(db_path), _stat_key(wal), _stat_key(journal) if hot else None)
     if before[0] is None:
-        raise HistoryUnreadable("the database file is missing")
+        raise HistoryUnreadable("the database file is missing", file=str(db_path))
     copy = scratch / "history.sqlite"
     extras = {wal: Path(f"{copy}-wal"), journal: journal_path(copy)}
     for stale in (copy, *extras.values(), Path(f"{copy}-shm")):
@@ -161,15 +159,17 @@ def snapshot(db_path: Path, scratch: Path) -> tuple[Path, bool]:
         if hot:
             shutil.copyfile(journal, extras[journal])
     except FileNotFoundError as exc:
-        raise HistoryUnreadable("the database vanished while copied") from exc
+        raise HistoryUnreadable("the database vanished while copied", file=str(db_path)) from exc
     except OSError as exc:
         # PermissionError: a sharing violation on Windows, or no access at all;
         # IsADirectoryError: a configured path that is a folder.
-        raise HistoryUnreadable(f"cannot copy the database ({type(exc).__name__})") from exc
+        raise HistoryUnreadable(
+            f"cannot copy the database ({type(exc).__name__})", file=str(db_path)
+        ) from exc
     after = (_stat_key(db_path), _stat_key(wal), _stat_key(journal) if hot else None)
     if after != before or journal_state(db_path) is not state:
         # A writer started (or finished) meanwhile: the copy may mix two states.
-        raise HistoryUnreadable("the database changed while copied")
+        raise HistoryUnreadable("the database changed while copied", file=str(db_path))
     return copy, hot
 
 
@@ -201,12 +201,16 @@ def read_history(
     try:
         conn = sqlite3.connect(f"file:{quote(str(copy))}?mode={mode}", uri=True, timeout=0)
     except sqlite3.Error as exc:
-        raise HistoryUnreadable(f"cannot open the copy ({type(exc).__name__})") from exc
+        raise HistoryUnreadable(
+            f"cannot open the copy ({type(exc).__name__})", file=str(db_path)
+        ) from exc
     try:
         return _read(conn, after_id=after_id, not_before=not_before, recheck=recheck)
     except sqlite3.Error as exc:
         # DatabaseError covers "file is not a database" and "malformed" images.
-        raise HistoryUnreadable(f"cannot read the copy ({type(exc).__name__}: {exc})") from exc
+        raise HistoryUnreadable(
+            f"cannot read the copy ({type(exc).__name__}: {exc})", file=str(db_path)
+        ) from exc
     finally:
         conn.close()
         for leftover in (copy, Path(f"{copy}-wal"), Path(f"{copy}-shm"), journal_path(copy)):

@@ -15,13 +15,8 @@ from typing import Any
 
 import pytest
 
-from agent.sensors.browser.history import (
-    Flavour,
-    HistoryUnreadable,
-    Visit,
-    read_history,
-    snapshot,
-)
+from agent.errors import HistoryUnreadable
+from agent.sensors.browser.history import Flavour, Visit, read_history, snapshot
 from agent.sensors.browser.rollback import JOURNAL_MAGIC, JournalState, journal_state
 
 NOW = 1_790_000_000.0
