@@ -27,6 +27,8 @@ _PRIORITY: tuple[str, ...] = (
     "payment_during_session",
     "banking_during_session",
     "scare_tactic",
+    "during_call_not_in_contacts",
+    "after_call_not_in_contacts",
     "during_unknown_call",
     "after_unknown_call",
     "during_unverified_call",
@@ -44,6 +46,8 @@ _PRIORITY: tuple[str, ...] = (
 # Sentences that already name the tool and say it was started: with one of
 # these present, "X was just started" adds nothing.
 _NAMES_THE_START = {
+    "during_call_not_in_contacts",
+    "after_call_not_in_contacts",
     "during_unknown_call",
     "after_unknown_call",
     "during_unverified_call",
@@ -145,6 +149,7 @@ def _payment(texts: Texts, ev: Evidence, tool: str) -> str:
 _SPECIAL: dict[str, Callable[[Texts, Evidence, str], str]] = {
     "after_unknown_call": _after,
     "after_unverified_call": _after,
+    "after_call_not_in_contacts": _after,
     "after_scareware_page": _after,
     "after_installer_download": _after,
     "installer_after_context": _installer_after_context,

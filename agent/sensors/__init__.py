@@ -21,6 +21,7 @@ SENSORS: dict[str, str] = {
     "browser": "agent.sensors.browser.sensor:create",
     "downloads": "agent.sensors.downloads.sensor:create",
     "calls": "agent.sensors.calls.sensor:create",
+    "phone": "agent.sensors.phone.sensor:create",
 }
 
 
