@@ -116,6 +116,7 @@ class KdeConnectSource:
         self._stopping: asyncio.Event | None = None
         self._started = threading.Event()
         self._bus: MessageBus | None = None
+        self._malformed = 0
         self._tasks: set[asyncio.Future[None]] = set()
         self._phones: dict[str, str] = {}  # device id -> name (status only)
         self._connected = threading.Event()  # tests and ``status`` read it
@@ -313,7 +314,12 @@ class KdeConnectSource:
         except (ValueError, TypeError):
             parsed = None
         if parsed is None:
-            log.warning("phone (KDE Connect): ignored a malformed telephony signal")
+            self._malformed += 1
+            if self._malformed in (1, 10, 100) or self._malformed % 1000 == 0:
+                log.warning(
+                    "phone (KDE Connect): ignored %d malformed telephony signal(s) so far",
+                    self._malformed,
+                )
             return
         device_id, event, number, name = parsed
         at = self._clock()
