@@ -21,17 +21,19 @@ the emission. Debian's own kdeconnectd cannot stand in: it only emits
 ``callReceived`` for a packet from a paired phone over the network.
 """
 
-from __future__ import annotations
-
 import asyncio
 import json
 import sys
 import time
+from typing import Annotated, Any
 
 from dbus_fast import BusType, PropertyAccess
 from dbus_fast.aio import MessageBus
+from dbus_fast.annotations import DBusBool, DBusSignature, DBusStr
 from dbus_fast.service import ServiceInterface, dbus_property, method, signal
 
+StrList = Annotated[list[str], DBusSignature("as")]
+CallArgs = Annotated[list[Any], DBusSignature("sss")]
 UNKNOWN_NUMBER = "unknown number"  # i18n("unknown number") in an English locale
 
 
@@ -41,15 +43,15 @@ class Daemon(ServiceInterface):
         self.paired: list[str] = []
 
     @method()
-    def devices(self, onlyReachable: "b", onlyPaired: "b") -> "as":  # type: ignore[name-defined] # noqa: F821,N803
+    def devices(self, only_reachable: DBusBool, only_paired: DBusBool) -> StrList:
         return list(self.paired)
 
     @signal()
-    def deviceAdded(self, device_id: str) -> "s":  # type: ignore[name-defined] # noqa: F821,N802
+    def deviceAdded(self, device_id: str) -> DBusStr:
         return device_id
 
     @signal()
-    def deviceListChanged(self) -> None:  # noqa: N802
+    def deviceListChanged(self) -> None:
         return None
 
 
@@ -59,15 +61,15 @@ class Device(ServiceInterface):
         self._name = name
 
     @dbus_property(access=PropertyAccess.READ)
-    def name(self) -> "s":  # type: ignore[name-defined] # noqa: F821
+    def name(self) -> DBusStr:
         return self._name
 
     @dbus_property(access=PropertyAccess.READ)
-    def isPaired(self) -> "b":  # type: ignore[name-defined] # noqa: F821,N802
+    def isPaired(self) -> DBusBool:
         return True
 
     @dbus_property(access=PropertyAccess.READ)
-    def isReachable(self) -> "b":  # type: ignore[name-defined] # noqa: F821,N802
+    def isReachable(self) -> DBusBool:
         return True
 
 
@@ -76,7 +78,7 @@ class Telephony(ServiceInterface):
         super().__init__("org.kde.kdeconnect.device.telephony")
 
     @signal()
-    def callReceived(self, event: str, number: str, contact: str) -> "sss":  # type: ignore[name-defined] # noqa: F821,N802
+    def callReceived(self, event: str, number: str, contact: str) -> CallArgs:
         return [event, number, contact]
 
 

@@ -56,7 +56,7 @@ def running(session_bus: Any, tmp_path: Path) -> Any:
 
 
 def test_unknown_known_missed_emergency_and_withheld_callers(running: Any, standin: Any) -> None:
-    source, calls = running
+    _, calls = running
     standin.send(op="pair", id="a1b2c3", name="Pixel 7")
     standin.send(op="ring", id="a1b2c3", number=NUMBER)  # not in contacts: name == number
     standin.send(op="ring", id="a1b2c3", number="+31 6 12345678", contact="Dochter")
@@ -86,7 +86,7 @@ def test_a_phone_paired_later_is_heard(running: Any, standin: Any) -> None:
 
 
 def test_the_daemon_restarting_is_still_heard(running: Any, session_bus: Any) -> None:
-    source, calls = running
+    _, calls = running
     first = SB.StandIn(session_bus)
     first.start()
     first.send(op="pair", id="p1")
@@ -148,7 +148,7 @@ def test_a_phone_that_never_sends_names_makes_its_callers_unverified_said_once(
 def test_malformed_signals_are_ignored_without_repeating_them(
     running: Any, standin: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    source, calls = running
+    _, calls = running
     standin.send(op="pair", id="p1")
     with caplog.at_level(logging.INFO):
         standin.send(op="raw", id="p1", event="sms", number=NUMBER, contact=NUMBER)
