@@ -62,7 +62,9 @@ def read_records(
     try:
         conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as exc:
-        raise SensorError(f"{path.name}: cannot be opened ({type(exc).__name__})") from exc
+        # The file is there but cannot be opened: macOS' privacy control (TCC)
+        # refuses the open itself when the program lacks Full Disk Access.
+        raise PermissionError(ACCESS_DENIED) from exc
     try:
         rows = conn.execute(
             "SELECT Z_PK, ZADDRESS, ZNAME, ZDATE, ZDURATION, ZANSWERED FROM ZCALLRECORD "
