@@ -9,9 +9,9 @@ in an intake file, and another caller's number that arrives over D-Bus from a
 KDE Connect stand-in on a real session bus (Debian's dbus-daemon) — runs the
 real ``ratwatch-agent run`` and the real ``ratwatch-collector serve`` with a
 recording TCP proxy between them, and asserts that no marker appears in the
-bytes the collector received, in any of its database files (including -wal and -shm), in its log, or in the
-agent's own log lines (which may reach a support desk). It also
-checks the markers really were seen on the PC (the local journal keeps
+bytes the collector received, in any of its database files (including -wal
+and -shm), in its log, or in the agent's own log lines (which may reach a
+support desk). It also checks the markers really were seen on the PC (the local journal keeps
 them), so the test cannot pass by never looking.
 
 The second test feeds resolutions whose every free-text field carries a
