@@ -298,7 +298,11 @@ class KdeConnectSource:
         if message.message_type is not MessageType.SIGNAL:
             return False
         if message.interface == TELEPHONY_IFACE:
-            self._on_call(message)
+            try:
+                self._on_call(message)
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                # Never let dbus-fast log it: its message could quote the signal's body.
+                log.warning("phone (KDE Connect): a call signal failed (%s)", type(exc).__name__)
         elif (message.interface == DAEMON_IFACE or message.member == "NameOwnerChanged") and (
             self._bus is not None
         ):
