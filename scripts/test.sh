@@ -46,6 +46,28 @@ if ! ldconfig -p | grep -q libpangoft2-1.0; then
   fi
 fi
 
+# Real remote-desktop servers and a real VNC viewer for the remote-tool journeys
+# (tests/end_to_end/test_remote_tools.py): TigerVNC (Xtigervnc, x0vncserver,
+# vncviewer) and x11vnc, from Debian's packages.
+REMOTE_TOOLS="Xtigervnc x0vncserver X0tigervnc xtigervncviewer x11vnc"
+missing_remote() {
+  for t in $REMOTE_TOOLS; do command -v "$t" >/dev/null 2>&1 || return 0; done
+  return 1
+}
+if missing_remote; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tigervnc-standalone-server \
+      tigervnc-scraping-server tigervnc-viewer x11vnc >/dev/null
+  else
+    echo "note: TigerVNC/x11vnc missing and not root: the remote-tool tests will be skipped" >&2
+  fi
+fi
+if [ -n "${CI:-}" ] && missing_remote; then
+  echo "error: CI needs $REMOTE_TOOLS for the remote-tool tests, and they could not be installed" >&2
+  exit 1
+fi
+
 # A real session bus for the phone sensor's tests (dbus-daemon, Debian package dbus).
 if ! command -v dbus-daemon >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
@@ -66,6 +88,8 @@ export PATH="$PWD/.venv/bin:$PATH"
 
 echo "== ruff"
 ruff check agent collector tests bench proto ratwatch_config
+echo "== import-linter (layers)"
+lint-imports --no-cache
 echo "== mypy (strict)"
 mypy
 echo "== pytest"

@@ -29,7 +29,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.demo.stack import AgentChild, CollectorChild, DashboardChild, DemoError
+from agent.demo.stack import AgentChild, CollectorChild, DashboardChild
+from agent.errors import DemoError
 
 Echo = Callable[[str], None]
 # AnyDesk's catalogue ports: a connection to one of them is what the session sensor sees.
@@ -68,7 +69,7 @@ class _Props:
 def tool_process_name() -> str:
     """The name AnyDesk runs under on this OS (from the catalogue)."""
     from agent.catalogue.loader import load_catalogue
-    from agent.identify.tools import current_os
+    from agent.platform import current_os
 
     tool = load_catalogue().tool("anydesk")
     names = tool.names_for(current_os()) if tool is not None else ()

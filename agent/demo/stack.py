@@ -23,13 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from agent.errors import AgentError
+from agent.errors import DemoError
 
 LISTENING = re.compile(r"listening on (\S+:\d+)")
-
-
-class DemoError(AgentError):
-    """A child program of the demo did not start or answer in time."""
 
 
 def free_port() -> int:
@@ -121,7 +117,10 @@ class CollectorChild:
             env={**os.environ, **self.env},
         )
         if out.returncode != 0 or not out.stdout.strip():
-            raise DemoError(f"could not create a {role} token: {out.stderr.strip()}")
+            raise DemoError(
+                f"could not create a {role} token: {out.stderr.strip()}",
+                program="ratwatch-collector",
+            )
         return out.stdout.strip().splitlines()[-1]
 
     def start(self, timeout: float = 30.0) -> str:
@@ -144,9 +143,15 @@ class CollectorChild:
             if LISTENING.search(text):
                 return self.address
             if self.proc.poll() is not None:
-                raise DemoError(f"the collector exited with status {self.proc.returncode}:\n{text}")
+                raise DemoError(
+                    f"the collector exited with status {self.proc.returncode}:\n{text}",
+                    program="ratwatch-collector",
+                )
             if time.monotonic() > deadline:
-                raise DemoError(f"the collector did not start within {timeout:.0f} s")
+                raise DemoError(
+                    f"the collector did not start within {timeout:.0f} s",
+                    program="ratwatch-collector",
+                )
             time.sleep(0.05)
 
     def kill(self) -> None:
@@ -193,7 +198,10 @@ class CollectorChild:
             env={**os.environ, **self.env, "RATWATCH_ANALYST_TOKEN": self.analyst_token},
         )
         if out.returncode != 0:
-            raise DemoError(f"ratwatch-collector stats failed: {out.stderr.strip()}")
+            raise DemoError(
+                f"ratwatch-collector stats failed: {out.stderr.strip()}",
+                program="ratwatch-collector",
+            )
         return out.stdout
 
 
@@ -362,7 +370,9 @@ class AgentChild:
             stdin=subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
         )
-        self._reader = threading.Thread(target=self._read, name="demo-agent-output", daemon=True)
+        self._reader = threading.Thread(
+            target=self._read, name="ratwatch-demo-agent-output", daemon=True
+        )
         self._reader.start()
         self.wait_for(r"ratwatch agent running", timeout, since=0)
 
@@ -395,9 +405,14 @@ class AgentChild:
             if self.proc is not None and self.proc.poll() is not None:
                 time.sleep(0.2)  # let the reader drain the last lines
                 tail = "\n".join(self._lines[-40:])
-                raise DemoError(f"the agent exited with status {self.proc.returncode}:\n{tail}")
+                raise DemoError(
+                    f"the agent exited with status {self.proc.returncode}:\n{tail}",
+                    program="ratwatch-agent",
+                )
             time.sleep(0.05)
-        raise DemoError(f"the agent did not show {pattern!r} within {timeout:.0f} s")
+        raise DemoError(
+            f"the agent did not show {pattern!r} within {timeout:.0f} s", program="ratwatch-agent"
+        )
 
     def answer(self, text: str) -> None:
         """Type a line into the console warning."""
@@ -416,7 +431,10 @@ class AgentChild:
             env={**os.environ, **self.env},
         )
         if out.returncode != 0:
-            raise DemoError(f"ratwatch-agent signal {' '.join(args)} failed: {out.stderr}")
+            raise DemoError(
+                f"ratwatch-agent signal {' '.join(args)} failed: {out.stderr}",
+                program="ratwatch-agent",
+            )
 
     def stop(self) -> int | None:
         """Clean stop (SIGTERM), as the person's logout would."""

@@ -41,25 +41,11 @@ from agent.telemetry import batches
 from agent.telemetry.counts import (
     EXPIRE_AFTER_DAYS,
     Batch,
-    CountRow,
     merge,
-    parse_version,
     utc_day,
 )
 from agent.telemetry.outbox_schema import SCHEMA, connect
 from agent.verdict import Outcome, Resolution, Stage
-
-__all__ = [
-    "EXPIRE_AFTER_DAYS",
-    "OUTBOX_FILE",
-    "Batch",
-    "CountRow",
-    "Outbox",
-    "OutboxStats",
-    "merge",
-    "parse_version",
-    "utc_day",
-]
 
 log = logging.getLogger(__name__)
 

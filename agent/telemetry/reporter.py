@@ -34,7 +34,8 @@ from agent.config import AgentConfig, TelemetrySection
 from agent.errors import TelemetryError
 from agent.redact import redact_home
 from agent.telemetry import consent
-from agent.telemetry.outbox import OUTBOX_FILE, Batch, Outbox, parse_version
+from agent.telemetry.counts import Batch, parse_version
+from agent.telemetry.outbox import OUTBOX_FILE, Outbox
 from agent.telemetry.schedule import Backoff, UploadSchedule
 
 log = logging.getLogger(__name__)

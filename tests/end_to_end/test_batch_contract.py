@@ -14,7 +14,8 @@ from pathlib import Path
 
 from ratwatch_proto import limits
 
-from agent.telemetry.outbox import OUTBOX_FILE, Batch, Outbox
+from agent.telemetry.counts import Batch
+from agent.telemetry.outbox import OUTBOX_FILE, Outbox
 from agent.telemetry.reporter import to_proto
 from agent.verdict import Level, Outcome, Resolution, Stage, Trigger, Verdict
 from collector.validate import BatchValidator

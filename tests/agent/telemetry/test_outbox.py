@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from ratwatch_proto.limits import DROPPED_TOOL_ID, ROWS_PER_DAY
 
 from agent.errors import TelemetryError
-from agent.telemetry.outbox import (
-    EXPIRE_AFTER_DAYS,
-    OUTBOX_FILE,
-    Outbox,
-    merge,
-    utc_day,
-)
+from agent.telemetry.counts import EXPIRE_AFTER_DAYS, merge, utc_day
+from agent.telemetry.outbox import OUTBOX_FILE, Outbox
 from agent.verdict import Level, Outcome, Resolution, Stage, Trigger, Verdict
 
 NOW = 1_790_000_000.0  # a fixed instant (2026-09); the outbox only sees this clock
@@ -62,7 +58,7 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def outbox(tmp_path: Path, clock: Clock) -> Outbox:
+def outbox(tmp_path: Path, clock: Clock) -> Iterator[Outbox]:
     box = Outbox(tmp_path / OUTBOX_FILE, clock=clock)
     yield box
     box.close()

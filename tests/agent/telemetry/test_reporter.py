@@ -27,7 +27,8 @@ from ratwatch_proto import telemetry_pb2_grpc as pb_grpc
 from ratwatch_proto.limits import DROPPED_TOOL_ID
 
 from agent.config import TelemetrySection
-from agent.telemetry.outbox import OUTBOX_FILE, Outbox, utc_day
+from agent.telemetry.counts import utc_day
+from agent.telemetry.outbox import OUTBOX_FILE, Outbox
 from agent.telemetry.reporter import Reporter, to_proto
 from agent.verdict import Level, Outcome, Resolution, Stage, Trigger, Verdict
 
@@ -49,7 +50,7 @@ class Collected:
     """What the test server received and stored."""
 
     calls: list[pb.CountBatch] = field(default_factory=list)
-    metadata: list[dict[str, str]] = field(default_factory=list)
+    metadata: list[dict[str, str | bytes]] = field(default_factory=list)
     seen: set[bytes] = field(default_factory=set)
     tally: Counter[tuple[int, str, int, int, int]] = field(default_factory=Counter)
 
@@ -439,7 +440,7 @@ def test_tls_with_a_pinned_ca(tmp_path: Path, outbox: Outbox, clock: Clock) -> N
 
 
 def test_the_wire_form_holds_only_the_batch_fields() -> None:
-    from agent.telemetry.outbox import Batch, CountRow
+    from agent.telemetry.counts import Batch, CountRow
 
     batch = Batch(
         b"\x01" * 16,
