@@ -25,9 +25,17 @@ from pathlib import Path
 
 from agent.errors import SensorError
 from agent.events import CallerKind
+from agent.sensors.base import FailureSink
 from agent.sensors.phone.caller import is_emergency
 from agent.sensors.phone.contacts import device_key
-from agent.sensors.phone.source import Phase, PhoneCall, Report, SourceStatus
+from agent.sensors.phone.source import (
+    Phase,
+    PhoneCall,
+    Report,
+    SourceStatus,
+    no_failure_sink,
+    source_thread,
+)
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +127,10 @@ class CallHistorySource:
         poll_seconds: float = 10.0,
         history_minutes: float = 30.0,
         path: Path | None = None,
+        failed: FailureSink = no_failure_sink,
     ) -> None:
         self._clock = clock
+        self._failed = failed
         self._country = country
         self._poll = poll_seconds
         self._history_seconds = history_minutes * 60.0
@@ -138,7 +148,14 @@ class CallHistorySource:
         self.poll(since=self._clock() - self._history_seconds)
         # Older calls are history the window no longer covers: never report them.
         self._last_pk = max(self._last_pk, max_pk(self._path))
-        self._thread = threading.Thread(target=self._run, name="sensor-phone-callhistory")
+        self._thread = source_thread(
+            NAME,
+            self._tick,
+            stopped=self._stop.is_set,
+            wait=self._stop.wait,
+            period=self._poll,
+            failed=self._failed,
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -162,8 +179,8 @@ class CallHistorySource:
             return SourceStatus(NAME, False, str(exc))
         return SourceStatus(NAME, True, "the iPhone's calls are relayed to this Mac")
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._poll):
+    def _tick(self) -> None:
+        if not self._stop.wait(self._poll):
             self.poll()
 
     def poll(self, since: float = 0.0) -> None:

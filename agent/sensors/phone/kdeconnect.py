@@ -36,10 +36,19 @@ from dbus_fast import BusType, Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 from dbus_fast.errors import DBusError
 
+from agent.sensors.base import FailureSink
 from agent.sensors.phone import kdeconnect_bus
 from agent.sensors.phone.caller import classify, withheld
 from agent.sensors.phone.contacts import ContactsTracker, device_key
-from agent.sensors.phone.source import Contacts, Phase, PhoneCall, Report, SourceStatus
+from agent.sensors.phone.source import (
+    Contacts,
+    Phase,
+    PhoneCall,
+    Report,
+    SourceStatus,
+    no_failure_sink,
+    source_thread,
+)
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +114,11 @@ class KdeConnectSource:
         *,
         country: str = "",
         address: Callable[[], str | None] = kdeconnect_bus.address,
+        failed: FailureSink = no_failure_sink,
     ) -> None:
         self._clock = clock
+        self._failed = failed
+        self._stop = threading.Event()
         self._contacts = contacts
         self._country = country
         self._address = address
@@ -124,14 +136,23 @@ class KdeConnectSource:
     # -- PhoneSource ------------------------------------------------------------
 
     def start(self, report: Report) -> None:
-        """Run the D-Bus loop in its own thread."""
+        """Run the D-Bus loop in its own thread (the guarded loop: an error starts a fresh one)."""
         self._report = report
-        self._thread = threading.Thread(target=self._run, name="sensor-phone-kdeconnect")
+        self._stop.clear()
+        self._thread = source_thread(
+            NAME,
+            self._run,
+            stopped=self._stop.is_set,
+            wait=self._stop.wait,
+            period=RETRY_FIRST_SECONDS,
+            failed=self._failed,
+        )
         self._thread.start()
         self._started.wait(5.0)
 
     def stop(self) -> None:
         """Ask the loop to end, and join its thread."""
+        self._stop.set()  # first: a loop started after this line sees it and ends at once
         loop, stopping = self._loop, self._stopping
         if loop is not None and stopping is not None and not loop.is_closed():
             # RuntimeError: the loop closed between the check and the call.
@@ -190,6 +211,8 @@ class KdeConnectSource:
 
     async def _main(self) -> None:
         self._stopping = asyncio.Event()
+        if self._stop.is_set():  # stop() came before this loop's event existed
+            self._stopping.set()
         self._started.set()
         pause = RETRY_FIRST_SECONDS
         said = False

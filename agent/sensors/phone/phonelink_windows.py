@@ -19,10 +19,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agent.errors import SensorError
+from agent.sensors.base import FailureSink
 from agent.sensors.phone import phonelink_history
 from agent.sensors.phone.contacts import ContactsTracker, device_key
 from agent.sensors.phone.phonelink_toasts import Toast, call_from_toast
-from agent.sensors.phone.source import Phase, PhoneCall, Report, SourceStatus
+from agent.sensors.phone.source import (
+    Phase,
+    PhoneCall,
+    Report,
+    SourceStatus,
+    no_failure_sink,
+    source_thread,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +92,10 @@ class PhoneLinkSource:
         history_minutes: float = 30.0,
         toasts: ToastList = winrt_toasts,
         local_app_data: Path | None = None,
+        failed: FailureSink = no_failure_sink,
     ) -> None:
         self._clock = clock
+        self._failed = failed
         self._contacts = contacts
         self._country = country
         self._poll = poll_seconds
@@ -103,7 +113,14 @@ class PhoneLinkSource:
         """Report recent history, then poll the toasts in a thread."""
         self._report = report
         self._history()
-        self._thread = threading.Thread(target=self._run, name="sensor-phone-phonelink")
+        self._thread = source_thread(
+            NAME,
+            self._tick,
+            stopped=self._stop.is_set,
+            wait=self._stop.wait,
+            period=self._poll,
+            failed=self._failed,
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -147,10 +164,9 @@ class PhoneLinkSource:
                     PhoneCall(NAME, call.phase, call.caller, call.started, call.ended, DEVICE)
                 )
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.poll()
-            self._stop.wait(self._poll)
+    def _tick(self) -> None:
+        self.poll()
+        self._stop.wait(self._poll)
 
     def poll(self) -> None:
         """Look at the toasts once (public for a driving test)."""

@@ -44,7 +44,9 @@ SourceFactory = Callable[[SensorContext, ContactsTracker], PhoneSource]
 def _kdeconnect(ctx: SensorContext, contacts: ContactsTracker) -> PhoneSource:
     from agent.sensors.phone.kdeconnect import KdeConnectSource
 
-    return KdeConnectSource(ctx.clock, contacts, country=ctx.config.dialog.helpline_country)
+    return KdeConnectSource(
+        ctx.clock, contacts, country=ctx.config.dialog.helpline_country, failed=ctx.failed
+    )
 
 
 def _phonelink(ctx: SensorContext, contacts: ContactsTracker) -> PhoneSource:
@@ -56,6 +58,7 @@ def _phonelink(ctx: SensorContext, contacts: ContactsTracker) -> PhoneSource:
         country=ctx.config.dialog.helpline_country,
         poll_seconds=ctx.config.phone.toast_poll_seconds,
         history_minutes=ctx.catalogue().rules.call_window_minutes,
+        failed=ctx.failed,
     )
 
 
@@ -67,6 +70,7 @@ def _callhistory(ctx: SensorContext, contacts: ContactsTracker) -> PhoneSource:
         country=ctx.config.dialog.helpline_country,
         poll_seconds=ctx.config.phone.history_poll_seconds,
         history_minutes=ctx.catalogue().rules.call_window_minutes,
+        failed=ctx.failed,
     )
 
 

@@ -3,7 +3,9 @@
 A source watches one program that brings the phone's calls to the PC (KDE
 Connect, Phone Link, the Mac's call history) and reports ``PhoneCall``
 values: already classified (``agent.sensors.phone.caller``), without the
-number. It runs its own thread(s) between ``start`` and ``stop``.
+number. It runs its own thread between ``start`` and ``stop``: the sensors'
+one guarded loop (``source_thread``), so an error costs a log line and a
+backoff, and a thread that dies all the same reports the phone sensor failed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from agent.events import CallerKind
+from agent.sensors.base import THREAD_PREFIX, FailureSink, SensorThread
 
 
 class Phase(str, enum.Enum):
@@ -72,3 +75,33 @@ class PhoneSource(Protocol):
 
     def status(self) -> SourceStatus:
         """A look now (for ``phone status``); quick, and safe before ``start``."""
+
+
+def no_failure_sink(sensor: str, kind: str) -> None:
+    """Where a source's dead thread is reported when no runtime listens (a test drives it)."""
+
+
+def source_thread(
+    source: str,
+    body: Callable[[], None],
+    *,
+    stopped: Callable[[], bool],
+    wait: Callable[[float], object],
+    period: float,
+    failed: FailureSink,
+) -> SensorThread:
+    """A source's thread: the phone sensor's guarded loop, named ``ratwatch-sensor-phone-<name>``.
+
+    Its failures are the phone sensor's (``failed`` is told "phone"), one thread per source.
+    """
+    thread = SensorThread(
+        "phone",
+        f"phone source {source}",
+        body,
+        stopped=stopped,
+        wait=wait,
+        period=period,
+        failed=failed,
+    )
+    thread.name = f"{THREAD_PREFIX}sensor-phone-{source}"
+    return thread

@@ -8,9 +8,13 @@ shows it to a program, a file that exists but SQLite cannot open.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import threading
 import time
 from pathlib import Path
+
+import pytest
 
 from agent.events import CallerKind
 from agent.sensors.phone.callhistory_macos import (
@@ -41,12 +45,15 @@ def _store(path: Path, rows: list[tuple[str | None, str | None, float, float, in
 def test_known_unknown_and_withheld_callers(tmp_path: Path) -> None:
     now = time.time()
     store = tmp_path / "CallHistory.storedata"
-    _store(store, [
-        ("+31612345678", "Dochter Anna", now - 900, 300.0, 1),
-        ("+31655501234", None, now - 600, 240.0, 1),
-        (None, None, now - 300, 0.0, 0),  # withheld, not answered
-        ("+31655501234", "", now - 100, 0.0, 0),
-    ])
+    _store(
+        store,
+        [
+            ("+31612345678", "Dochter Anna", now - 900, 300.0, 1),
+            ("+31655501234", None, now - 600, 240.0, 1),
+            (None, None, now - 300, 0.0, 0),  # withheld, not answered
+            ("+31655501234", "", now - 100, 0.0, 0),
+        ],
+    )
     got = read_records(store, country="NL")
     assert [(r.phase, r.caller) for r in got] == [
         (Phase.FINISHED, CallerKind.KNOWN),
@@ -60,16 +67,21 @@ def test_known_unknown_and_withheld_callers(tmp_path: Path) -> None:
 def test_the_source_reports_the_window_then_new_calls_only(tmp_path: Path) -> None:
     now = time.time()
     store = tmp_path / "CallHistory.storedata"
-    _store(store, [("+31655500001", None, now - 7200, 60.0, 1),
-                   ("+31655500002", None, now - 600, 60.0, 1)])
+    _store(
+        store,
+        [("+31655500001", None, now - 7200, 60.0, 1), ("+31655500002", None, now - 600, 60.0, 1)],
+    )
     got: list[PhoneCall] = []
     source = CallHistorySource(time.time, country="NL", poll_seconds=3600, path=store)
     source.start(got.append)
     try:
         assert len(got) == 1  # the call two hours ago is outside the window
         with sqlite3.connect(store) as db:
-            db.execute("INSERT INTO ZCALLRECORD (ZANSWERED, ZDATE, ZDURATION, ZADDRESS) "
-                       "VALUES (0, ?, 0, '+31655500003')", (now - APPLE_EPOCH_OFFSET,))
+            db.execute(
+                "INSERT INTO ZCALLRECORD (ZANSWERED, ZDATE, ZDURATION, ZADDRESS) "
+                "VALUES (0, ?, 0, '+31655500003')",
+                (now - APPLE_EPOCH_OFFSET,),
+            )
         source.poll()
         source.poll()
     finally:
@@ -89,3 +101,37 @@ def test_access_denied_says_what_to_do(tmp_path: Path) -> None:
 def test_no_call_history_on_this_mac(tmp_path: Path) -> None:
     status = CallHistorySource(time.time, path=tmp_path / "missing.storedata").status()
     assert not status.available and "no call history" in status.detail
+
+
+def test_the_source_runs_in_the_guarded_loop_and_a_dead_thread_reports_the_phone_sensor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An error in a poll costs a log line and the loop goes on; a thread that dies says so."""
+    store = tmp_path / "CallHistory.storedata"
+    _store(store, [])
+    failed: list[tuple[str, str]] = []
+    polls: list[int] = []
+    died = threading.Event()
+
+    def poll(since: float = 0.0) -> None:
+        polls.append(1)
+        if len(polls) == 2:  # the first poll after start: a passing error
+            raise sqlite3.OperationalError("database is locked")
+        if len(polls) == 3:  # the next: something the guard does not catch
+            raise SystemExit(1)
+
+    def sink(sensor: str, kind: str) -> None:
+        failed.append((sensor, kind))
+        died.set()
+
+    source = CallHistorySource(time.time, poll_seconds=0.01, path=store, failed=sink)
+    monkeypatch.setattr(source, "poll", poll)
+    with caplog.at_level(logging.ERROR):
+        source.start(lambda call: None)
+        try:
+            assert died.wait(10.0)
+        finally:
+            source.stop()
+    assert failed == [("phone", "SystemExit")]
+    assert "phone source callhistory failed (OperationalError, 1 in a row)" in caplog.text
+    assert "database is locked" not in caplog.text  # by type only: messages may hold paths
