@@ -28,7 +28,8 @@ import psutil
 
 from agent.catalogue.model import Catalogue
 from agent.errors import SignatureError
-from agent.identify.tools import current_os, identify_process
+from agent.identify.tools import identify_process
+from agent.platform import current_os
 
 log = logging.getLogger(__name__)
 
