@@ -24,12 +24,15 @@ from agent.telemetry.outbox import OUTBOX_FILE, Outbox
 from agent.telemetry.reporter import Reporter
 from agent.verdict import Level, Outcome, Resolution, Stage, Trigger, Verdict
 
-TOOLS = [f"tool-{i:02d}" for i in range(24)]
+# Six tools under five triggers: 30 keys a day, within what one PC may send
+# (ratwatch_proto.limits.ROWS_PER_DAY), so nothing is dropped by design.
+# Catalogue tools, since the collector holds unknown ids from analysts.
+TOOLS = ["anydesk", "rustdesk", "screenconnect", "supremo", "teamviewer", "ultraviewer"]
 DAYS_BACK = 30
 
 
 def plan(i: int, base_day: int) -> Resolution:
-    """Verdict number ``i``: spread over 30 days, 24 tools, 5 triggers, all stages and outcomes."""
+    """Verdict number ``i``: spread over 30 days, 6 tools, 5 triggers, all stages and outcomes."""
     h = hashlib.sha256(str(i).encode()).digest()
     day_offset = h[0] % DAYS_BACK
     at = (base_day - day_offset) * 86_400 + 3_600 + h[1]
