@@ -47,12 +47,11 @@ from agent.correlate.correlator import Correlator
 from agent.dialog.base import Presenter
 from agent.errors import ActionError, ConfigError
 from agent.events import Event
-from agent.journal.incidents import format_verdict
 from agent.journal.journal import FILE_NAME, Journal
 from agent.redact import redact_home
 from agent.sensors.base import Sensor, SensorContext
 from agent.sensors.intake.documents import inbox_dir
-from agent.verdict import Level, Outcome, Resolution, Verdict
+from agent.verdict import Level, Outcome, Resolution, Verdict, format_verdict
 
 log = logging.getLogger(__name__)
 

@@ -4,12 +4,20 @@ The enums mirror the wire contract (``ratwatch_proto``) by name; only the
 reporter converts between them. ``Verdict.evidence`` is structured so the
 dialog can render it in the person's language; ``Evidence.text`` is the
 English fallback for the console and the journal.
+
+``format_verdict`` is a verdict's plain-text form for the person at the PC
+(it may name the tool and the evidence, so it is never for logs). It lives
+with the vocabulary because two consumers on different sides of the flow
+print it: the runtime, for a live WARN / ALERT on the console when no
+interactive warning shows it, and ``ratwatch-agent incidents``, reading the
+journal back. Neither depends on the other for it.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 class Level(enum.IntEnum):
@@ -91,3 +99,38 @@ class Resolution:
     verdict: Verdict
     outcome: Outcome
     at: float
+
+
+LEVEL_LABEL = {Level.NOTE: "note", Level.WARN: "WARNING", Level.ALERT: "ALERT"}
+OUTCOME_TEXT = {
+    Outcome.USER_STOPPED: "stopped by you",
+    Outcome.USER_PAUSED: "paused by you",
+    Outcome.USER_TRUSTED: "trusted by you",
+    Outcome.IGNORED: "not answered",
+    Outcome.NO_WARNING_SHOWN: "journal only",
+}
+
+
+def local_time(ts: float) -> str:
+    """Epoch seconds in the PC's local time, to the second."""
+    return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def as_words(value: str) -> str:
+    """An enum value as words ("session_active" -> "session active")."""
+    return value.replace("_", " ")
+
+
+def format_verdict(verdict: Verdict, outcome: Outcome | None = None) -> str:
+    """A verdict as a few readable lines."""
+    head = f"{local_time(verdict.at)}  {LEVEL_LABEL[verdict.level]}: {verdict.tool_name}"
+    facts = [f"stage: {as_words(verdict.stage.value)}"]
+    if verdict.trigger.value != "none":
+        facts.insert(0, f"after: {as_words(verdict.trigger.value)}")
+        if verdict.minutes_from_trigger is not None:
+            facts.insert(1, f"{verdict.minutes_from_trigger:g} min later")
+    if outcome is not None:
+        facts.append(f"outcome: {OUTCOME_TEXT[outcome]}")
+    lines = [head, "    " + " | ".join(facts)]
+    lines.extend(f"    - {e.text}" for e in verdict.evidence)
+    return "\n".join(lines)

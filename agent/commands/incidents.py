@@ -49,7 +49,7 @@ def incidents(
     from agent.errors import AgentError
     from agent.journal import incidents as incidents_module
     from agent.journal.journal import FILE_NAME, Journal
-    from agent.verdict import Level
+    from agent.verdict import Level, format_verdict
 
     config = statedir.load(config_path, state_dir)
     journal = Journal(config.state_dir / FILE_NAME)
@@ -74,6 +74,6 @@ def incidents(
         click.echo(f"No incidents recorded in {journal.path}.")
         return
     for incident in found:
-        click.echo(incidents_module.format_verdict(incident.verdict, incident.outcome))
+        click.echo(format_verdict(incident.verdict, incident.outcome))
         click.echo("")
     click.echo(f"{len(found)} incident(s); journal: {journal.path}")

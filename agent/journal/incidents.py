@@ -1,8 +1,10 @@
-"""Incidents: the journal's verdicts grouped with their outcomes, and their plain-text form.
+"""Incidents: the journal read back, verdicts grouped with their outcomes, and its timeline.
 
-Used by ``ratwatch-agent incidents`` and by the runtime to put a WARN / ALERT
-on the console when no interactive warning is available. The text is for
-the person at the PC (it may name the tool and the evidence), never for logs.
+The journal's read side, used by ``ratwatch-agent incidents`` only: the live
+path (the runtime) writes the journal and never reads it back (an
+import-linter contract in pyproject.toml). A verdict's own text form is
+``agent.verdict.format_verdict``. The text is for the person at the PC (it
+may name the tool, pages and the evidence), never for logs.
 """
 
 from __future__ import annotations
@@ -16,16 +18,8 @@ from typing import Any
 
 from agent.errors import AgentError
 from agent.journal.journal import verdict_from_dict
-from agent.verdict import Level, Outcome, Verdict
+from agent.verdict import LEVEL_LABEL, OUTCOME_TEXT, Outcome, Verdict, as_words, local_time
 
-_LABEL = {Level.NOTE: "note", Level.WARN: "WARNING", Level.ALERT: "ALERT"}
-_OUTCOME_TEXT = {
-    Outcome.USER_STOPPED: "stopped by you",
-    Outcome.USER_PAUSED: "paused by you",
-    Outcome.USER_TRUSTED: "trusted by you",
-    Outcome.IGNORED: "not answered",
-    Outcome.NO_WARNING_SHOWN: "journal only",
-}
 _RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*([mhdw])")
 _UNIT_SECONDS = {"m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
 
@@ -39,30 +33,6 @@ class Incident:
     context: list[dict[str, Any]] = field(default_factory=list)
 
 
-def local_time(ts: float) -> str:
-    """Epoch seconds in the PC's local time, to the second."""
-    return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _nice(value: str) -> str:
-    return value.replace("_", " ")
-
-
-def format_verdict(verdict: Verdict, outcome: Outcome | None = None) -> str:
-    """A verdict as a few readable lines."""
-    head = f"{local_time(verdict.at)}  {_LABEL[verdict.level]}: {verdict.tool_name}"
-    facts = [f"stage: {_nice(verdict.stage.value)}"]
-    if verdict.trigger.value != "none":
-        facts.insert(0, f"after: {_nice(verdict.trigger.value)}")
-        if verdict.minutes_from_trigger is not None:
-            facts.insert(1, f"{verdict.minutes_from_trigger:g} min later")
-    if outcome is not None:
-        facts.append(f"outcome: {_OUTCOME_TEXT[outcome]}")
-    lines = [head, "    " + " | ".join(facts)]
-    lines.extend(f"    - {e.text}" for e in verdict.evidence)
-    return "\n".join(lines)
-
-
 def _context_line(r: dict[str, Any]) -> str:
     event = str(r.get("event", ""))
     page = " ".join(x for x in (r.get("title", ""), r.get("url", "")) if x)
@@ -70,7 +40,7 @@ def _context_line(r: dict[str, Any]) -> str:
         "CallStarted": f"call started (caller: {r.get('caller', '?')})",
         "CallEnded": "call ended",
         "ScarewarePage": f"scareware page [{r.get('pattern_id', '')}] {page}".rstrip(),
-        "SensitivePage": f"{_nice(str(r.get('kind', 'sensitive')))} page "
+        "SensitivePage": f"{as_words(str(r.get('kind', 'sensitive')))} page "
         f"[{r.get('pattern_id', '')}] {page}".rstrip(),
         "InstallerDownloaded": f"installer of {r.get('tool_id', '?')} downloaded: "
         f"{r.get('path', '')}" + (f" (from {r['origin_host']})" if r.get("origin_host") else ""),
@@ -87,12 +57,13 @@ def timeline_line(record: dict[str, Any]) -> str | None:
             return f"{when}  {_context_line(record)} (via {record.get('source', '?')})"
         if kind == "verdict":
             v = verdict_from_dict(record["verdict"])
-            after = f", after {_nice(v.trigger.value)}" if v.trigger.value != "none" else ""
-            return f"{when}  {_LABEL[v.level]}: {v.tool_name} ({_nice(v.stage.value)}{after})"
+            after = f", after {as_words(v.trigger.value)}" if v.trigger.value != "none" else ""
+            stage = as_words(v.stage.value)
+            return f"{when}  {LEVEL_LABEL[v.level]}: {v.tool_name} ({stage}{after})"
         if kind == "outcome":
             outcome = Outcome(record["outcome"])
             name = record["verdict"]["tool_name"]
-            return f"{when}    -> {name}: {_OUTCOME_TEXT[outcome]}"
+            return f"{when}    -> {name}: {OUTCOME_TEXT[outcome]}"
     except (KeyError, ValueError, TypeError):
         return None
     return None
