@@ -18,6 +18,8 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 
+from collector.errors import AuthError
+
 METADATA_KEY = "authorization"
 SCHEME = "Bearer "
 
@@ -27,10 +29,6 @@ class Role(enum.Enum):
 
     AGENT = "agent"
     ANALYST = "analyst"
-
-
-class AuthError(Exception):
-    """Raised by ``TokenCheck.role_of`` for a missing or unknown token."""
 
 
 def new_token() -> str:

@@ -10,7 +10,7 @@ from ratwatch_proto import telemetry_pb2 as pb
 from ratwatch_proto import telemetry_pb2_grpc as pb_grpc
 
 from collector.auth import METADATA_KEY, SCHEME
-from collector.errors import CollectorError
+from collector.errors import AccessRefused, CollectorError
 from collector.model import PERIODS, CellKey, Dimension, Query
 from collector.queries import Report, ReportRow
 from collector.server import MAX_REPLY_BYTES
@@ -103,10 +103,6 @@ def channel(remote: Remote) -> grpc.Channel:
         )
         return grpc.secure_channel(remote.address, creds, options=options)
     return grpc.insecure_channel(remote.address, options=options)
-
-
-class AccessRefused(CollectorError):
-    """The collector refused the token (UNAUTHENTICATED or PERMISSION_DENIED)."""
 
 
 _REFUSED = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)

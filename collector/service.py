@@ -24,8 +24,8 @@ from ratwatch_proto import telemetry_pb2 as pb
 from ratwatch_proto.limits import BATCH_ID_BYTES
 
 from collector import queries
-from collector.auth import AuthError, Role, TokenCheck
-from collector.errors import StoreError, ValidationError
+from collector.auth import Role, TokenCheck
+from collector.errors import AuthError, StoreError, ValidationError
 from collector.group_commit import GroupCommit
 from collector.model import Dimension
 from collector.ratelimit import PeerKeys, RateLimiter

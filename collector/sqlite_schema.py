@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import msgpack
 
+from collector.errors import SchemaError
 from collector.model import RowTuple
 
 SCHEMA_VERSION = 6
@@ -153,10 +154,6 @@ def _from_5(conn: sqlite3.Connection) -> None:
 _UPGRADES = {4: _from_4, 5: _from_5}
 
 
-class SchemaError(Exception):
-    """The database has a version this collector cannot read or upgrade."""
-
-
 def check(conn: sqlite3.Connection) -> None:
     """Raise SchemaError unless the database is at SCHEMA_VERSION."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -167,7 +164,8 @@ def check(conn: sqlite3.Connection) -> None:
                 "; open it once with a writable collector to upgrade it"
                 if version in _UPGRADES
                 else ""
-            )
+            ),
+            found=version,
         )
 
 

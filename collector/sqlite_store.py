@@ -56,7 +56,7 @@ from filelock import BaseFileLock, FileLock, Timeout
 from ratwatch_proto.limits import MAX_AGE_DAYS
 
 from collector import sqlite_schema, sqlite_tokens
-from collector.errors import StoreError
+from collector.errors import SchemaError, StoreError
 from collector.model import Batch, Cell, IngestResult, Query, RowTuple
 from collector.periods import month_of_day
 from collector.sqlite_query import run_query
@@ -207,7 +207,7 @@ class SqliteStore:
             self._reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             opened.append(self._reader)
             self._reader.execute("PRAGMA query_only=ON")
-        except (sqlite3.Error, ValueError, sqlite_schema.SchemaError) as exc:
+        except (sqlite3.Error, ValueError, SchemaError) as exc:
             # ValueError: staged cells an upgrade could not read.
             for conn in opened:
                 conn.close()

@@ -1,8 +1,8 @@
-"""One import path per name: every ``from agent... import name`` names the module defining it.
+"""One import path per name: every ``from agent...`` / ``from collector...`` names its definer.
 
 Re-export shims (a module importing a name only to hand it on) gave names two
-import paths; this pins the one path, over the agent's own code, the tests and
-the benchmarks. A submodule imported from its package (``from agent.correlate
+import paths; this pins the one path, over both programs' own code, the tests
+and the benchmarks. A submodule imported from its package (``from agent.correlate
 import evidence``) is its own path and allowed.
 """
 
@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 from functools import cache
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,14 +42,15 @@ def _defined(module: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def _second_paths() -> list[str]:
+def _second_paths(program: str) -> list[str]:
     found = []
-    files = [*REPO.glob("agent/**/*.py"), *REPO.glob("tests/**/*.py"), *REPO.glob("bench/*.py")]
+    files = [*REPO.glob(f"{program}/**/*.py"), *REPO.glob("tests/**/*.py")]
+    files += REPO.glob("bench/*.py")
     for path in files:
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
                 continue
-            if node.module != "agent" and not node.module.startswith("agent."):
+            if node.module != program and not node.module.startswith(f"{program}."):
                 continue
             for alias in node.names:
                 if _source(f"{node.module}.{alias.name}") is not None:
@@ -59,13 +62,18 @@ def _second_paths() -> list[str]:
 
 
 def test_every_agent_name_is_imported_from_the_module_defining_it() -> None:
-    assert _second_paths() == []
+    assert _second_paths("agent") == []
 
 
-def test_no_agent_module_re_exports_with_all() -> None:
+def test_every_collector_name_is_imported_from_the_module_defining_it() -> None:
+    assert _second_paths("collector") == []
+
+
+@pytest.mark.parametrize("program", ["agent", "collector"])
+def test_no_module_re_exports_with_all(program: str) -> None:
     shims = [
         str(p.relative_to(REPO))
-        for p in REPO.glob("agent/**/*.py")
+        for p in REPO.glob(f"{program}/**/*.py")
         if any(
             isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in n.targets)
             for n in ast.parse(p.read_text()).body

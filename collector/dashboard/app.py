@@ -31,12 +31,12 @@ from flask_session import Session
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from markupsafe import Markup
 
-from collector.client import AccessRefused, StatsClient
+from collector.client import StatsClient
 from collector.dashboard import charts, overview
 from collector.dashboard.answer import Answer, from_reply
 from collector.dashboard.filters import TRIGGERS, Filters, parse
 from collector.dashboard.i18n import Texts, best_language
-from collector.errors import CollectorError, ValidationError
+from collector.errors import AccessRefused, CollectorError, ValidationError
 from collector.model import Dimension, Query
 
 SESSION_HOURS = 8
