@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 import pytest
@@ -18,13 +19,8 @@ from agent.demo.preview import sample_verdict
 from agent.dialog.lifecycle import Desk, Phase, WarningLifecycle
 from agent.verdict import Level, Outcome, Verdict
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+if TYPE_CHECKING:
+    from tests.conftest import HandClock
 
 
 def _stopped(pid: int) -> bool:
@@ -56,8 +52,8 @@ def tool_pid() -> Iterator[int]:
 
 
 class Harness:
-    def __init__(self, state: Path, **section: object) -> None:
-        self.clock = FakeClock()
+    def __init__(self, state: Path, clock: HandClock, **section: object) -> None:
+        self.clock = clock
         self.outcomes: list[tuple[Verdict, Outcome]] = []
         self.section = DialogSection(**section)  # type: ignore[arg-type]
         self.actions = ToolActions(state)
@@ -78,16 +74,19 @@ class Harness:
         return Desk(self.warning, self.on_outcome)
 
 
-def test_tool_is_suspended_while_shown_and_resumed_on_trust(tmp_path: Path, tool_pid: int) -> None:
-    h = Harness(tmp_path)
+def test_tool_is_suspended_while_shown_and_resumed_on_trust(
+    tmp_path: Path, tool_pid: int, clock: HandClock
+) -> None:
+    h = Harness(tmp_path, clock)
     verdict = sample_verdict(Level.WARN, [tool_pid])
     warning = h.warning(verdict)
     assert warning.suspended and _stopped(tool_pid)
 
-    h.clock.now += 29.9
+    # Steps a float adds exactly at today's epoch seconds (the shared clock runs at real time).
+    clock.advance(29.5)
     assert not warning.trust()  # the countdown still runs
-    assert warning.seconds_until_trust() == pytest.approx(0.1)
-    h.clock.now += 0.1
+    assert warning.seconds_until_trust() == 0.5
+    clock.advance(0.5)
     assert warning.trust()
 
     assert _running(tool_pid)
@@ -95,8 +94,10 @@ def test_tool_is_suspended_while_shown_and_resumed_on_trust(tmp_path: Path, tool
     assert warning.finished
 
 
-def test_suspend_off_leaves_the_tool_running(tmp_path: Path, tool_pid: int) -> None:
-    h = Harness(tmp_path, suspend_tool=False)
+def test_suspend_off_leaves_the_tool_running(
+    tmp_path: Path, tool_pid: int, clock: HandClock
+) -> None:
+    h = Harness(tmp_path, clock, suspend_tool=False)
     warning = h.warning(sample_verdict(Level.WARN, [tool_pid]))
     assert not warning.suspended
     assert _running(tool_pid)
@@ -104,8 +105,10 @@ def test_suspend_off_leaves_the_tool_running(tmp_path: Path, tool_pid: int) -> N
     assert h.outcomes[0][1] is Outcome.USER_STOPPED
 
 
-def test_pause_then_resume_is_paused_and_pause_then_stop_is_stopped(tmp_path: Path) -> None:
-    h = Harness(tmp_path)
+def test_pause_then_resume_is_paused_and_pause_then_stop_is_stopped(
+    tmp_path: Path, clock: HandClock
+) -> None:
+    h = Harness(tmp_path, clock)
     first = h.warning(sample_verdict(Level.WARN))
     first.pause()
     assert first.phase is Phase.PAUSED and first.outcome is None
@@ -120,12 +123,12 @@ def test_pause_then_resume_is_paused_and_pause_then_stop_is_stopped(tmp_path: Pa
 
 
 def test_warn_times_out_as_ignored_but_an_alert_cannot_be_snoozed(
-    tmp_path: Path, tool_pid: int
+    tmp_path: Path, tool_pid: int, clock: HandClock
 ) -> None:
-    h = Harness(tmp_path, timeout_seconds=120)
+    h = Harness(tmp_path, clock, timeout_seconds=120)
     warn = h.warning(sample_verdict(Level.WARN))
     alert = h.warning(sample_verdict(Level.ALERT, [tool_pid]))
-    h.clock.now += 121
+    clock.advance(121)
     assert warn.timed_out() and warn.dismiss()
     assert not alert.timed_out()
     assert not alert.dismiss()  # the window's close button does nothing
@@ -133,14 +136,16 @@ def test_warn_times_out_as_ignored_but_an_alert_cannot_be_snoozed(
     assert [o for _, o in h.outcomes] == [Outcome.IGNORED]
 
 
-def test_alert_upgrades_the_open_warning_and_restarts_the_countdown(tmp_path: Path) -> None:
-    h = Harness(tmp_path)
+def test_alert_upgrades_the_open_warning_and_restarts_the_countdown(
+    tmp_path: Path, clock: HandClock
+) -> None:
+    h = Harness(tmp_path, clock)
     desk = h.desk()
     warn = sample_verdict(Level.WARN)
     warning = desk.offer(warn)
     assert warning is not None and warning is desk.current
     warning.pause()
-    h.clock.now += 25
+    clock.advance(25)
     alert = sample_verdict(Level.ALERT)
     assert desk.offer(alert) is warning
     assert warning.level is Level.ALERT
@@ -152,8 +157,10 @@ def test_alert_upgrades_the_open_warning_and_restarts_the_countdown(tmp_path: Pa
     assert h.outcomes == [(warn, Outcome.USER_STOPPED), (alert, Outcome.USER_STOPPED)]
 
 
-def test_another_tool_waits_suspended_and_comes_next(tmp_path: Path, tool_pid: int) -> None:
-    h = Harness(tmp_path)
+def test_another_tool_waits_suspended_and_comes_next(
+    tmp_path: Path, tool_pid: int, clock: HandClock
+) -> None:
+    h = Harness(tmp_path, clock)
     desk = h.desk()
     first = desk.offer(sample_verdict(Level.WARN, tool="AnyDesk"))
     other = desk.offer(sample_verdict(Level.WARN, [tool_pid], tool="TeamViewer"))
@@ -163,15 +170,17 @@ def test_another_tool_waits_suspended_and_comes_next(tmp_path: Path, tool_pid: i
     first.stop()
     first.dismiss()
     assert desk.advance() is other
-    h.clock.now += 10
+    clock.advance(10)
     assert other.seconds_until_trust() == 20  # countdown started when it was shown
     desk.close_all()  # the agent stops: nothing stays frozen
     assert _running(tool_pid)
     assert [o for _, o in h.outcomes] == [Outcome.USER_STOPPED, Outcome.IGNORED]
 
 
-def test_agent_stop_releases_waiting_warnings_as_not_shown(tmp_path: Path, tool_pid: int) -> None:
-    h = Harness(tmp_path)
+def test_agent_stop_releases_waiting_warnings_as_not_shown(
+    tmp_path: Path, tool_pid: int, clock: HandClock
+) -> None:
+    h = Harness(tmp_path, clock)
     desk = h.desk()
     desk.offer(sample_verdict(Level.ALERT, tool="AnyDesk"))
     desk.offer(sample_verdict(Level.WARN, [tool_pid], tool="TeamViewer"))
@@ -182,8 +191,8 @@ def test_agent_stop_releases_waiting_warnings_as_not_shown(tmp_path: Path, tool_
     assert not (tmp_path / "suspended.json").exists()
 
 
-def test_a_note_is_never_shown(tmp_path: Path) -> None:
-    h = Harness(tmp_path)
+def test_a_note_is_never_shown(tmp_path: Path, clock: HandClock) -> None:
+    h = Harness(tmp_path, clock)
     note = sample_verdict(Level.NOTE)
     assert h.desk().offer(note) is None
     assert h.outcomes == [(note, Outcome.NO_WARNING_SHOWN)]
