@@ -35,6 +35,8 @@ from agent.verdict import Level, Outcome, Verdict
 
 if TYPE_CHECKING:
     import tkinter as tk
+
+    from tests.conftest import HandClock
 else:
     tk = pytest.importorskip("tkinter")
 
@@ -55,14 +57,6 @@ def display() -> Iterator[str]:
                 os.environ.pop("DISPLAY", None)
             else:
                 os.environ["DISPLAY"] = saved
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class ToolTree:
@@ -122,13 +116,13 @@ GONE = {"gone", psutil.STATUS_ZOMBIE}
 
 
 def make_presenter(
-    tmp_path: Path, lang: str = "en", clock: FakeClock | None = None, **dialog: object
+    tmp_path: Path, clock: HandClock, lang: str = "en", **dialog: object
 ) -> TkPresenter:
     config = AgentConfig(
         agent=AgentSection(state_dir=str(tmp_path), language=lang),
         dialog=DialogSection(backend="tk", **dialog),  # type: ignore[arg-type]
     )
-    return TkPresenter(config, clock=clock or FakeClock(), actions=ToolActions(tmp_path))
+    return TkPresenter(config, clock=clock, actions=ToolActions(tmp_path))
 
 
 def drive(
@@ -213,9 +207,15 @@ def test_tk_is_registered_and_chosen_by_config(display: str, tmp_path: Path) -> 
     ],
 )
 def test_appears_within_a_second_in_the_right_language(
-    display: str, tmp_path: Path, tool: ToolTree, lang: str, headline: str, stop_label: str
+    display: str,
+    tmp_path: Path,
+    tool: ToolTree,
+    lang: str,
+    headline: str,
+    stop_label: str,
+    clock: HandClock,
 ) -> None:
-    presenter = make_presenter(tmp_path, lang)
+    presenter = make_presenter(tmp_path, clock, lang)
     inbox_put: dict[str, float] = {}
     seen: dict[str, object] = {}
     verdict = sample_verdict(Level.WARN, [tool.popen.pid])
@@ -277,8 +277,10 @@ def test_appears_within_a_second_in_the_right_language(
     assert tool.wait_for(RUNNING)  # closing the warning resumed the tool
 
 
-def test_stop_button_ends_the_tool_tree(display: str, tmp_path: Path, tool: ToolTree) -> None:
-    presenter = make_presenter(tmp_path)
+def test_stop_button_ends_the_tool_tree(
+    display: str, tmp_path: Path, tool: ToolTree, clock: HandClock
+) -> None:
+    presenter = make_presenter(tmp_path, clock)
     verdict = sample_verdict(Level.WARN, [tool.popen.pid])
     seen: dict[str, object] = {}
 
@@ -309,11 +311,10 @@ def test_stop_button_ends_the_tool_tree(display: str, tmp_path: Path, tool: Tool
 
 
 def test_enter_chooses_stop_the_focused_default(
-    display: str, tmp_path: Path, tool: ToolTree
+    display: str, tmp_path: Path, tool: ToolTree, clock: HandClock
 ) -> None:
     """Enter is Stop, but not in the first second: that key was typed for another window."""
-    clock = FakeClock()
-    presenter = make_presenter(tmp_path, "nl", clock=clock)
+    presenter = make_presenter(tmp_path, clock, "nl")
     verdict = sample_verdict(Level.WARN, [tool.popen.pid])
 
     def enter_at_once_does_nothing(p: TkPresenter) -> bool:
@@ -327,7 +328,7 @@ def test_enter_chooses_stop_the_focused_default(
         return True
 
     def press_enter_a_second_later(p: TkPresenter) -> bool:
-        clock.now += 1.0
+        clock.advance(1.0)
         view_of(p).root.event_generate("<Return>")
         return True
 
@@ -337,10 +338,11 @@ def test_enter_chooses_stop_the_focused_default(
 
 
 def test_pause_shows_contact_and_helpline_then_resume(
-    display: str, tmp_path: Path, tool: ToolTree
+    display: str, tmp_path: Path, tool: ToolTree, clock: HandClock
 ) -> None:
     presenter = make_presenter(
         tmp_path,
+        clock,
         trusted_contact_name="Anna",
         trusted_contact_phone="06-12345678",
         helpline_country="GB",
@@ -371,8 +373,10 @@ def test_pause_shows_contact_and_helpline_then_resume(
     assert tool.wait_for(RUNNING)
 
 
-def test_pause_then_stop_from_the_help_panel(display: str, tmp_path: Path, tool: ToolTree) -> None:
-    presenter = make_presenter(tmp_path, "nl")
+def test_pause_then_stop_from_the_help_panel(
+    display: str, tmp_path: Path, tool: ToolTree, clock: HandClock
+) -> None:
+    presenter = make_presenter(tmp_path, clock, "nl")
     verdict = sample_verdict(Level.WARN, [tool.popen.pid])
 
     def pause(p: TkPresenter) -> bool:
@@ -393,10 +397,9 @@ def test_pause_then_stop_from_the_help_panel(display: str, tmp_path: Path, tool:
 
 
 def test_countdown_holds_trust_disabled_for_30_seconds(
-    display: str, tmp_path: Path, tool: ToolTree
+    display: str, tmp_path: Path, tool: ToolTree, clock: HandClock
 ) -> None:
-    clock = FakeClock()
-    presenter = make_presenter(tmp_path, clock=clock)
+    presenter = make_presenter(tmp_path, clock)
     verdict = sample_verdict(Level.WARN, [tool.popen.pid])
     seen: dict[str, object] = {}
 
@@ -406,7 +409,7 @@ def test_countdown_holds_trust_disabled_for_30_seconds(
         view = view_of(p)
         trust = view.button("trust")
         seen["at0"] = (trust.cget("text"), str(trust.cget("state")))
-        clock.now += 29.5
+        clock.advance(29.5)
         p.refresh()
         seen["at29"] = (trust.cget("text"), str(trust.cget("state")))
         click(view, "trust")  # disabled: nothing happens
@@ -415,7 +418,7 @@ def test_countdown_holds_trust_disabled_for_30_seconds(
 
     def unlocked(p: TkPresenter) -> bool:
         view = view_of(p)
-        clock.now += 0.5
+        clock.advance(0.5)
         p.refresh()
         trust = view.button("trust")
         seen["at30"] = (trust.cget("text"), str(trust.cget("state")))
@@ -433,9 +436,9 @@ def test_countdown_holds_trust_disabled_for_30_seconds(
 
 
 def test_alert_is_red_cannot_be_closed_and_upgrades_an_open_warning(
-    display: str, tmp_path: Path, tool: ToolTree
+    display: str, tmp_path: Path, tool: ToolTree, clock: HandClock
 ) -> None:
-    presenter = make_presenter(tmp_path, "nl")
+    presenter = make_presenter(tmp_path, clock, "nl")
     warn = sample_verdict(Level.WARN, [tool.popen.pid])
     alert = sample_verdict(Level.ALERT, [tool.popen.pid])
     seen: dict[str, object] = {}
@@ -480,10 +483,12 @@ def test_alert_is_red_cannot_be_closed_and_upgrades_an_open_warning(
     assert tool.wait_for(GONE)
 
 
-def test_a_real_pointer_click_with_xdotool(display: str, tmp_path: Path, tool: ToolTree) -> None:
+def test_a_real_pointer_click_with_xdotool(
+    display: str, tmp_path: Path, tool: ToolTree, clock: HandClock
+) -> None:
     if not shutil.which("xdotool"):
         pytest.skip("xdotool is not installed (scripts/test.sh installs it)")
-    presenter = make_presenter(tmp_path)
+    presenter = make_presenter(tmp_path, clock)
     verdict = sample_verdict(Level.WARN, [tool.popen.pid])
     clicked: list[subprocess.Popen[bytes]] = []
 
@@ -521,9 +526,9 @@ def test_a_real_pointer_click_with_xdotool(display: str, tmp_path: Path, tool: T
 
 
 def test_agent_stop_with_the_warning_open_leaves_nothing_frozen(
-    display: str, tmp_path: Path, tool: ToolTree
+    display: str, tmp_path: Path, tool: ToolTree, clock: HandClock
 ) -> None:
-    presenter = make_presenter(tmp_path)
+    presenter = make_presenter(tmp_path, clock)
     alert = sample_verdict(Level.ALERT, [tool.popen.pid])
 
     def suspended(p: TkPresenter) -> bool:
@@ -722,16 +727,15 @@ def test_every_button_is_on_a_small_screen(tmp_path: Path, width: int, height: i
 
 
 def test_an_unanswered_warning_times_out_as_ignored(
-    display: str, tmp_path: Path, tool: ToolTree
+    display: str, tmp_path: Path, tool: ToolTree, clock: HandClock
 ) -> None:
-    clock = FakeClock()
-    presenter = make_presenter(tmp_path, clock=clock, timeout_seconds=300)
+    presenter = make_presenter(tmp_path, clock, timeout_seconds=300)
     verdict = sample_verdict(Level.WARN, [tool.popen.pid])
 
     def wait_five_minutes(p: TkPresenter) -> bool:
         if not shown(p):
             return False
-        clock.now += 300
+        clock.advance(300)
         return True
 
     def closed(p: TkPresenter) -> bool:
@@ -742,8 +746,10 @@ def test_an_unanswered_warning_times_out_as_ignored(
     assert tool.wait_for(RUNNING)
 
 
-def test_a_second_tool_waits_its_turn(display: str, tmp_path: Path, tool: ToolTree) -> None:
-    presenter = make_presenter(tmp_path)
+def test_a_second_tool_waits_its_turn(
+    display: str, tmp_path: Path, tool: ToolTree, clock: HandClock
+) -> None:
+    presenter = make_presenter(tmp_path, clock)
     first = sample_verdict(Level.WARN, tool="AnyDesk")
     second = sample_verdict(Level.WARN, [tool.popen.pid], tool="TeamViewer")
     seen: list[str] = []

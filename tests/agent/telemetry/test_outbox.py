@@ -6,6 +6,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from ratwatch_proto.limits import DROPPED_TOOL_ID, ROWS_PER_DAY
@@ -15,19 +16,12 @@ from agent.telemetry.counts import EXPIRE_AFTER_DAYS, merge, utc_day
 from agent.telemetry.outbox import OUTBOX_FILE, Outbox
 from agent.verdict import Level, Outcome, Resolution, Stage, Trigger, Verdict
 
+if TYPE_CHECKING:
+    from tests.conftest import HandClock
+
 NOW = 1_790_000_000.0  # a fixed instant (2026-09); the outbox only sees this clock
 DAY = 86_400.0
 V = (0, 1, 0)
-
-
-class Clock:
-    """An injected wall clock the test moves by hand."""
-
-    def __init__(self, t: float = NOW) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def resolution(
@@ -53,12 +47,14 @@ def resolution(
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock(clock: HandClock) -> HandClock:
+    """The shared hand clock (tests/conftest.py), set to NOW."""
+    clock.now = NOW
+    return clock
 
 
 @pytest.fixture
-def outbox(tmp_path: Path, clock: Clock) -> Iterator[Outbox]:
+def outbox(tmp_path: Path, clock: HandClock) -> Iterator[Outbox]:
     box = Outbox(tmp_path / OUTBOX_FILE, clock=clock)
     yield box
     box.close()
@@ -79,7 +75,7 @@ def test_the_file_is_wal_and_fully_synchronous(outbox: Outbox) -> None:
     assert outbox._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 
-def test_one_count_per_tool_trigger_and_day(outbox: Outbox, clock: Clock) -> None:
+def test_one_count_per_tool_trigger_and_day(outbox: Outbox, clock: HandClock) -> None:
     assert outbox.admit(resolution()) is True
     assert outbox.admit(resolution()) is False
     assert outbox.admit(resolution(trigger=Trigger.SCAREWARE_PAGE)) is True
@@ -122,7 +118,7 @@ def test_a_count_in_flight_or_sent_is_frozen_and_never_counted_again(outbox: Out
     assert take(outbox) == []  # the next batch is empty (uploads happen anyway)
 
 
-def test_the_in_flight_batch_survives_a_restart(tmp_path: Path, clock: Clock) -> None:
+def test_the_in_flight_batch_survives_a_restart(tmp_path: Path, clock: HandClock) -> None:
     box = Outbox(tmp_path / OUTBOX_FILE, clock=clock)
     box.admit(resolution())
     box.admit(resolution(tool="teamviewer"))
@@ -148,7 +144,7 @@ def test_batch_ids_are_fresh_and_random(outbox: Outbox) -> None:
     assert len(ids) == 20 and all(len(i) == 16 for i in ids)
 
 
-def test_row_bound_drops_the_oldest_and_reports_how_many(tmp_path: Path, clock: Clock) -> None:
+def test_row_bound_drops_the_oldest_and_reports_how_many(tmp_path: Path, clock: HandClock) -> None:
     box = Outbox(tmp_path / OUTBOX_FILE, clock=clock, max_rows=5)
     tools = [f"tool{i}" for i in range(8)]
     assert all(box.admit(resolution(tool=t)) for t in tools)
@@ -167,7 +163,9 @@ def test_row_bound_drops_the_oldest_and_reports_how_many(tmp_path: Path, clock: 
     box.close()
 
 
-def test_byte_bound_holds_and_every_count_is_accounted_for(tmp_path: Path, clock: Clock) -> None:
+def test_byte_bound_holds_and_every_count_is_accounted_for(
+    tmp_path: Path, clock: HandClock
+) -> None:
     limit = 96 * 1024
     box = Outbox(tmp_path / OUTBOX_FILE, clock=clock, max_bytes=limit)
     admitted = 0
@@ -186,14 +184,14 @@ def test_byte_bound_holds_and_every_count_is_accounted_for(tmp_path: Path, clock
 
 
 def test_rows_too_old_for_the_collector_are_dropped_and_counted(
-    outbox: Outbox, clock: Clock
+    outbox: Outbox, clock: HandClock
 ) -> None:
     outbox.admit(resolution())
-    clock.t += (EXPIRE_AFTER_DAYS + 1) * DAY
-    outbox.admit(resolution(tool="teamviewer", at=clock.t))
+    clock.now += (EXPIRE_AFTER_DAYS + 1) * DAY
+    outbox.admit(resolution(tool="teamviewer", at=clock.now))
     rows = take(outbox)
     assert [(r[1], r[5]) for r in rows] == [("teamviewer", 1), (DROPPED_TOOL_ID, 1)]
-    assert rows[-1][0] == utc_day(clock.t)
+    assert rows[-1][0] == utc_day(clock.now)
 
 
 def test_a_verdict_dated_outside_the_window_is_refused_and_counted(outbox: Outbox) -> None:
@@ -210,7 +208,7 @@ def test_a_bad_or_reserved_tool_id_is_refused(outbox: Outbox) -> None:
     assert outbox.stats().rows == 0
 
 
-def test_preview_shows_exactly_the_next_batch(outbox: Outbox, clock: Clock) -> None:
+def test_preview_shows_exactly_the_next_batch(outbox: Outbox, clock: HandClock) -> None:
     outbox.admit(resolution())
     outbox.admit(resolution(at=NOW - 40 * DAY))  # counted as dropped
     preview = outbox.preview(agent_version=V, catalogue_version=7, region="NL")
@@ -240,13 +238,13 @@ def test_reject_splits_then_drops_a_lone_refused_row(outbox: Outbox) -> None:
 
 
 def test_reject_drops_rows_that_expired_in_flight_without_bisecting(
-    outbox: Outbox, clock: Clock
+    outbox: Outbox, clock: HandClock
 ) -> None:
     outbox.admit(resolution(tool="old"))
-    clock.t += 2 * DAY
-    outbox.admit(resolution(tool="new", at=clock.t))
+    clock.now += 2 * DAY
+    outbox.admit(resolution(tool="new", at=clock.now))
     batch = outbox.take_batch(agent_version=V, catalogue_version=7, region="NL")
-    clock.t += (EXPIRE_AFTER_DAYS - 1) * DAY  # "old" is now too old, "new" is not
+    clock.now += (EXPIRE_AFTER_DAYS - 1) * DAY  # "old" is now too old, "new" is not
     assert outbox.reject(batch.batch_id) == "dropped 1 invalid rows"
     retry = outbox.take_batch(agent_version=V, catalogue_version=7, region="NL")
     assert [r.tool_id for r in retry.rows] == ["new"]
@@ -261,7 +259,7 @@ def test_a_refused_dropped_tally_is_not_counted_again(outbox: Outbox) -> None:
     assert outbox.stats().dropped_unreported == 0  # no loop of self-reporting
 
 
-def test_opt_out_counts_nothing(tmp_path: Path, clock: Clock) -> None:
+def test_opt_out_counts_nothing(tmp_path: Path, clock: HandClock) -> None:
     off = [False]
     box = Outbox(tmp_path / OUTBOX_FILE, clock=clock, opted_out=lambda: off[0])
     box.admit(resolution())
@@ -274,7 +272,7 @@ def test_opt_out_counts_nothing(tmp_path: Path, clock: Clock) -> None:
     box.close()
 
 
-def test_the_opt_out_is_read_under_the_write_lock(tmp_path: Path, clock: Clock) -> None:
+def test_the_opt_out_is_read_under_the_write_lock(tmp_path: Path, clock: HandClock) -> None:
     """``telemetry off`` (another process) flags, then deletes in its own transaction.
 
     Reading the flag while holding the write lock means an admission either

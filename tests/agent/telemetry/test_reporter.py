@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
@@ -31,6 +32,9 @@ from agent.telemetry.counts import utc_day
 from agent.telemetry.outbox import OUTBOX_FILE, Outbox
 from agent.telemetry.reporter import Reporter, to_proto
 from agent.verdict import Level, Outcome, Resolution, Stage, Trigger, Verdict
+
+if TYPE_CHECKING:
+    from tests.conftest import HandClock
 
 TOKEN = "agent-token-for-tests"
 
@@ -123,14 +127,6 @@ def server() -> Iterator[Server]:
     s.grpc_server.stop(None)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = time.time()
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def settings(port: int, **kw: object) -> TelemetrySection:
     base = TelemetrySection(
         collector=f"127.0.0.1:{port}",
@@ -151,18 +147,13 @@ def resolution(tool: str, at: float, trigger: Trigger = Trigger.UNKNOWN_CALL) ->
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def outbox(tmp_path: Path, clock: Clock) -> Iterator[Outbox]:
+def outbox(tmp_path: Path, clock: HandClock) -> Iterator[Outbox]:
     box = Outbox(tmp_path / OUTBOX_FILE, clock=clock)
     yield box
     box.close()
 
 
-def make_reporter(outbox: Outbox, s: TelemetrySection, clock: Clock, **kw: object) -> Reporter:
+def make_reporter(outbox: Outbox, s: TelemetrySection, clock: HandClock, **kw: object) -> Reporter:
     return Reporter(
         outbox,
         s,
@@ -174,10 +165,10 @@ def make_reporter(outbox: Outbox, s: TelemetrySection, clock: Clock, **kw: objec
     )
 
 
-def run_until_idle(reporter: Reporter, clock: Clock, limit: int = 50) -> None:
+def run_until_idle(reporter: Reporter, clock: HandClock, limit: int = 50) -> None:
     """Advance the injected clock to each due time and step, until nothing is pending."""
     for _ in range(limit):
-        clock.t = max(clock.t, reporter.due_at)
+        clock.now = max(clock.now, reporter.due_at)
         reporter.step()
         stats = reporter.outbox.stats()
         if not stats.pending_rows and not stats.in_flight_batches:
@@ -186,13 +177,13 @@ def run_until_idle(reporter: Reporter, clock: Clock, limit: int = 50) -> None:
 
 
 def test_an_empty_batch_goes_out_on_schedule_with_token_and_versions(
-    server: Server, outbox: Outbox, clock: Clock
+    server: Server, outbox: Outbox, clock: HandClock
 ) -> None:
     reporter = make_reporter(outbox, settings(server.port), clock)
     # Nothing before the slot.
     assert reporter.step() > 0 and server.servicer.got.calls == []
-    assert reporter.due_at - clock.t <= 24 * 3600 + 30 * 60
-    clock.t = reporter.due_at
+    assert reporter.due_at - clock.now <= 24 * 3600 + 30 * 60
+    clock.now = reporter.due_at
     reporter.step()
     (call,) = server.servicer.got.calls
     assert len(call.batch_id) == 16 and list(call.rows) == []
@@ -204,15 +195,15 @@ def test_an_empty_batch_goes_out_on_schedule_with_token_and_versions(
     assert call.catalogue_version == 2026112101 and call.region == "NL"
     assert server.servicer.got.metadata[0]["authorization"] == f"Bearer {TOKEN}"
     # The next upload is one interval later (plus jitter), not sooner.
-    assert 24 * 3600 - 30 * 60 <= reporter.due_at - clock.t <= 24 * 3600 + 30 * 60
+    assert 24 * 3600 - 30 * 60 <= reporter.due_at - clock.now <= 24 * 3600 + 30 * 60
     reporter.stop()
 
 
 def test_pending_counts_are_delivered_once_and_leave_the_outbox(
-    server: Server, outbox: Outbox, clock: Clock
+    server: Server, outbox: Outbox, clock: HandClock
 ) -> None:
     for tool in ("anydesk", "teamviewer", "rustdesk"):
-        outbox.admit(resolution(tool, clock.t))
+        outbox.admit(resolution(tool, clock.now))
     reporter = make_reporter(outbox, settings(server.port), clock)
     run_until_idle(reporter, clock)
     assert server.servicer.total() == 3
@@ -221,9 +212,9 @@ def test_pending_counts_are_delivered_once_and_leave_the_outbox(
 
 
 def test_a_lost_acknowledgement_is_resent_unchanged_and_counted_once(
-    server: Server, outbox: Outbox, clock: Clock
+    server: Server, outbox: Outbox, clock: HandClock
 ) -> None:
-    outbox.admit(resolution("anydesk", clock.t))
+    outbox.admit(resolution("anydesk", clock.now))
     server.servicer.behaviour.lose_acks = 2
     reporter = make_reporter(outbox, settings(server.port), clock)
     run_until_idle(reporter, clock)
@@ -233,7 +224,7 @@ def test_a_lost_acknowledgement_is_resent_unchanged_and_counted_once(
     reporter.stop()
 
 
-def test_backoff_grows_with_jitter_up_to_the_cap(tmp_path: Path, clock: Clock) -> None:
+def test_backoff_grows_with_jitter_up_to_the_cap(tmp_path: Path, clock: HandClock) -> None:
     box = Outbox(tmp_path / OUTBOX_FILE, clock=clock)
     # Nothing listens on this port: every upload fails fast with UNAVAILABLE.
     dead = _serve(Servicer())
@@ -242,10 +233,10 @@ def test_backoff_grows_with_jitter_up_to_the_cap(tmp_path: Path, clock: Clock) -
     reporter = make_reporter(
         box, settings(port, retry_initial_seconds=10.0, max_backoff_minutes=1.0), clock
     )
-    clock.t = reporter.due_at
+    clock.now = reporter.due_at
     waits = []
     for _ in range(6):
-        clock.t = reporter.due_at
+        clock.now = reporter.due_at
         waits.append(reporter.step())
     assert 5 <= waits[0] <= 10 and 10 <= waits[1] <= 20 and 20 <= waits[2] <= 40
     assert all(30 <= w <= 60 for w in waits[3:])
@@ -253,7 +244,7 @@ def test_backoff_grows_with_jitter_up_to_the_cap(tmp_path: Path, clock: Clock) -
     box.close()
 
 
-def test_a_collector_down_for_a_week_costs_only_waiting(tmp_path: Path, clock: Clock) -> None:
+def test_a_collector_down_for_a_week_costs_only_waiting(tmp_path: Path, clock: HandClock) -> None:
     box = Outbox(tmp_path / OUTBOX_FILE, clock=clock, max_rows=100)
     servicer = Servicer()
     srv = _serve(servicer)
@@ -261,16 +252,16 @@ def test_a_collector_down_for_a_week_costs_only_waiting(tmp_path: Path, clock: C
     srv.grpc_server.stop(None)  # down
     reporter = make_reporter(box, settings(port), clock)
     admitted = 0
-    end = clock.t + 7 * 86_400
+    end = clock.now + 7 * 86_400
     i = 0
-    while clock.t < end:
+    while clock.now < end:
         for _ in range(5):
             # 30 tools: within the keys one PC counts a day (ROWS_PER_DAY)
-            admitted += box.admit(resolution(f"tool{i % 30}", clock.t, Trigger.SCAREWARE_PAGE))
+            admitted += box.admit(resolution(f"tool{i % 30}", clock.now, Trigger.SCAREWARE_PAGE))
             i += 1
         assert box.stats().rows <= 100
-        clock.t += 1800
-        if clock.t >= reporter.due_at:
+        clock.now += 1800
+        if clock.now >= reporter.due_at:
             reporter.step()  # fails: nobody listens
     stats = box.stats()
     assert stats.dropped_unreported > 0  # the bound was hit and the loss is counted
@@ -287,15 +278,15 @@ def test_a_collector_down_for_a_week_costs_only_waiting(tmp_path: Path, clock: C
 
 
 def test_a_refused_batch_is_not_retried_forever_and_the_log_holds_no_detail(
-    server: Server, outbox: Outbox, clock: Clock, caplog: pytest.LogCaptureFixture
+    server: Server, outbox: Outbox, clock: HandClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     for i in range(8):
-        outbox.admit(resolution(f"tool{i}", clock.t))
+        outbox.admit(resolution(f"tool{i}", clock.now))
     server.servicer.behaviour.refuse_tool = "tool5"
     reporter = make_reporter(outbox, settings(server.port), clock)
     with caplog.at_level(logging.INFO, logger="agent.telemetry.reporter"):
         run_until_idle(reporter, clock)
-        clock.t = reporter.due_at
+        clock.now = reporter.due_at
         reporter.step()  # the next upload reports the dropped row
     got = server.servicer
     assert got.total() == 8
@@ -309,50 +300,50 @@ def test_a_refused_batch_is_not_retried_forever_and_the_log_holds_no_detail(
 
 
 def test_the_schedule_phase_is_remembered_and_a_missed_slot_uploads_soon(
-    server: Server, outbox: Outbox, clock: Clock
+    server: Server, outbox: Outbox, clock: HandClock
 ) -> None:
     first = make_reporter(outbox, settings(server.port), clock)
     phase = first.schedule.phase
     assert (phase * 24 * 60) == pytest.approx(round(phase * 24 * 60))  # a whole minute
-    clock.t = first.due_at
+    clock.now = first.due_at
     first.step()
     first.stop()
     again = Reporter(outbox, settings(server.port), clock=clock, rng=random.Random(99))
     assert again.schedule.phase == phase
-    clock.t += 3 * 86_400  # the PC was off for three days
+    clock.now += 3 * 86_400  # the PC was off for three days
     late = Reporter(outbox, settings(server.port), clock=clock, rng=random.Random(5))
-    assert late.due_at - clock.t <= 30 * 60
+    assert late.due_at - clock.now <= 30 * 60
     late.stop()
     again.stop()
 
 
 def test_a_clock_that_went_back_does_not_postpone_uploads(
-    server: Server, outbox: Outbox, clock: Clock
+    server: Server, outbox: Outbox, clock: HandClock
 ) -> None:
-    outbox.set_meta("last_upload_slot", repr(clock.t + 365 * 86_400))  # a year "ahead"
+    outbox.set_meta("last_upload_slot", repr(clock.now + 365 * 86_400))  # a year "ahead"
     reporter = make_reporter(outbox, settings(server.port), clock)
-    assert reporter.due_at - clock.t <= 24 * 3600 + 30 * 60
+    assert reporter.due_at - clock.now <= 24 * 3600 + 30 * 60
     reporter.stop()
 
 
 def test_nothing_is_sent_while_the_person_says_no(
-    server: Server, outbox: Outbox, clock: Clock
+    server: Server, outbox: Outbox, clock: HandClock
 ) -> None:
     reporter = make_reporter(outbox, settings(server.port), clock, consent=lambda: False)
     for _ in range(3):
-        clock.t = reporter.due_at
+        clock.now = reporter.due_at
         reporter.step()
     assert server.servicer.got.calls == []
     reporter.stop()
 
 
 def test_a_slow_collector_hits_the_deadline_and_the_batch_stays(
-    server: Server, outbox: Outbox, clock: Clock
+    server: Server, outbox: Outbox, clock: HandClock
 ) -> None:
-    outbox.admit(resolution("anydesk", clock.t))
+    outbox.admit(resolution("anydesk", clock.now))
     server.servicer.behaviour.sleep = 0.5
     reporter = make_reporter(outbox, settings(server.port, deadline_seconds=0.1), clock)
-    clock.t = reporter.due_at
+    clock.now = reporter.due_at
     reporter.step()
     assert outbox.stats().in_flight_batches == 1
     server.servicer.behaviour.sleep = 0.0
@@ -411,7 +402,7 @@ def test_an_unexpected_error_in_the_service_thread_is_logged_and_retried(
     assert str(Path.home()) not in caplog.text  # the support log stays path-free
 
 
-def test_tls_with_a_pinned_ca(tmp_path: Path, outbox: Outbox, clock: Clock) -> None:
+def test_tls_with_a_pinned_ca(tmp_path: Path, outbox: Outbox, clock: HandClock) -> None:
     ca_pem, cert_pem, key_pem = _certificates("127.0.0.1")
     other_ca, _, _ = _certificates("127.0.0.1")
     (tmp_path / "ca.pem").write_bytes(ca_pem)
@@ -419,13 +410,13 @@ def test_tls_with_a_pinned_ca(tmp_path: Path, outbox: Outbox, clock: Clock) -> N
     creds = grpc.ssl_server_credentials([(key_pem, cert_pem)])
     srv = _serve(Servicer(), creds=creds)
     try:
-        outbox.admit(resolution("anydesk", clock.t))
+        outbox.admit(resolution("anydesk", clock.now))
         wrong = make_reporter(
             outbox,
             settings(srv.port, tls=True, ca_file=str(tmp_path / "other.pem"), deadline_seconds=2.0),
             clock,
         )
-        clock.t = wrong.due_at
+        clock.now = wrong.due_at
         wrong.step()
         wrong.stop()
         assert srv.servicer.got.calls == []  # a CA we did not pin: no handshake, nothing sent
