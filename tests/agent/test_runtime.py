@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import pytest
@@ -50,6 +50,9 @@ from agent.sensors.base import Emit, Sensor, SensorContext, SensorThread
 from agent.sensors.intake import documents as intake
 from agent.sensors.intake.sensor import IntakeSensor
 from agent.verdict import Level, Outcome, Resolution, Verdict
+
+if TYPE_CHECKING:
+    from tests.conftest import HandClock
 
 
 class ManualSensor:
@@ -526,16 +529,6 @@ def test_unknown_sensor_name_is_a_clear_error(agent_cmd: list[str], tmp_path: Pa
     assert "[sensors].enabled: unknown sensor 'procesess'; valid sensors:" in err
 
 
-class HandClock:
-    """The runtime's injected wall clock, moved by the test (no sleeping for hours)."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _run_agent(state: Path, clock: HandClock, presenter: ScriptedPresenter) -> Agent:
     manual = ManualSensor()
     runtime = Runtime(
@@ -557,10 +550,9 @@ def _call_then_tool(agent: Agent, clock: HandClock, pid: int, tool_id: str = "an
     )
 
 
-def test_trust_survives_a_restart_until_it_expires(tmp_path: Path) -> None:
+def test_trust_survives_a_restart_until_it_expires(tmp_path: Path, clock: HandClock) -> None:
     """Trusted, restarted: still quiet; 9 hours later (8 h trust, injected clock): warned again."""
     state = tmp_path / "state"
-    clock = HandClock()
     first = _run_agent(state, clock, ScriptedPresenter(Outcome.USER_TRUSTED))
     try:
         _call_then_tool(first, clock, 1)
@@ -600,12 +592,11 @@ def test_trust_survives_a_restart_until_it_expires(tmp_path: Path) -> None:
     ["{not json", '{"version": 1, "trusted": [{"tool_id": "../x", "until": 1e12}]}', "[]"],
 )
 def test_a_damaged_trust_record_is_logged_and_ignored(
-    tmp_path: Path, content: str, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, content: str, caplog: pytest.LogCaptureFixture, clock: HandClock
 ) -> None:
     state = tmp_path / "state"
     state.mkdir()
     (state / "trust.json").write_text(content)
-    clock = HandClock()
     presenter = ScriptedPresenter()
     agent = _run_agent(state, clock, presenter)
     try:

@@ -37,23 +37,10 @@ from agent.events import (
     ToolMatch,
 )
 from agent.verdict import Level, Stage, Trigger, Verdict
+from tests.conftest import HandClock
 
 T0 = 1_790_000_000.0  # 2026-09-21, a fixed wall-clock origin
 MIN = 60.0
-
-
-class Clock:
-    """A hand-driven clock."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        self.now += seconds
-        return self.now
 
 
 def _tool(tool_id: str, name: str) -> Tool:
@@ -80,10 +67,14 @@ def _catalogue(**rules: object) -> Catalogue:
 
 
 class Harness:
-    """A correlator on a hand clock with small event builders."""
+    """A correlator on a hand clock with small event builders.
+
+    Each harness has its own clock (several tests compare two correlators), so
+    it takes the shared class rather than the one-per-test ``clock`` fixture.
+    """
 
     def __init__(self, **rules: object) -> None:
-        self.clock = Clock()
+        self.clock = HandClock(T0)
         self.catalogue = _catalogue(**rules)
         ids = itertools.count(1)
         self.c = Correlator(lambda: self.catalogue, self.clock, new_id=lambda: f"v{next(ids)}")

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import pytest
@@ -51,6 +51,9 @@ from agent.sensors.processes.facts import read_snapshot
 from agent.sensors.processes.first_seen import FILE_NAME, FirstSeen
 from agent.sensors.processes.sensor import ProcessSensor
 from agent.sensors.processes.tracker import FULL_LISTING_SECONDS, ProcessTracker, creation_marker
+
+if TYPE_CHECKING:
+    from tests.conftest import HandClock
 
 PE_DIR = Path(__file__).resolve().parents[3] / "data" / "pe"
 SLEEP = shutil.which("sleep") or "/bin/sleep"
@@ -194,21 +197,8 @@ def spawner(tmp_path: Path) -> Iterator[Spawner]:
     s.close()
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def ctx(tmp_path: Path, clock: Clock) -> SensorContext:
+def ctx(tmp_path: Path, clock: HandClock) -> SensorContext:
     catalogue = make_catalogue()
     # 20 Hz keeps poll-mode tests quick; the default (4 Hz) is what the benchmark measures.
     config = AgentConfig(sensors=SensorsSection(poll_hz=20.0))
@@ -415,7 +405,7 @@ def test_exec_replaces_the_program_in_the_same_process(
 
 def test_first_seen_is_recorded_per_tool_executable(
     ctx: SensorContext,
-    clock: Clock,
+    clock: HandClock,
     spawner: Spawner,
     run_sensor: Callable[..., tuple[ProcessSensor, Events]],
 ) -> None:
@@ -423,7 +413,7 @@ def test_first_seen_is_recorded_per_tool_executable(
     exe = spawner.copy(SLEEP, "AnyDesk.exe")
     first = spawner.start(exe, "30")
     assert events.started(first.pid).first_seen_days_ago is None
-    clock.offset = 10 * 86_400.0  # ten days later (injected clock)
+    clock.advance(10 * 86_400.0)  # ten days later (injected clock)
     second = spawner.start(exe, "30")
     days = events.started(second.pid).first_seen_days_ago
     assert days == pytest.approx(10.0, abs=0.01)
@@ -566,13 +556,11 @@ def test_lost_kernel_events_are_resynchronised(
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the /proc marker is Linux")
-def test_a_quiet_tick_does_not_list_the_processes(ctx: SensorContext) -> None:
-    # Seam: the /proc marker and the monotonic clock are injected.
-    marker, now = [b"300 5000"], [0.0]
+def test_a_quiet_tick_does_not_list_the_processes(ctx: SensorContext, clock: HandClock) -> None:
+    # Seam: the /proc marker and the monotonic clock (the shared hand clock) are injected.
+    marker = [b"300 5000"]
     sensor = ProcessSensor(ctx, mode="poll", os_name="windows")
-    tracker = ProcessTracker(
-        sensor._describer, ctx.clock, marker=lambda: marker[0], monotonic=lambda: now[0]
-    )
+    tracker = ProcessTracker(sensor._describer, clock, marker=lambda: marker[0], monotonic=clock)
     tracker.baseline()
     assert tracker.listings == 1
     assert tracker.poll() == [] and tracker.listings == 1  # nothing created or reaped
@@ -581,7 +569,7 @@ def test_a_quiet_tick_does_not_list_the_processes(ctx: SensorContext) -> None:
     assert tracker.listings == 2
     tracker.poll()
     assert tracker.listings == 2
-    now[0] = FULL_LISTING_SECONDS + 0.1  # a full listing now and then, whatever the marker
+    clock.advance(FULL_LISTING_SECONDS + 0.1)  # a full listing now and then, whatever the marker
     tracker.poll()
     assert tracker.listings == 3
     tracker.poll(force=True)  # after lost kernel events
