@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import pytest
 from ratwatch_proto import limits
 
 from agent.telemetry.counts import Batch
@@ -20,9 +22,19 @@ from agent.telemetry.reporter import to_proto
 from agent.verdict import Level, Outcome, Resolution, Stage, Trigger, Verdict
 from collector.validate import BatchValidator
 
+if TYPE_CHECKING:
+    from tests.conftest import HandClock
+
 NOW = 1_790_000_000.0
 DAY = 86_400.0
 V = (0, 1, 0)
+
+
+@pytest.fixture
+def clock(clock: HandClock) -> HandClock:
+    """The shared hand clock (tests/conftest.py) at NOW, for the outbox and the validator."""
+    clock.now = NOW
+    return clock
 
 
 def _resolution(tool: str, at: float, trigger: Trigger, rng: random.Random) -> Resolution:
@@ -53,10 +65,11 @@ def _drain(box: Outbox, validator: BatchValidator) -> list[Batch]:
             return sent
 
 
-def test_a_month_offline_with_every_key_counted_is_accepted(tmp_path: Path) -> None:
+def test_a_month_offline_with_every_key_counted_is_accepted(
+    tmp_path: Path, clock: HandClock
+) -> None:
     rng = random.Random(13)
-    clock = [NOW]
-    box = Outbox(tmp_path / OUTBOX_FILE, clock=lambda: clock[0])
+    box = Outbox(tmp_path / OUTBOX_FILE, clock=clock)
     # Every day of the agent's window, far more distinct keys than a day may hold,
     # some repeated (merged), a few too old (dropped and counted).
     tools = [f"tool-{i:02d}" for i in range(40)]
@@ -64,7 +77,7 @@ def test_a_month_offline_with_every_key_counted_is_accepted(tmp_path: Path) -> N
         for _ in range(120):
             at = NOW - day * DAY + rng.uniform(0, DAY - 1)
             box.admit(_resolution(rng.choice(tools), min(at, NOW), rng.choice(list(Trigger)), rng))
-    validator = BatchValidator(clock=lambda: clock[0])
+    validator = BatchValidator(clock=clock)
     sent = _drain(box, validator)
     rows = [r for b in sent for r in b.rows]
     assert (
@@ -75,27 +88,26 @@ def test_a_month_offline_with_every_key_counted_is_accepted(tmp_path: Path) -> N
     box.close()
 
 
-def test_a_full_outbox_and_a_huge_loss_are_accepted(tmp_path: Path) -> None:
+def test_a_full_outbox_and_a_huge_loss_are_accepted(tmp_path: Path, clock: HandClock) -> None:
     rng = random.Random(7)
-    clock = [NOW]
-    box = Outbox(tmp_path / OUTBOX_FILE, clock=lambda: clock[0], max_rows=50)
+    box = Outbox(tmp_path / OUTBOX_FILE, clock=clock, max_rows=50)
     for i in range(5000):  # fills and overflows: most of it becomes the dropped tally
         day = i % ((limits.MAX_AGE_DAYS - 2) + 1)
         box.admit(_resolution(f"t{i % 997}", NOW - day * DAY, rng.choice(list(Trigger)), rng))
     lost = box.stats().dropped_unreported
     assert lost > limits.MAX_ROW_COUNT  # more than one dropped row may carry
-    sent = _drain(box, BatchValidator(clock=lambda: clock[0]))
+    sent = _drain(box, BatchValidator(clock=clock))
     reported = sum(r.count for b in sent for r in b.rows if r.tool_id == limits.DROPPED_TOOL_ID)
     assert reported == lost  # over several batches, nothing of the loss forgotten
     box.close()
 
 
-def test_the_splits_after_a_refusal_are_accepted(tmp_path: Path) -> None:
+def test_the_splits_after_a_refusal_are_accepted(tmp_path: Path, clock: HandClock) -> None:
     rng = random.Random(3)
-    box = Outbox(tmp_path / OUTBOX_FILE, clock=lambda: NOW)
+    box = Outbox(tmp_path / OUTBOX_FILE, clock=clock)
     for i in range(limits.ROWS_PER_DAY):
         box.admit(_resolution(f"t{i}", NOW, Trigger.UNKNOWN_CALL, rng))
-    validator = BatchValidator(clock=lambda: NOW)
+    validator = BatchValidator(clock=clock)
     first = box.take_batch(agent_version=V, catalogue_version=1, region="")
     box.reject(first.batch_id)  # say the collector had refused it: the outbox splits it
     for _ in range(2):

@@ -25,6 +25,7 @@ import time
 from collections import Counter
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
@@ -34,6 +35,9 @@ from ratwatch_proto.limits import DROPPED_TOOL_ID
 
 from agent.demo.stack import CollectorChild
 from agent.telemetry.outbox import OUTBOX_FILE
+
+if TYPE_CHECKING:
+    from tests.conftest import HandClock
 
 # Six catalogue tools under five triggers: 30 keys a day, within one PC's
 # bound (ratwatch_proto.limits.ROWS_PER_DAY), and ids the collector shows.
@@ -237,16 +241,10 @@ def test_collector_restarted_repeatedly_during_uploads_loses_and_duplicates_noth
     assert restarts >= 10
 
 
-class _Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
 @pytest.mark.parametrize("max_rows", [10_000, 100], ids=["roomy", "bounded"])
-def test_a_collector_unreachable_for_a_simulated_week(tmp_path: Path, max_rows: int) -> None:
+def test_a_collector_unreachable_for_a_simulated_week(
+    tmp_path: Path, max_rows: int, clock: HandClock
+) -> None:
     """Injected clock: a week of verdicts while the real collector is down, then it returns."""
     from agent.config import TelemetrySection
     from agent.telemetry.outbox import Outbox
@@ -255,7 +253,7 @@ def test_a_collector_unreachable_for_a_simulated_week(tmp_path: Path, max_rows: 
 
     collector = CollectorChild(tmp_path / "collector")
     collector.setup()  # port and tokens chosen; not started: nobody listens for a week
-    clock = _Clock(time.time() - 7 * 86_400)
+    clock.advance(-7 * 86_400)  # the week began seven days ago
     box = Outbox(tmp_path / OUTBOX_FILE, clock=clock, max_rows=max_rows)
     settings = TelemetrySection(
         collector=collector.address,
@@ -268,27 +266,27 @@ def test_a_collector_unreachable_for_a_simulated_week(tmp_path: Path, max_rows: 
     admitted: Counter[tuple[int, str, str]] = Counter()
     attempts = 0
     rng = random.Random(11)
-    end = clock.t + 7 * 86_400
-    while clock.t < end:
+    end = clock.now + 7 * 86_400
+    while clock.now < end:
         for _ in range(4):  # a busy PC: a few verdicts every half hour
             tool, trigger = rng.choice(DELIVERY_TOOLS), rng.choice(list(Trigger))
             v = Verdict(
-                "v", clock.t, Level.WARN, tool, tool, trigger, Stage.SESSION_ACTIVE, 1.0, ()
+                "v", clock.now, Level.WARN, tool, tool, trigger, Stage.SESSION_ACTIVE, 1.0, ()
             )
-            if box.admit(Resolution(v, Outcome.USER_STOPPED, clock.t)):
-                admitted[(int(clock.t // 86_400), tool, "TRIGGER_" + trigger.name)] += 1
+            if box.admit(Resolution(v, Outcome.USER_STOPPED, clock.now)):
+                admitted[(int(clock.now // 86_400), tool, "TRIGGER_" + trigger.name)] += 1
         stats = box.stats()
         assert stats.rows <= max_rows and stats.used_bytes <= settings.outbox_max_bytes
-        if clock.t >= reporter.due_at:
+        if clock.now >= reporter.due_at:
             reporter.step()
             attempts += 1
-        clock.t += 1800
+        clock.now += 1800
     assert attempts >= 7  # it kept trying, with backoff capped at 6 h
     dropped = box.stats().dropped_unreported
     collector.start()
     try:
         for _ in range(40):
-            clock.t = max(clock.t, reporter.due_at)
+            clock.now = max(clock.now, reporter.due_at)
             reporter.step()
             stats = box.stats()
             if not stats.pending_rows and not stats.in_flight_batches:

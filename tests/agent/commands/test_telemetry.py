@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from click.testing import CliRunner
 
@@ -12,6 +13,9 @@ from agent.telemetry.consent import opt_out_path
 from agent.telemetry.counts import utc_day
 from agent.telemetry.outbox import OUTBOX_FILE, Outbox
 from agent.verdict import Level, Outcome, Resolution, Stage, Trigger, Verdict
+
+if TYPE_CHECKING:
+    from tests.conftest import HandClock
 
 
 def _config(tmp_path: Path, **telemetry: str) -> Path:
@@ -96,18 +100,19 @@ def test_an_outbox_that_cannot_be_opened_is_a_clear_error(tmp_path: Path) -> Non
     assert opt_out_path(tmp_path / "state").exists()
 
 
-def test_off_takes_effect_in_a_running_agent_without_restart(tmp_path: Path) -> None:
+def test_off_takes_effect_in_a_running_agent_without_restart(
+    tmp_path: Path, clock: HandClock
+) -> None:
     """The runtime's outbox and reporter (build_telemetry) check the person's flag live."""
     from agent.commands.statedir import load
     from agent.telemetry.reporter import build_telemetry
 
     config = load(_config(tmp_path), None)
-    clock = [time.time()]
-    parts = build_telemetry(config, clock=lambda: clock[0])
+    parts = build_telemetry(config, clock=clock)
     assert parts is not None
     outbox, reporter = parts
     try:
-        now = clock[0]
+        now = clock()
         verdict = Verdict(
             "v",
             now,
@@ -134,7 +139,7 @@ def test_off_takes_effect_in_a_running_agent_without_restart(tmp_path: Path) -> 
             (),
         )
         assert outbox.admit(Resolution(other, Outcome.USER_STOPPED, now)) is False
-        clock[0] = reporter.due_at
+        clock.now = reporter.due_at
         reporter.step()  # due, but the person said no: nothing is built or sent
         stats = outbox.stats()
         assert stats.rows == 0 and stats.in_flight_batches == 0
