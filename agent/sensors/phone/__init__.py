@@ -3,4 +3,7 @@
 ``sensor`` runs the sources and turns what they report into call events;
 ``source`` is the interface each source implements; ``caller`` holds the one
 rule for "unknown" (Android's in-call protection rule); one module per source.
+
+May import: ``agent.sensors.base`` and the vocabularies (events, errors).
+Imported by: the sensor registry (``agent.sensors``) and ``ratwatch-agent phone``.
 """
