@@ -39,8 +39,8 @@ from agent.telemetry.outbox import OUTBOX_FILE
 if TYPE_CHECKING:
     from tests.conftest import HandClock
 
-# Six catalogue tools under five triggers: 30 keys a day, within one PC's
-# bound (ratwatch_proto.limits.ROWS_PER_DAY), and ids the collector shows.
+# Catalogue tools (ids the collector shows); a journey uses at most
+# ratwatch_proto.limits.ROWS_PER_DAY (tool, trigger) keys a day, one PC's bound.
 DELIVERY_TOOLS = ("anydesk", "rustdesk", "screenconnect", "supremo", "teamviewer", "ultraviewer")
 
 DRIVER = Path(__file__).with_name("delivery_driver.py")
@@ -241,7 +241,7 @@ def test_collector_restarted_repeatedly_during_uploads_loses_and_duplicates_noth
     assert restarts >= 10
 
 
-@pytest.mark.parametrize("max_rows", [10_000, 100], ids=["roomy", "bounded"])
+@pytest.mark.parametrize("max_rows", [10_000, 20], ids=["roomy", "bounded"])
 def test_a_collector_unreachable_for_a_simulated_week(
     tmp_path: Path, max_rows: int, clock: HandClock
 ) -> None:
@@ -269,7 +269,8 @@ def test_a_collector_unreachable_for_a_simulated_week(
     end = clock.now + 7 * 86_400
     while clock.now < end:
         for _ in range(4):  # a busy PC: a few verdicts every half hour
-            tool, trigger = rng.choice(DELIVERY_TOOLS), rng.choice(list(Trigger))
+            # two tools under two triggers: the ROWS_PER_DAY keys one PC counts a day
+            tool, trigger = rng.choice(DELIVERY_TOOLS[:2]), rng.choice(list(Trigger)[:2])
             v = Verdict(
                 "v", clock.now, Level.WARN, tool, tool, trigger, Stage.SESSION_ACTIVE, 1.0, ()
             )
