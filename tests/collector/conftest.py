@@ -130,7 +130,7 @@ class Running:
         for _ in range(pcs):
             self.submit(batch(*rows, region=region))
 
-    def query(self, *group_by: int, **kw: Any) -> pb.StatsReply:
+    def query(self, *group_by: pb.Dimension.ValueType, **kw: Any) -> pb.StatsReply:
         q = pb.StatsQuery(group_by=list(group_by) or [pb.DIMENSION_TOOL], **kw)
         return self.stats().Query(q, metadata=self.analyst_md(), timeout=10)
 

@@ -89,18 +89,20 @@ def tab(browser: Any, dashboard: Any) -> Iterator[Page]:
 
 
 def _rendered(page: Any) -> dict[str, tuple[str, int]]:
-    return page.eval_on_selector_all(
+    rendered: dict[str, tuple[str, int]] = page.eval_on_selector_all(
         "div.vega",
         "els => Object.fromEntries(els.map(e => [e.id, [e.dataset.rendered || '',"
         " e.querySelectorAll('svg path, svg rect, svg line').length]]))",
     )
+    return rendered
 
 
 def _first_row(page: Any, section: str) -> list[str]:
-    return page.eval_on_selector(
+    cells: list[str] = page.eval_on_selector(
         f"#section-{section} tbody tr",
         "tr => Array.from(tr.children).map(c => c.textContent.trim())",
     )
+    return cells
 
 
 def test_sign_in_renders_every_chart_with_the_seeded_data(tab: Page, dashboard: Any) -> None:

@@ -75,7 +75,16 @@ def serve(collector_cmd: list[str], tmp_path: Path) -> Iterator[Any]:
 def _batch(today: int, tool: str, count: int) -> pb.CountBatch:
     return pb.CountBatch(
         batch_id=os.urandom(16),
-        rows=[pb.CountRow(utc_day=today, tool_id=tool, trigger=1, stage=1, outcome=1, count=count)],
+        rows=[
+            pb.CountRow(
+                utc_day=today,
+                tool_id=tool,
+                trigger=pb.TRIGGER_NONE,
+                stage=pb.STAGE_REMOTE_TOOL_STARTED,
+                outcome=pb.OUTCOME_USER_STOPPED,
+                count=count,
+            )
+        ],
     )
 
 

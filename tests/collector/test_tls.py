@@ -44,13 +44,13 @@ def test_tls_server_accepts_clients_that_trust_its_ca(
         wrong.Submit(
             wire.batch(wire.row(running.clock.today)), metadata=running.agent_md(), timeout=5
         )
-    assert info.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     plain = running.telemetry()
     with pytest.raises(grpc.RpcError) as info:
         plain.Submit(
             wire.batch(wire.row(running.clock.today)), metadata=running.agent_md(), timeout=5
         )
-    assert info.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     q = running.stats(credentials=_creds(certs)).Query(
         pb.StatsQuery(group_by=[pb.DIMENSION_TOOL]), metadata=running.analyst_md(), timeout=10
     )
@@ -67,7 +67,7 @@ def test_client_certificates_required_when_a_client_ca_is_set(
     without = running.telemetry(credentials=_creds(certs))
     with pytest.raises(grpc.RpcError) as info:
         without.Submit(msg, metadata=running.agent_md(), timeout=5)
-    assert info.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     with_cert = running.telemetry(credentials=_creds(certs, client=True))
     assert with_cert.Submit(msg, metadata=running.agent_md(), timeout=10).rows_accepted == 1
     # The analyst CLI speaks TLS with a client certificate too.

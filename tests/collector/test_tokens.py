@@ -37,7 +37,8 @@ def _run(cmd: list[str], *args: str, ok: bool = True) -> subprocess.CompletedPro
 def _submit(running: Any, token: str, *rows: pb.CountRow) -> pb.SubmitReply:
     msg = pb.CountBatch(batch_id=random.randbytes(16), rows=list(rows))
     md = (("authorization", f"Bearer {token}"),)
-    return running.telemetry().Submit(msg, metadata=md, timeout=10)
+    reply: pb.SubmitReply = running.telemetry().Submit(msg, metadata=md, timeout=10)
+    return reply
 
 
 def _table(cmd: list[str], config: Path) -> dict[tuple[str, str], int]:
@@ -70,7 +71,14 @@ def test_revoke_and_purge_restores_the_seeded_baseline_exactly(
             running,
             tokens.agent,
             *(
-                pb.CountRow(utc_day=day, tool_id=t, trigger=1, stage=1, outcome=1, count=1)
+                pb.CountRow(
+                    utc_day=day,
+                    tool_id=t,
+                    trigger=pb.TRIGGER_NONE,
+                    stage=pb.STAGE_REMOTE_TOOL_STARTED,
+                    outcome=pb.OUTCOME_USER_STOPPED,
+                    count=1,
+                )
                 for t in tools
             ),
         )
@@ -81,7 +89,12 @@ def test_revoke_and_purge_restores_the_seeded_baseline_exactly(
             running,
             leaked,
             pb.CountRow(
-                utc_day=since - 1, tool_id="rustdesk", trigger=1, stage=1, outcome=1, count=1
+                utc_day=since - 1,
+                tool_id="rustdesk",
+                trigger=pb.TRIGGER_NONE,
+                stage=pb.STAGE_REMOTE_TOOL_STARTED,
+                outcome=pb.OUTCOME_USER_STOPPED,
+                count=1,
             ),
         )
     config = _config(
@@ -94,7 +107,14 @@ def test_revoke_and_purge_restores_the_seeded_baseline_exactly(
     )
     for _ in range(200):
         rows = [
-            pb.CountRow(utc_day=d, tool_id="rustdesk", trigger=t, stage=1, outcome=1, count=1)
+            pb.CountRow(
+                utc_day=d,
+                tool_id="rustdesk",
+                trigger=pb.Trigger.ValueType(t),
+                stage=pb.STAGE_REMOTE_TOOL_STARTED,
+                outcome=pb.OUTCOME_USER_STOPPED,
+                count=1,
+            )
             for d in range(since, today + 1)
             for t in range(1, 1 + min(5, limits.ROWS_PER_DAY))  # the most one day may carry
         ]
@@ -241,7 +261,14 @@ def test_audit_command_exits_1_on_a_finding(
             _submit(
                 running,
                 tokens.agent,
-                pb.CountRow(utc_day=d, tool_id=t, trigger=1, stage=1, outcome=1, count=1),
+                pb.CountRow(
+                    utc_day=d,
+                    tool_id=t,
+                    trigger=pb.TRIGGER_NONE,
+                    stage=pb.STAGE_REMOTE_TOOL_STARTED,
+                    outcome=pb.OUTCOME_USER_STOPPED,
+                    count=1,
+                ),
             )
     config = _config(tmp_path / "c.toml", running.config.data_dir, [tokens.agent], tokens.analyst)
     assert _run(collector_cmd, "audit", "--config", str(config)).returncode == 0
@@ -253,9 +280,9 @@ def test_audit_command_exits_1_on_a_finding(
                 pb.CountRow(
                     utc_day=real_today,
                     tool_id="rustdesk",
-                    trigger=trig,
-                    stage=1,
-                    outcome=1,
+                    trigger=pb.Trigger.ValueType(trig),
+                    stage=pb.STAGE_REMOTE_TOOL_STARTED,
+                    outcome=pb.OUTCOME_USER_STOPPED,
                     count=1,
                 ),
             )

@@ -40,7 +40,7 @@ def _walk(message: Descriptor, seen: set[str]) -> list[FieldDescriptor]:
     seen.add(message.full_name)
     fields = list(message.fields)
     for f in message.fields:
-        if f.type == FieldDescriptor.TYPE_MESSAGE:
+        if f.type == FieldDescriptor.TYPE_MESSAGE and f.message_type is not None:
             fields += _walk(f.message_type, seen)
     return fields
 
@@ -62,6 +62,7 @@ def test_every_upload_field_was_reviewed() -> None:
 def test_no_extensions_or_any_loopholes() -> None:
     for f in _walk(pb.CountBatch.DESCRIPTOR, set()):
         if f.type == FieldDescriptor.TYPE_MESSAGE:
+            assert f.message_type is not None, f.full_name
             assert f.message_type.full_name.startswith("ratwatch."), f.full_name
         assert f.type != FieldDescriptor.TYPE_GROUP
     assert not pb.CountBatch.DESCRIPTOR.extension_ranges

@@ -104,7 +104,14 @@ def start(collector_cmd: list[str]) -> Iterator[Any]:
 
 def _batch(tool: str, count: int) -> pb.CountBatch:
     today = int(time.time() // 86400)
-    row = pb.CountRow(utc_day=today, tool_id=tool, trigger=1, stage=1, outcome=1, count=count)
+    row = pb.CountRow(
+        utc_day=today,
+        tool_id=tool,
+        trigger=pb.TRIGGER_NONE,
+        stage=pb.STAGE_REMOTE_TOOL_STARTED,
+        outcome=pb.OUTCOME_USER_STOPPED,
+        count=count,
+    )
     return pb.CountBatch(batch_id=os.urandom(16), rows=[row])
 
 
