@@ -25,6 +25,7 @@ _OUTCOME_TEXT = {
     Outcome.USER_TRUSTED: "trusted by you",
     Outcome.IGNORED: "not answered",
     Outcome.NO_WARNING_SHOWN: "journal only",
+    Outcome.LOGGED: "written to the log, no window (nobody was asked)",
 }
 _RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*([mhdw])")
 _UNIT_SECONDS = {"m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
