@@ -11,7 +11,7 @@ Threads and who owns what:
 
 NOTE verdicts are resolved at once with NO_WARNING_SHOWN; WARN and ALERT go to
 the presenter (and, with the headless ``log`` presenter, are also printed on
-standard output so a person at a terminal sees them).
+standard output so a person at a terminal sees them, and resolved as LOGGED).
 
 ``run`` blocks until SIGTERM / SIGINT or ``stop``, then stops the sensors,
 drains the queue, stops the services and resumes any process a warning left

@@ -1,7 +1,9 @@
 """What the correlator decides, and what the person chose.
 
 The enums mirror the wire contract (``ratwatch_proto``) by name; only the
-reporter converts between them. ``Verdict.evidence`` is structured so the
+reporter converts between them. One agent-side value has no wire name of its
+own: ``Outcome.LOGGED`` is counted as the wire's NO_WARNING_SHOWN
+(``Outcome.counted``). ``Verdict.evidence`` is structured so the
 dialog can render it in the person's language; ``Evidence.text`` is the
 English fallback for the console and the journal.
 
@@ -49,13 +51,27 @@ class Stage(str, enum.Enum):
 
 
 class Outcome(str, enum.Enum):
-    """What the person did with the warning (wire: Outcome)."""
+    """What the person did with the warning (wire: Outcome, see ``counted``)."""
 
     USER_STOPPED = "user_stopped"
     USER_PAUSED = "user_paused"
     USER_TRUSTED = "user_trusted"
     IGNORED = "ignored"
-    NO_WARNING_SHOWN = "no_warning_shown"
+    NO_WARNING_SHOWN = "no_warning_shown"  # a NOTE, or a warning withdrawn before it was shown
+    # The headless ``log`` backend wrote the WARN / ALERT to the log and standard
+    # output: it was shown there, but no window was put before the person and
+    # nobody was asked. The journal says so; the counts cannot tell it apart.
+    LOGGED = "logged"
+
+    @property
+    def counted(self) -> Outcome:
+        """The value the anonymised counts keep: LOGGED is the wire's NO_WARNING_SHOWN.
+
+        The wire's NO_WARNING_SHOWN means "no warning window for a person"
+        (journal-only NOTE, headless agent); the collector's "warnings shown"
+        figures rely on that, so a logged verdict must not look like a choice.
+        """
+        return Outcome.NO_WARNING_SHOWN if self is Outcome.LOGGED else self
 
 
 @dataclass(frozen=True)
@@ -108,6 +124,7 @@ OUTCOME_TEXT = {
     Outcome.USER_TRUSTED: "trusted by you",
     Outcome.IGNORED: "not answered",
     Outcome.NO_WARNING_SHOWN: "journal only",
+    Outcome.LOGGED: "written to the log, no window (nobody was asked)",
 }
 
 

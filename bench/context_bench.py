@@ -16,6 +16,18 @@ cost of one private copy + read of that database measured in this process.
 
     python bench/context_bench.py            # ~2 minutes
     python bench/context_bench.py --idle 60 --visits 40
+    python bench/context_bench.py --idle-seconds 600   # idle mode, ~11 minutes
+
+Idle mode (``--idle-seconds``, issue 12): longer than every timer in the
+browser and downloads sensors (the profile rescan every 60 s, a title watched
+for 180 s, a download reported once per 600 s), four agents side by side over
+the same window, each on its own private HOME with the default profile search
+on: a baseline with no sensors, then browser + downloads with no browser, with
+one idle Chromium history, and with several browsers' histories (Chromium,
+Chrome with two profiles, Brave, Firefox in its XDG and its legacy folder).
+It prints each agent's CPU per minute (a timer that starts spinning after a
+minute shows) and, for the whole window, what the two sensors add over the
+baseline, as % of one core. No page latency in this mode.
 
 Reach (issue 4): the two sensors add <= 0.1 % of a core when idle, and a new
 scareware visit reaches the journal within 2 s.
@@ -26,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -87,24 +100,35 @@ def fill(hist: object, visits: int) -> None:
 
 
 def start_agent(
-    root: Path, name: str, sensors: list[str], history: list[Path], downloads: Path
+    root: Path,
+    name: str,
+    sensors: list[str],
+    history: list[Path],
+    downloads: Path,
+    *,
+    home: Path | None = None,
 ) -> subprocess.Popen[str]:
+    """Start ``ratwatch-agent run``; with ``home``, on that HOME with the profile search on."""
     state = root / f"state-{name}"
     config = root / f"{name}.toml"
     config.write_text(
-        f'[agent]\nstate_dir = {json.dumps(str(state))}\nlog_level = "WARNING"\n'
+        f"[agent]\nstate_dir = {json.dumps(str(state))}\n"
+        f'log_level = "{"INFO" if home else "WARNING"}"\n'
         f"[sensors]\nenabled = {json.dumps(sensors)}\n"
         f"[browser]\nhistory_paths = {json.dumps([str(p) for p in history])}\n"
-        "default_profiles = false\n"
+        f"default_profiles = {json.dumps(home is not None)}\n"
         f"[downloads]\nwatch_dirs = [{json.dumps(str(downloads))}]\n"
         '[dialog]\nbackend = "log"\n[telemetry]\nenabled = false\n'
     )
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if home is not None:
+        env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "agent", "run", "--config", str(config)],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=(root / f"{name}.log").open("w") if home else subprocess.DEVNULL,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env=env,
     )
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -138,12 +162,132 @@ def journal_lines(path: Path) -> int:
         return 0
 
 
+# The longest timer in the browser and downloads sensors (the downloads sensor's
+# report-once memory); an idle window shorter than this proves nothing (issue 12).
+LONGEST_TIMER_SECONDS = 600.0
+
+
+def idle_homes(root: Path, visits: int) -> dict[str, Path]:
+    """Private HOMEs for the idle cases, history files where the browsers keep them."""
+    chrome = W.ChromiumHistory(root / "src" / "History", wal=False)
+    firefox = W.FirefoxHistory(root / "src" / "places.sqlite")
+    fill(chrome, visits)
+    fill(firefox, visits)
+    chrome.close()
+    firefox.close()
+    chromium_rows = {
+        "one idle browser": [".config/chromium/Default/History"],
+        "several browsers": [
+            ".config/chromium/Default/History",
+            ".config/google-chrome/Default/History",
+            ".config/google-chrome/Profile 1/History",
+            ".config/BraveSoftware/Brave-Browser/Default/History",
+        ],
+    }
+    firefox_rows = {
+        "several browsers": [
+            ".config/mozilla/firefox/abcd1234.default-esr/places.sqlite",
+            ".mozilla/firefox/efgh5678.default-release/places.sqlite",
+        ],
+    }
+    homes = {}
+    for case in ("no browser", "one idle browser", "several browsers"):
+        home = root / ("home-" + case.replace(" ", "-"))
+        (home / "Downloads").mkdir(parents=True)
+        (home / ".config").mkdir()
+        for rel, src in [
+            *((r, chrome.path) for r in chromium_rows.get(case, [])),
+            *((r, firefox.path) for r in firefox_rows.get(case, [])),
+        ]:
+            (home / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, home / rel)
+        homes[case] = home
+    return homes
+
+
+def watching(log: Path) -> str:
+    """The browser sensor's "watching N history database(s)" count from an agent's log."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for line in log.read_text(errors="replace").splitlines():
+            if "browser sensor watching" in line:
+                return line.split("watching", 1)[1].split("history")[0].strip()
+        time.sleep(0.2)
+    return "?"
+
+
+def idle_mode(args: argparse.Namespace) -> None:
+    """Four agents idle side by side; CPU per minute and what the sensors add."""
+    if args.idle_seconds < LONGEST_TIMER_SECONDS:
+        print(
+            f"note: {args.idle_seconds:g} s is shorter than the longest sensor timer "
+            f"({LONGEST_TIMER_SECONDS:g} s): a smoke run, not the idle figure"
+        )
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()}")
+    with tempfile.TemporaryDirectory(prefix="ratwatch-bench-") as tmp:
+        root = Path(tmp)
+        homes = idle_homes(root, args.history)
+        empty = root / "home-baseline"
+        (empty / "Downloads").mkdir(parents=True)
+        procs = {"baseline (no sensors)": start_agent(root, "base", [], [], empty / "Downloads")}
+        for n, (case, home) in enumerate(homes.items()):
+            procs[case] = start_agent(
+                root, f"ctx{n}", ["browser", "downloads"], [], home / "Downloads", home=home
+            )
+        try:
+            for n, case in enumerate(homes):
+                print(f"  {case:<22} agent watches {watching(root / f'ctx{n}.log')} database(s)")
+            time.sleep(3.0)  # start-up and the first reads are over
+            ps = {name: psutil.Process(p.pid) for name, p in procs.items()}
+            start = {name: cpu_seconds(p.pid) for name, p in procs.items()}
+            prev = dict(start)
+            t0 = time.monotonic()
+            prev_t = t0
+            names = list(procs)
+            print("\nidle CPU per minute (% of one core), columns: " + " | ".join(names))
+            while (left := args.idle_seconds - (time.monotonic() - t0)) > 0.5:
+                time.sleep(min(60.0, left))
+                now = {name: cpu_seconds(p.pid) for name, p in procs.items()}
+                now_t = time.monotonic()
+                row = "  ".join(
+                    f"{100 * (now[n] - prev[n]) / (now_t - prev_t):7.3f}" for n in names
+                )
+                print(f"  {now_t - t0:5.0f} s  {row}")
+                prev, prev_t = now, now_t
+            elapsed = prev_t - t0
+            whole = {n: 100 * (prev[n] - start[n]) / elapsed for n in names}
+            base = whole["baseline (no sensors)"]
+            print(f"\nwhole window, {elapsed:.0f} s (% of one core):")
+            print(f"  {'baseline (no sensors)':<40} {base:7.3f} %")
+            for case in homes:
+                print(
+                    f"  {'browser + downloads, ' + case:<40} {whole[case]:7.3f} %"
+                    f"   added {whole[case] - base:+7.3f} %   (reach <= 0.1 %)"
+                )
+            rss = {n: p.memory_info().rss / 2**20 for n, p in ps.items()}
+            print("  RSS (MB): " + ", ".join(f"{n} {v:.1f}" for n, v in rss.items()))
+            hz = os.sysconf("SC_CLK_TCK")
+            print(f"  one clock tick ({1000 / hz:.0f} ms) = {100 / hz / elapsed:.4f} % here")
+        finally:
+            for proc in procs.values():
+                proc.terminate()
+                proc.wait(timeout=15)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--idle", type=float, default=45.0, help="idle window in seconds")
     parser.add_argument("--visits", type=int, default=30, help="scareware visits to time")
     parser.add_argument("--history", type=int, default=30_000, help="visits per database")
+    parser.add_argument(
+        "--idle-seconds",
+        type=float,
+        help=f"idle mode only: window in seconds (>= {LONGEST_TIMER_SECONDS:g}, e.g. 600)",
+    )
     args = parser.parse_args()
+    if args.idle_seconds is not None:
+        idle_mode(args)
+        return
 
     with tempfile.TemporaryDirectory(prefix="ratwatch-bench-") as tmp:
         root = Path(tmp)

@@ -9,6 +9,21 @@ import click
 
 from agent.commands import statedir
 
+# The lead-up printed under each verdict; a longer one is cut in the middle
+# (the trigger first, the latest records last) and names --timeline.
+MAX_LEAD_UP_LINES = 8
+TIMELINE_HINT = (
+    "Every call, page, download and choice in order: ratwatch-agent incidents --timeline"
+)
+
+
+def _capped(lines: list[str]) -> list[str]:
+    if len(lines) <= MAX_LEAD_UP_LINES:
+        return lines
+    head, tail = 2, MAX_LEAD_UP_LINES - 3
+    cut = len(lines) - head - tail
+    return [*lines[:head], f"... {cut} more (incidents --timeline)", *lines[-tail:]]
+
 
 @click.command("incidents")
 @click.option("--json", "as_json", is_flag=True, help="Print the journal records as JSON lines.")
@@ -41,14 +56,17 @@ def incidents(
     config_path: Path | None,
     state_dir: Path | None,
 ) -> None:
-    """Print the warnings and notes the agent recorded, with what was chosen.
+    """Print the warnings and notes the agent recorded, what came before them, what was chosen.
 
-    The journal (<state dir>/journal.jsonl) stays on this PC; it may name
-    pages and programs, which the anonymised counts never do.
+    Under each verdict: the calls, pages and downloads that led up to it and the
+    earlier stages of the same tool's session. The journal
+    (<state dir>/journal.jsonl) stays on this PC; it may name pages and
+    programs, which the anonymised counts never do.
     """
     from agent.errors import AgentError
     from agent.journal import incidents as incidents_module
     from agent.journal.journal import FILE_NAME, Journal
+    from agent.journal.lead_up import LeadUp
     from agent.verdict import Level, format_verdict
 
     config = statedir.load(config_path, state_dir)
@@ -57,7 +75,7 @@ def incidents(
         since_ts = incidents_module.parse_since(since) if since else None
     except AgentError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
-    records = journal.records(since=since_ts)
+    records = list(journal.records(since=since_ts))
     if as_json:
         for record in records:
             click.echo(json.dumps(record, ensure_ascii=False, sort_keys=True))
@@ -73,7 +91,15 @@ def incidents(
     if not found:
         click.echo(f"No incidents recorded in {journal.path}.")
         return
+    lead_up = LeadUp(records)
     for incident in found:
         click.echo(format_verdict(incident.verdict, incident.outcome))
+        before = [incidents_module.timeline_line(r) for r in lead_up.of(incident.verdict)]
+        lines = [line for line in before if line is not None]
+        if lines:
+            click.echo("    before it:")
+            for line in _capped(lines):
+                click.echo("      " + line)
         click.echo("")
     click.echo(f"{len(found)} incident(s); journal: {journal.path}")
+    click.echo(TIMELINE_HINT)

@@ -25,7 +25,7 @@ _MAIN_WAIT_CAP: float | None = 1.0 if sys.platform == "win32" else None
 
 
 class LogPresenter:
-    """Writes each WARN / ALERT to the log; nobody is asked, so nothing is chosen."""
+    """Writes each WARN / ALERT to the log; nobody is asked, so the outcome is LOGGED."""
 
     name = "log"
 
@@ -58,7 +58,7 @@ class LogPresenter:
                     verdict.tool_name,
                     " ".join(e.text for e in verdict.evidence),
                 )
-                on_outcome(verdict, Outcome.NO_WARNING_SHOWN)
+                on_outcome(verdict, Outcome.LOGGED)
         finally:
             if stop_event.is_set():
                 waker.join()

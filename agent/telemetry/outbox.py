@@ -179,6 +179,7 @@ class Outbox:
         resolution, it logs (without personal data) and refuses it.
         """
         verdict = resolution.verdict
+        outcome = resolution.outcome.counted  # the wire's vocabulary from here on
         if not is_slug(verdict.tool_id) or is_reserved(verdict.tool_id):
             log.warning("outbox: refused a verdict whose tool id is not a valid catalogue slug")
             return False
@@ -200,7 +201,7 @@ class Outbox:
                 "SELECT 1 FROM claims WHERE utc_day = ? AND tool_id = ? AND trigger = ?", key
             ).fetchone()
             if claimed is not None:
-                self._merge_pending(db, key, verdict.stage, resolution.outcome)
+                self._merge_pending(db, key, verdict.stage, outcome)
                 return False
             if self._day_full(db, day):
                 # One PC never counts more keys a day than the collector accepts.
@@ -211,7 +212,7 @@ class Outbox:
             db.execute(
                 "INSERT INTO counts(utc_day, tool_id, trigger, stage, outcome, count) "
                 "VALUES (?, ?, ?, ?, ?, 1)",
-                (*key, verdict.stage.value, resolution.outcome.value),
+                (*key, verdict.stage.value, outcome.value),
             )
             self._enforce_bounds(db)
             return True

@@ -260,6 +260,35 @@ def test_log_presenter_prints_warn_on_the_console(
     assert "after: scareware page" in text and "- AnyDesk was started." in text
 
 
+def test_a_warn_shown_by_the_log_backend_is_recorded_as_logged(
+    start_agent: Callable[..., Agent], tmp_path: Path
+) -> None:
+    """Issue 12: the journal says the WARN went to the log; the counts say no window was shown."""
+    from click.testing import CliRunner
+
+    from agent.cli import main
+    from agent.dialog.log import LogPresenter
+    from agent.telemetry.outbox import Outbox
+
+    got: list[Resolution] = []
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    config = _config(tmp_path / "state")
+    sinks = (got.append, outbox.admit)
+    agent = start_agent(presenter=LogPresenter(config), console=io.StringIO(), sinks=sinks)
+    intake.write_inbox_file(tmp_path / "state", intake.document("call-started", caller="unknown"))
+    wait_for(lambda: agent.records("context"))
+    agent.emit(tool_started(7))
+    wait_for(lambda: agent.records("outcome"))
+    assert [r["outcome"] for r in agent.records("outcome")] == ["logged"]
+    assert [r.outcome for r in got] == [Outcome.LOGGED]
+    batch = outbox.take_batch(agent_version=(1, 0, 0), catalogue_version=1, region="")
+    assert [row.outcome for row in batch.rows] == [Outcome.NO_WARNING_SHOWN]  # the wire's value
+    outbox.close()
+    shown = CliRunner().invoke(main, ["incidents", "--state-dir", str(tmp_path / "state")])
+    assert "outcome: written to the log, no window (nobody was asked)" in shown.output
+    assert "journal only" not in shown.output
+
+
 def test_failing_sink_and_service_do_not_stop_the_agent(
     start_agent: Callable[..., Agent], caplog: pytest.LogCaptureFixture
 ) -> None:
