@@ -175,7 +175,10 @@ class PhoneLinkSource:
         except (SensorError, OSError, RuntimeError, ImportError) as exc:
             if not self._failed_once:
                 self._failed_once = True
-                log.warning("phone (Phone Link): cannot read the toasts (%s)", exc)
+                # Our own SensorError says what to do; anything else by its type only
+                # (an OSError's or WinRT's message can hold a path or a user name).
+                why = str(exc) if isinstance(exc, SensorError) else type(exc).__name__
+                log.warning("phone (Phone Link): cannot read the toasts (%s)", why)
             return
         for toast in toasts:
             if toast.toast_id in self._seen:

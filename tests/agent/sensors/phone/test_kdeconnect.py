@@ -138,6 +138,9 @@ def test_a_phone_that_never_sends_names_makes_its_callers_unverified_said_once(
     assert [c.caller for c in got] == [CallerKind.UNKNOWN] * 2 + [CallerKind.UNVERIFIED] * 3
     said = [r for r in caplog.records if "never sent a contact name" in r.getMessage()]
     assert len(said) == 1
+    # Not the device id, nor the local key made from it (a stable token identifies a phone).
+    assert "nocontacts" not in said[0].getMessage()
+    assert device_key("nocontacts") not in said[0].getMessage()
     # Remembered across restarts of the agent, and shown by ``phone status``.
     again = ContactsTracker(tmp_path / "state", 3)
     assert again.state(device_key("nocontacts")) is Contacts.NOT_READABLE

@@ -7,6 +7,7 @@ schemas; the WinRT toast listener is the only fake (a list handed in where
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from pathlib import Path
@@ -131,3 +132,25 @@ def test_a_broken_calling_db_is_one_line_naming_the_file(tmp_path: Path) -> None
     bad.write_bytes(b"not a database at all" * 100)
     with pytest.raises(SensorError, match=r"^calling\.db: "):
         read_calls(bad, None, since=0)
+
+
+def test_a_failing_toast_seam_is_said_once_by_type_never_its_message(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """WinRT or the OS may put a path or a user name in its error: the log names the type."""
+    calls = 0
+
+    def broken() -> list[Toast]:
+        nonlocal calls
+        calls += 1
+        raise OSError(13, "Access is denied", r"C:\Users\zqxuser4410\AppData\Local\x")
+
+    source = PhoneLinkSource(time.time, ContactsTracker(tmp_path, 3), toasts=broken,
+                             local_app_data=tmp_path / "none")
+    with caplog.at_level(logging.WARNING):
+        source.poll()
+        source.poll()
+    assert calls == 2
+    said = [r.getMessage() for r in caplog.records if "cannot read the toasts" in r.getMessage()]
+    assert said == ["phone (Phone Link): cannot read the toasts (PermissionError)"]
+    assert "zqxuser4410" not in caplog.text
