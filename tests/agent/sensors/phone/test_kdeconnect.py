@@ -85,6 +85,16 @@ def test_a_phone_paired_later_is_heard(running: Any, standin: Any) -> None:
     assert calls.wait(1)[0].device == device_key("later_phone")
 
 
+def test_a_phone_unpaired_is_no_longer_listed(running: Any, standin: Any) -> None:
+    source, _ = running
+    standin.send(op="pair", id="p1", name="Pixel 7")
+    standin.send(op="pair", id="p2", name="Galaxy")
+    SB.wait_until(lambda: source.phones == 2, what="both phones listed")
+    standin.send(op="unpair", id="p1")
+    SB.wait_until(lambda: source.phones == 1, what="the unpaired phone dropped")
+    assert source.status().phones == ("Galaxy",)
+
+
 def test_the_daemon_restarting_is_still_heard(running: Any, session_bus: Any) -> None:
     _, calls = running
     first = SB.StandIn(session_bus)
