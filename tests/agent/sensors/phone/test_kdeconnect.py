@@ -175,6 +175,32 @@ def test_malformed_signals_are_ignored_without_repeating_them(
                for r in caplog.records)
 
 
+def test_a_failing_report_is_one_line_by_type_and_never_dbus_fasts(
+    session_bus: Any, standin: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whatever goes wrong downstream, the number in the error stays out of every log."""
+    source = _source(session_bus, tmp_path)
+    reported = threading.Event()
+
+    def report(call: PhoneCall) -> None:
+        reported.set()
+        raise RuntimeError(f"queue refused a call from {NUMBER}")
+
+    source.start(report)
+    try:
+        SB.wait_until(lambda: source.connected)
+        standin.send(op="pair", id="p1")
+        with caplog.at_level(logging.DEBUG):
+            standin.send(op="ring", id="p1", number=NUMBER)
+            assert reported.wait(10)
+            SB.wait_until(lambda: "a call signal failed" in caplog.text, what="the log line")
+    finally:
+        source.stop()
+    assert "phone (KDE Connect): a call signal failed (RuntimeError)" in caplog.text
+    assert "55501234" not in caplog.text
+    assert not [r for r in caplog.records if r.name.startswith("dbus_fast")]
+
+
 def test_status_names_the_paired_phones(session_bus: Any, standin: Any, tmp_path: Path) -> None:
     source = _source(session_bus, tmp_path)
     standin.send(op="pair", id="p1", name="Pixel 7")
