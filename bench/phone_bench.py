@@ -103,8 +103,10 @@ def main() -> None:
         sensor = PhoneSensor(ctx, sources=[])
         kde = KdeConnectSource(time.time, sensor.contacts, address=lambda: bus.address)
         toast = Toast(1, "Microsoft.YourPhone_8wekyb3d8bbwe!App", ("Anna", "Tot straks!"), 0.0)
+        # Phone Link running (its toasts polled): the costly case, not the idle PC without it.
         link = PhoneLinkSource(time.time, sensor.contacts, toasts=lambda: [toast],
-                               poll_seconds=TOAST_POLL_SECONDS, local_app_data=tmp / "none")
+                               poll_seconds=TOAST_POLL_SECONDS, local_app_data=tmp / "none",
+                               running=lambda: True)
         mac = CallHistorySource(time.time, poll_seconds=HISTORY_POLL_SECONDS, path=store)
         sensor.sources = [kde, link, mac]
         arrived: dict[int, float] = {}
