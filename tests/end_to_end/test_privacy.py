@@ -5,8 +5,9 @@ journey can carry them — the host name the agent sees (a UTS namespace when
 permitted, plus HOSTNAME/COMPUTERNAME), the user name (USER, LOGNAME, the home
 and state-dir paths), file and folder names of the stand-in tools, their
 command lines, a scareware page's title and URL, and a caller's phone number
-in an intake file, and another caller's number that arrives over D-Bus from a
-KDE Connect stand-in on a real session bus (Debian's dbus-daemon) — runs the
+in an intake file, and another caller's number, a contact's name and the
+phone's device id that arrive over D-Bus from a KDE Connect stand-in on a
+real session bus (Debian's dbus-daemon) — runs the
 real ``ratwatch-agent run`` and the real ``ratwatch-collector serve`` with a
 recording TCP proxy between them, and asserts that no marker appears in the
 bytes the collector received, in any of its database files (including -wal
@@ -60,6 +61,8 @@ MARKERS = {
     "url": "zqxurl6621",
     "phone": "+31687654321",
     "dbus_phone": "+31655598765",
+    "contact": "zqxcontact2207",  # a contact's name, as the phone sends it over D-Bus
+    "device": "zqxdevice6613",  # KDE Connect's id of the paired phone
 }
 
 
@@ -205,7 +208,7 @@ def test_no_marker_reaches_the_collector_in_a_full_scam_journey(tmp_path: Path) 
         env["DBUS_SESSION_BUS_ADDRESS"] = bus.address
         phone = SB.StandIn(bus)
         phone.start()
-        phone.send(op="pair", id="pixel7", name=f"Pixel of {m['user']}")
+        phone.send(op="pair", id=m["device"], name=f"Pixel of {m['user']}")
     collector = CollectorChild(tmp_path / "collector")
     collector.start()
     proxy = RecordingProxy(collector.port)
@@ -234,7 +237,10 @@ def test_no_marker_reaches_the_collector_in_a_full_scam_journey(tmp_path: Path) 
             # The person's phone rings: a caller not in the contacts, number over D-Bus.
             agent.wait_for(r"listening on the session bus", 20, since=mark)
             mark = agent.mark()
-            phone.send(op="ring", id="pixel7", number=m["dbus_phone"])
+            phone.send(op="ring", id=m["device"], number="+31 6 12345678", contact=m["contact"])
+            agent.wait_for(r"ringing call, caller known", 15, since=mark)
+            mark = agent.mark()
+            phone.send(op="ring", id=m["device"], number=m["dbus_phone"])
             agent.wait_for(r"ringing call, caller unknown", 15, since=mark)
         # A phone app that wrongly sends the caller's number: the file is refused locally.
         _drop_intake(
@@ -337,14 +343,15 @@ def test_no_marker_reaches_the_collector_in_a_full_scam_journey(tmp_path: Path) 
     # The markers were really there to be leaked: the PC's own records hold them.
     local = (agent.state_dir / "journal.jsonl").read_text(encoding="utf-8")
     assert m["title"] in local and m["url"] in local
-    if phone is not None:  # the D-Bus number: seen, but not even kept on the PC
-        assert '"source": "kdeconnect"' in local
+    if phone is not None:  # the D-Bus number, name and device id: seen, not even kept on the PC
+        assert local.count('"source": "kdeconnect"') >= 2
         state = "".join(
             f.read_text(encoding="utf-8", errors="replace")
             for f in agent.state_dir.rglob("*")
             if f.is_file() and f.suffix in (".json", ".jsonl", ".log")
         )
         assert m["dbus_phone"] not in state and m["dbus_phone"][3:] not in state
+        assert m["contact"] not in state and m["device"] not in state
     rejected = "".join(p.read_text() for p in (inbox / "rejected").glob("*"))
     assert m["phone"] in rejected
     assert m["user"] in str(agent.state_dir)

@@ -10,8 +10,11 @@ tool that started during it). Reading it needs Full Disk Access for the
 program running the agent; without it macOS refuses the open, and the log
 and ``phone status`` say what to do.
 
-A record with ``ZNAME`` is a contact; one without is "not in the contacts"
-(Android's rule), withheld callers (no ``ZADDRESS``) too.
+A record with ``ZNAME`` is a contact. ``ZNAME`` is only sometimes set, so a
+record without it is still a contact when the same number has a name on any
+other record of the history (numbers compared by their last nine digits, as
+for Phone Link); otherwise it is "not in the contacts" (Android's rule), and
+withheld callers (no ``ZADDRESS``) too.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from pathlib import Path
 from agent.errors import SensorError
 from agent.events import CallerKind
 from agent.sensors.base import FailureSink
-from agent.sensors.phone.caller import is_emergency
+from agent.sensors.phone.caller import digits, is_emergency
 from agent.sensors.phone.contacts import device_key
 from agent.sensors.phone.source import (
     Phase,
@@ -43,6 +46,7 @@ NAME = "callhistory"
 DEVICE = device_key("callhistory")
 DEFAULT_PATH = Path("~/Library/Application Support/CallHistoryDB/CallHistory.storedata")
 APPLE_EPOCH_OFFSET = 978_307_200  # seconds from 1970-01-01 to 2001-01-01
+MATCH_DIGITS = 9  # a number's national significant part, as phonelink_history compares them
 ACCESS_DENIED = (
     "macOS does not let the agent read the call history: open System Settings > "
     "Privacy & Security > Full Disk Access and switch it on for the program that runs "
@@ -79,12 +83,17 @@ def read_records(
             "WHERE Z_PK > ? AND ZDATE >= ? ORDER BY ZDATE",
             (after_pk, since - APPLE_EPOCH_OFFSET),
         ).fetchall()
+        # Numbers the history names somewhere: ZNAME is not set on every record.
+        named_rows = conn.execute(
+            "SELECT DISTINCT ZADDRESS FROM ZCALLRECORD WHERE TRIM(COALESCE(ZNAME, '')) != ''"
+        ).fetchall() if rows else []
     except sqlite3.DatabaseError as exc:
         if "authoriz" in str(exc).lower() or "unable to open" in str(exc).lower():
             raise PermissionError(ACCESS_DENIED) from exc
         raise SensorError(f"{path.name}: ZCALLRECORD unreadable ({type(exc).__name__})") from exc
     finally:
         conn.close()
+    named = {_key(a) for (a,) in named_rows if isinstance(a, str) and _key(a)}
     out: list[Record] = []
     for pk, address, name, zdate, duration, answered in rows:
         if not isinstance(zdate, (int, float)):
@@ -92,13 +101,21 @@ def read_records(
         number = address if isinstance(address, str) else ""
         started = float(zdate) + APPLE_EPOCH_OFFSET
         length = float(duration) if isinstance(duration, (int, float)) and duration > 0 else 0.0
-        if (isinstance(name, str) and name.strip()) or is_emergency(number, country):
+        if (
+            (isinstance(name, str) and name.strip())
+            or is_emergency(number, country)
+            or (_key(number) and _key(number) in named)
+        ):
             caller = CallerKind.KNOWN
         else:
             caller = CallerKind.UNKNOWN
         phase = Phase.FINISHED if answered else Phase.MISSED
         out.append(Record(int(pk), phase, caller, started, started + length))
     return out
+
+
+def _key(number: str) -> str:
+    return digits(number)[-MATCH_DIGITS:]
 
 
 def max_pk(path: Path) -> int:

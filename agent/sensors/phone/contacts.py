@@ -86,11 +86,11 @@ class ContactsTracker:
                 return caller
             if not phone["said"]:
                 phone["said"] = True
+                # Not even the device's key: a stable token is a device id by another name.
                 log.warning(
-                    "phone %s has never sent a contact name in %d calls: its app probably "
-                    "may not read the contacts, so its callers count as unverified "
+                    "a paired phone has never sent a contact name in %d calls: its app "
+                    "probably may not read the contacts, so its callers count as unverified "
                     "(allow Contacts for KDE Connect on the phone to fix this)",
-                    device,
                     phone["nameless"],
                 )
             self._save()

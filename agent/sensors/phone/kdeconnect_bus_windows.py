@@ -33,9 +33,9 @@ def install_root_hash(daemon_exe: str) -> str:
     return hashlib.sha1(folder.lower().encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
-def section_names(daemon_exes: list[str]) -> list[str]:
+def section_names(exes: list[str]) -> list[str]:
     """Shared-memory names to try, scoped ones first."""
-    names = [f"Local\\{SECTION}-{install_root_hash(exe)}" for exe in daemon_exes]
+    names = [f"Local\\{SECTION}-{install_root_hash(exe)}" for exe in exes]
     return [*dict.fromkeys(names), SECTION]
 
 
@@ -45,11 +45,23 @@ def parse_section(data: bytes) -> str | None:
     return text if text.startswith(("tcp:", "nonce-tcp:")) else None
 
 
-def _daemon_exes() -> list[str]:
+def daemon_exes() -> list[str]:
+    """Paths of the running ``dbus-daemon.exe`` processes.
+
+    Names first, the path only of a match: this runs on every reconnect try
+    while KDE Connect is not running, and asking every process for its path
+    (OpenProcess per process on Windows) costs far more than the name list.
+    """
     exes: list[str] = []
-    for proc in psutil.process_iter(["name", "exe"]):
-        if (proc.info.get("name") or "").lower() == DAEMON_EXE and proc.info.get("exe"):
-            exes.append(str(proc.info["exe"]))
+    for proc in psutil.process_iter(["name"]):
+        if (proc.info.get("name") or "").lower() != DAEMON_EXE:
+            continue
+        try:
+            exe = proc.exe()
+        except psutil.Error:
+            continue
+        if exe:
+            exes.append(str(exe))
     return exes
 
 
@@ -89,7 +101,7 @@ def read_section(name: str) -> bytes | None:  # pragma: no cover - Windows only
 
 def private_bus_address() -> str | None:
     """KDE Connect's bus address on this PC, or None when it is not running."""
-    for name in section_names(_daemon_exes()):
+    for name in section_names(daemon_exes()):
         data = read_section(name)
         if data:
             found = parse_section(data)

@@ -4,7 +4,13 @@ Toasts: ``Windows.UI.Notifications.Management.UserNotificationListener``
 lists the toasts on screen; an unpackaged process may read them once the
 person allowed notification access (``RequestAccessAsync``). The WinRT call
 is the one seam (``ToastList``): the tests hand in toasts, the real one uses
-the PyWinRT projections. Each toast is reported once (by its id).
+the PyWinRT projections (``WinRtToasts``: one event loop for every poll, the
+access asked once). Each toast is reported once (by its id).
+
+Phone Link is on every Windows 11 PC, linked to a phone on few: the toasts
+are polled only while Phone Link's own process runs (it shows the call
+toasts), looked for once a minute (``PHONE_LINK_EXES``), so a PC without a
+linked phone pays a process-name listing a minute, not a WinRT call a second.
 
 History: at start, ``calling.db`` + ``contacts.db`` give the calls that
 ended while the agent was not running, back as far as the call window.
@@ -12,11 +18,16 @@ ended while the agent was not running, back as far as the call window.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
+
+import psutil
 
 from agent.errors import SensorError
 from agent.sensors.base import FailureSink
@@ -38,6 +49,9 @@ NAME = "phonelink"
 PACKAGE = "Microsoft.YourPhone_8wekyb3d8bbwe"
 DEVICE = device_key("phonelink")
 MAX_REMEMBERED_TOASTS = 256
+# Phone Link's host process (Windows 10/11 since 2022), and Your Phone's before it.
+PHONE_LINK_EXES = ("phoneexperiencehost.exe", "yourphone.exe")
+RUNNING_CHECK_SECONDS = 60.0
 
 ToastList = Callable[[], list[Toast]]
 Clock = Callable[[], float]
@@ -52,29 +66,64 @@ def database_dirs(local_app_data: Path) -> list[Path]:
         return []
 
 
-def winrt_toasts() -> list[Toast]:  # pragma: no cover - Windows only, the seam the tests replace
-    """The toasts on screen now, through PyWinRT (needs notification access)."""
-    import asyncio
+def phone_link_running() -> bool:
+    """Whether Phone Link's process runs now (names only: cheap)."""
+    for proc in psutil.process_iter(["name"]):
+        if (proc.info.get("name") or "").lower() in PHONE_LINK_EXES:
+            return True
+    return False
 
+
+async def _winrt_fetch(ask_access: bool) -> list[Toast]:  # pragma: no cover - Windows only
+    """The toasts on screen now, through PyWinRT (needs notification access)."""
     from winrt.windows.ui.notifications import KnownNotificationBindings, NotificationKinds
     from winrt.windows.ui.notifications.management import (
         UserNotificationListener,
         UserNotificationListenerAccessStatus,
     )
 
-    async def fetch() -> list[Toast]:
-        listener = UserNotificationListener.current
-        if await listener.request_access_async() != UserNotificationListenerAccessStatus.ALLOWED:
-            raise SensorError("Phone Link: notification access was not allowed")
-        found: list[Toast] = []
-        for note in await listener.get_notifications_async(NotificationKinds.TOAST):
-            binding = note.notification.visual.get_binding(KnownNotificationBindings.toast_generic)
-            texts = tuple(t.text for t in binding.get_text_elements()) if binding else ()
-            created = note.creation_time.timestamp()
-            found.append(Toast(note.id, note.app_info.app_user_model_id, texts, created))
+    listener = UserNotificationListener.current
+    if ask_access and (
+        await listener.request_access_async() != UserNotificationListenerAccessStatus.ALLOWED
+    ):
+        raise SensorError("Phone Link: notification access was not allowed")
+    found: list[Toast] = []
+    for note in await listener.get_notifications_async(NotificationKinds.TOAST):
+        binding = note.notification.visual.get_binding(KnownNotificationBindings.toast_generic)
+        texts = tuple(t.text for t in binding.get_text_elements()) if binding else ()
+        created = note.creation_time.timestamp()
+        found.append(Toast(note.id, note.app_info.app_user_model_id, texts, created))
+    return found
+
+
+class WinRtToasts:
+    """The real toast list: one event loop for every poll, and the access asked once.
+
+    A fresh ``asyncio.run`` a second would cost more CPU than the rest of
+    the poll; once access is allowed, revoking it makes the list call fail
+    (logged once), so it is not asked again. ``fetch`` is the WinRT call
+    (a test hands in a coroutine of its own).
+    """
+
+    def __init__(
+        self, fetch: Callable[[bool], Coroutine[Any, Any, list[Toast]]] = _winrt_fetch
+    ) -> None:
+        self._fetch = fetch
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._allowed = False
+
+    def __call__(self) -> list[Toast]:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        found = self._loop.run_until_complete(self._fetch(not self._allowed))
+        self._allowed = True
         return found
 
-    return asyncio.run(fetch())
+    def close(self) -> None:
+        """Close the loop (the source's thread has ended)."""
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
 
 
 class PhoneLinkSource:
@@ -90,8 +139,9 @@ class PhoneLinkSource:
         country: str = "",
         poll_seconds: float = 1.0,
         history_minutes: float = 30.0,
-        toasts: ToastList = winrt_toasts,
+        toasts: ToastList | None = None,
         local_app_data: Path | None = None,
+        running: Callable[[], bool] = phone_link_running,
         failed: FailureSink = no_failure_sink,
     ) -> None:
         self._clock = clock
@@ -100,7 +150,10 @@ class PhoneLinkSource:
         self._country = country
         self._poll = poll_seconds
         self._history_seconds = history_minutes * 60.0
-        self._toasts = toasts
+        self._toasts: ToastList = toasts if toasts is not None else WinRtToasts()
+        self._running = running
+        self._running_seen = False
+        self._running_checked: float | None = None  # monotonic time of the last look
         base = local_app_data or Path(os.environ.get("LOCALAPPDATA", "~")).expanduser()
         self._local = base
         self._seen: dict[int, None] = {}
@@ -129,6 +182,8 @@ class PhoneLinkSource:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        if isinstance(self._toasts, WinRtToasts):
+            self._toasts.close()
 
     def status(self) -> SourceStatus:
         """Whether Phone Link has a linked phone's databases here."""
@@ -165,8 +220,27 @@ class PhoneLinkSource:
                 )
 
     def _tick(self) -> None:
-        self.poll()
-        self._stop.wait(self._poll)
+        if self._phone_link_runs():
+            self.poll()
+            self._stop.wait(self._poll)
+        else:
+            self._stop.wait(RUNNING_CHECK_SECONDS)
+
+    def _phone_link_runs(self) -> bool:
+        """Phone Link's process, looked for at most once a minute."""
+        now = time.monotonic()
+        if self._running_checked is None or now - self._running_checked >= RUNNING_CHECK_SECONDS:
+            self._running_checked = now
+            runs = self._running()
+            if runs != self._running_seen:
+                self._running_seen = runs
+                log.info(
+                    "phone (Phone Link): %s",
+                    "running: reading its call notifications"
+                    if runs
+                    else "not running: its call notifications are not read",
+                )
+        return self._running_seen
 
     def poll(self) -> None:
         """Look at the toasts once (public for a driving test)."""
@@ -175,7 +249,10 @@ class PhoneLinkSource:
         except (SensorError, OSError, RuntimeError, ImportError) as exc:
             if not self._failed_once:
                 self._failed_once = True
-                log.warning("phone (Phone Link): cannot read the toasts (%s)", exc)
+                # Our own SensorError says what to do; anything else by its type only
+                # (an OSError's or WinRT's message can hold a path or a user name).
+                why = str(exc) if isinstance(exc, SensorError) else type(exc).__name__
+                log.warning("phone (Phone Link): cannot read the toasts (%s)", why)
             return
         for toast in toasts:
             if toast.toast_id in self._seen:

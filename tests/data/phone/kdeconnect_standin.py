@@ -51,6 +51,16 @@ class Daemon(ServiceInterface):
         return device_id
 
     @signal()
+    def deviceRemoved(self, device_id: str) -> DBusStr:
+        return device_id
+
+    @signal()
+    def deviceVisibilityChanged(self, device_id: str, visible: bool) -> Annotated[
+        list[Any], DBusSignature("sb")
+    ]:
+        return [device_id, visible]
+
+    @signal()
     def deviceListChanged(self) -> None:
         return None
 
@@ -102,6 +112,16 @@ async def main(address: str) -> None:
             bus.export(f"/modules/kdeconnect/devices/{dev}/telephony", phones[dev])
             daemon.paired.append(dev)
             daemon.deviceAdded(dev)
+            daemon.deviceListChanged()
+            print(json.dumps({"ok": op}), flush=True)
+        elif op == "unpair":  # the person unpairs the phone (or removes it) on the PC
+            dev = cmd["id"]
+            daemon.paired.remove(dev)
+            bus.unexport(f"/modules/kdeconnect/devices/{dev}/telephony")
+            bus.unexport(f"/modules/kdeconnect/devices/{dev}")
+            phones.pop(dev, None)
+            daemon.deviceVisibilityChanged(dev, False)
+            daemon.deviceRemoved(dev)
             daemon.deviceListChanged()
             print(json.dumps({"ok": op}), flush=True)
         elif op in ("ring", "missed"):

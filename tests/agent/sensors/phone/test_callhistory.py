@@ -64,6 +64,24 @@ def test_known_unknown_and_withheld_callers(tmp_path: Path) -> None:
     assert got[1].ended - got[1].started == 240.0
 
 
+def test_a_nameless_record_of_a_number_named_elsewhere_in_the_history_is_a_contact(
+    tmp_path: Path,
+) -> None:
+    """ZNAME is only sometimes set: the daughter's number, named on last week's call, is known."""
+    now = time.time()
+    store = tmp_path / "CallHistory.storedata"
+    _store(
+        store,
+        [
+            ("+31612345678", "Dochter Anna", now - 7 * 86400, 300.0, 1),
+            ("0612345678", None, now - 600, 120.0, 1),  # the same number, national form
+            ("+31655501234", None, now - 300, 60.0, 1),  # never named: not in the contacts
+        ],
+    )
+    got = read_records(store, since=now - 1800, country="NL")
+    assert [r.caller for r in got] == [CallerKind.KNOWN, CallerKind.UNKNOWN]
+
+
 def test_the_source_reports_the_window_then_new_calls_only(tmp_path: Path) -> None:
     now = time.time()
     store = tmp_path / "CallHistory.storedata"

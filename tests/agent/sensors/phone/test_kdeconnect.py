@@ -85,6 +85,16 @@ def test_a_phone_paired_later_is_heard(running: Any, standin: Any) -> None:
     assert calls.wait(1)[0].device == device_key("later_phone")
 
 
+def test_a_phone_unpaired_is_no_longer_listed(running: Any, standin: Any) -> None:
+    source, _ = running
+    standin.send(op="pair", id="p1", name="Pixel 7")
+    standin.send(op="pair", id="p2", name="Galaxy")
+    SB.wait_until(lambda: source.phones == 2, what="both phones listed")
+    standin.send(op="unpair", id="p1")
+    SB.wait_until(lambda: source.phones == 1, what="the unpaired phone dropped")
+    assert source.status().phones == ("Galaxy",)
+
+
 def test_the_daemon_restarting_is_still_heard(running: Any, session_bus: Any) -> None:
     _, calls = running
     first = SB.StandIn(session_bus)
@@ -138,6 +148,9 @@ def test_a_phone_that_never_sends_names_makes_its_callers_unverified_said_once(
     assert [c.caller for c in got] == [CallerKind.UNKNOWN] * 2 + [CallerKind.UNVERIFIED] * 3
     said = [r for r in caplog.records if "never sent a contact name" in r.getMessage()]
     assert len(said) == 1
+    # Not the device id, nor the local key made from it (a stable token identifies a phone).
+    assert "nocontacts" not in said[0].getMessage()
+    assert device_key("nocontacts") not in said[0].getMessage()
     # Remembered across restarts of the agent, and shown by ``phone status``.
     again = ContactsTracker(tmp_path / "state", 3)
     assert again.state(device_key("nocontacts")) is Contacts.NOT_READABLE
@@ -160,6 +173,32 @@ def test_malformed_signals_are_ignored_without_repeating_them(
     assert sum("malformed" in r.getMessage() for r in caplog.records) == 1
     assert all("9999" not in r.getMessage() and "5550" not in r.getMessage()
                for r in caplog.records)
+
+
+def test_a_failing_report_is_one_line_by_type_and_never_dbus_fasts(
+    session_bus: Any, standin: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whatever goes wrong downstream, the number in the error stays out of every log."""
+    source = _source(session_bus, tmp_path)
+    reported = threading.Event()
+
+    def report(call: PhoneCall) -> None:
+        reported.set()
+        raise RuntimeError(f"queue refused a call from {NUMBER}")
+
+    source.start(report)
+    try:
+        SB.wait_until(lambda: source.connected)
+        standin.send(op="pair", id="p1")
+        with caplog.at_level(logging.DEBUG):
+            standin.send(op="ring", id="p1", number=NUMBER)
+            assert reported.wait(10)
+            SB.wait_until(lambda: "a call signal failed" in caplog.text, what="the log line")
+    finally:
+        source.stop()
+    assert "phone (KDE Connect): a call signal failed (RuntimeError)" in caplog.text
+    assert "55501234" not in caplog.text
+    assert not [r for r in caplog.records if r.name.startswith("dbus_fast")]
 
 
 def test_status_names_the_paired_phones(session_bus: Any, standin: Any, tmp_path: Path) -> None:

@@ -2,12 +2,18 @@
 
 The fixtures are real SQLite databases built here from the published
 schemas; the WinRT toast listener is the only fake (a list handed in where
-``winrt_toasts`` would ask Windows).
+``WinRtToasts`` would ask Windows), and whether Phone Link's process runs
+(a copy of ``sleep`` named like it, in the real process table, or a flag).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import shutil
 import sqlite3
+import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -17,7 +23,12 @@ from agent.events import CallerKind
 from agent.sensors.phone.contacts import ContactsTracker
 from agent.sensors.phone.phonelink_history import FILETIME_EPOCH_OFFSET, read_calls
 from agent.sensors.phone.phonelink_toasts import Toast, call_from_toast
-from agent.sensors.phone.phonelink_windows import PACKAGE, PhoneLinkSource
+from agent.sensors.phone.phonelink_windows import (
+    PACKAGE,
+    PhoneLinkSource,
+    WinRtToasts,
+    phone_link_running,
+)
 from agent.sensors.phone.source import Phase, PhoneCall
 
 APP = "Microsoft.YourPhone_8wekyb3d8bbwe!App"
@@ -108,7 +119,8 @@ def test_the_source_reports_history_then_each_toast_once(tmp_path: Path) -> None
     toasts = [Toast(7, APP, ("06 55501234", "Inkomende oproep"), now)]
     got: list[PhoneCall] = []
     source = PhoneLinkSource(time.time, ContactsTracker(tmp_path, 3), country="NL",
-                             toasts=lambda: list(toasts), local_app_data=local)
+                             toasts=lambda: list(toasts), local_app_data=local,
+                             running=lambda: True)
     assert source.status().available
     source.start(got.append)
     try:
@@ -131,3 +143,95 @@ def test_a_broken_calling_db_is_one_line_naming_the_file(tmp_path: Path) -> None
     bad.write_bytes(b"not a database at all" * 100)
     with pytest.raises(SensorError, match=r"^calling\.db: "):
         read_calls(bad, None, since=0)
+
+
+def test_a_failing_toast_seam_is_said_once_by_type_never_its_message(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """WinRT or the OS may put a path or a user name in its error: the log names the type."""
+    calls = 0
+
+    def broken() -> list[Toast]:
+        nonlocal calls
+        calls += 1
+        raise OSError(13, "Access is denied", r"C:\Users\zqxuser4410\AppData\Local\x")
+
+    source = PhoneLinkSource(time.time, ContactsTracker(tmp_path, 3), toasts=broken,
+                             local_app_data=tmp_path / "none")
+    with caplog.at_level(logging.WARNING):
+        source.poll()
+        source.poll()
+    assert calls == 2
+    said = [r.getMessage() for r in caplog.records if "cannot read the toasts" in r.getMessage()]
+    assert said == ["phone (Phone Link): cannot read the toasts (PermissionError)"]
+    assert "zqxuser4410" not in caplog.text
+
+
+def test_toasts_are_polled_only_while_phone_link_runs(tmp_path: Path) -> None:
+    """A PC where Phone Link does not run pays a process look a minute, never the toast call."""
+    asked: list[int] = []
+    looked = threading.Event()
+
+    def toasts() -> list[Toast]:
+        asked.append(1)
+        return []
+
+    def running() -> bool:
+        looked.set()
+        return False
+
+    idle = PhoneLinkSource(time.time, ContactsTracker(tmp_path, 3), toasts=toasts,
+                           poll_seconds=0.01, local_app_data=tmp_path / "none", running=running)
+    idle.start(lambda call: None)
+    try:
+        assert looked.wait(5)
+        time.sleep(0.3)  # thirty polls' worth of time
+    finally:
+        idle.stop()
+    assert asked == []
+    busy = PhoneLinkSource(time.time, ContactsTracker(tmp_path, 3), toasts=toasts,
+                           poll_seconds=0.01, local_app_data=tmp_path / "none",
+                           running=lambda: True)
+    busy.start(lambda call: None)
+    try:
+        deadline = time.monotonic() + 5
+        while len(asked) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        busy.stop()
+    assert len(asked) >= 3
+
+
+def test_phone_link_running_finds_its_process_by_name(tmp_path: Path) -> None:
+    exe = tmp_path / "PhoneExperienceHost.exe"
+    shutil.copy2(shutil.which("sleep") or "/bin/sleep", exe)
+    before = phone_link_running()
+    child = subprocess.Popen([str(exe), "30"])
+    try:
+        deadline = time.monotonic() + 5
+        while not phone_link_running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert phone_link_running()
+    finally:
+        child.kill()
+        child.wait()
+    assert not before  # no Phone Link on this Linux machine before the stand-in
+
+
+def test_the_winrt_list_reuses_one_loop_and_asks_for_access_once() -> None:
+    loops: list[asyncio.AbstractEventLoop] = []
+    asks: list[bool] = []
+
+    async def fetch(ask_access: bool) -> list[Toast]:
+        loops.append(asyncio.get_running_loop())
+        asks.append(ask_access)
+        return [Toast(1, APP, ("Mam", "Incoming call"), 0.0)]
+
+    toasts = WinRtToasts(fetch)
+    try:
+        for _ in range(3):
+            assert toasts()[0].texts == ("Mam", "Incoming call")
+    finally:
+        toasts.close()
+    assert len(set(map(id, loops))) == 1
+    assert asks == [True, False, False]

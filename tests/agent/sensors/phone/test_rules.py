@@ -7,13 +7,19 @@ hashing and parsing they feed are tested; the OS call is the seam.
 from __future__ import annotations
 
 import hashlib
+import shutil
+import subprocess
+from pathlib import Path
 
+import psutil
 import pytest
 
 from agent.events import CallerKind
 from agent.sensors.phone.caller import classify, is_emergency, withheld
 from agent.sensors.phone.kdeconnect_bus_macos import from_address_file, from_launchd
 from agent.sensors.phone.kdeconnect_bus_windows import (
+    DAEMON_EXE,
+    daemon_exes,
     install_root_hash,
     parse_section,
     section_names,
@@ -65,3 +71,34 @@ def test_macos_private_bus_as_kdeconnect_publishes_it() -> None:
     text = "\n\nunix:path=/tmp/dbus-AbC123,guid=0123456789abcdef\n"
     assert from_address_file(text) == "unix:path=/tmp/dbus-AbC123,guid=0123456789abcdef"
     assert from_address_file("") is None
+
+
+def test_windows_daemon_lookup_asks_only_the_bus_daemon_for_its_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real process named dbus-daemon.exe (a copy of sleep) in the real process table.
+
+    The lookup runs on every reconnect try while KDE Connect is not running:
+    only a process with the daemon's name may cost an ``exe()`` (OpenProcess
+    on Windows), not every process on the PC.
+    """
+    exe = tmp_path / "KDE Connect" / "bin" / DAEMON_EXE
+    exe.parent.mkdir(parents=True)
+    shutil.copy2(shutil.which("sleep") or "/bin/sleep", exe)
+    child = subprocess.Popen([str(exe), "30"])
+    asked: list[int] = []
+    real_exe = psutil.Process.exe
+
+    def counting_exe(self: psutil.Process) -> str:
+        asked.append(self.pid)
+        return real_exe(self)
+
+    monkeypatch.setattr(psutil.Process, "exe", counting_exe)
+    try:
+        found = daemon_exes()
+    finally:
+        child.kill()
+        child.wait()
+    assert str(exe) in found
+    mine = [pid for pid in asked if pid == child.pid]
+    assert mine and len(asked) == len(found), f"exe() asked of {len(asked)} processes"
