@@ -24,7 +24,7 @@ from pathlib import Path
 
 from collector import ipc
 from collector.errors import StoreError
-from collector.model import Batch, Cell, IngestResult, Query
+from collector.model import Batch, Cell, CellKey, IngestResult, Query, Release
 from collector.sqlite_store import SqliteStore
 
 _STOP = b""
@@ -74,6 +74,18 @@ class RemoteStore:
     def seen(self, batch_id: bytes) -> bool:
         """Whether the writer has acknowledged ``batch_id``, read from the database."""
         return self._reader.seen(batch_id)
+
+    def put_release(self, release: Release) -> bool:
+        """Refused: only the writer process computes releases (exactly once per period)."""
+        raise StoreError("releases are made by the collector's writer process, not a front end")
+
+    def release_headers(self) -> list[Release]:
+        """Every release's header, read from the database."""
+        return self._reader.release_headers()
+
+    def release_cells(self, release_id: str) -> tuple[tuple[CellKey, int], ...]:
+        """One release's cells, read from the database."""
+        return self._reader.release_cells(release_id)
 
     def _send_loop(self) -> None:
         while True:

@@ -19,9 +19,10 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import msgpack
 
+from collector import sqlite_release
 from collector.model import RowTuple
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Each tally is kept at two grains (day, month) and two widths: every
 # dimension, or only tool and region ("narrow"), the shape of the most
@@ -119,7 +120,12 @@ def _from_4(conn: sqlite3.Connection) -> None:
     conn.execute("DROP TABLE pending_v4")
 
 
-_UPGRADES = {4: _from_4}
+def _from_5(conn: sqlite3.Connection) -> None:
+    """Version 6 adds the releases (collector.sqlite_release); tallies are unchanged."""
+    sqlite_release.create(conn)
+
+
+_UPGRADES = {4: _from_4, 5: _from_5}
 
 
 class SchemaError(Exception):
@@ -149,7 +155,13 @@ def prepare(conn: sqlite3.Connection) -> None:
     """
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version == 0:
-        conn.executescript(_TALLIES + _SEEN + _PENDING + f"PRAGMA user_version={SCHEMA_VERSION};")
+        conn.executescript(
+            _TALLIES
+            + _SEEN
+            + _PENDING
+            + sqlite_release.DDL
+            + f"PRAGMA user_version={SCHEMA_VERSION};"
+        )
         return
     while version in _UPGRADES:
         conn.execute("BEGIN IMMEDIATE")

@@ -14,7 +14,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Protocol
 
-from collector.model import Batch, Cell, IngestResult, Query
+from collector.model import Batch, Cell, CellKey, IngestResult, Query, Release
 
 
 class Store(Protocol):
@@ -47,6 +47,24 @@ class Store(Protocol):
         Lets the service acknowledge a retry whose rows aged out of the
         acceptance window after the first (lost) acknowledgement.
         """
+        ...
+
+    # --- releases (collector.releases): written once, never changed ---------
+
+    def put_release(self, release: Release) -> bool:
+        """Store ``release`` unless one with its id exists; True when stored.
+
+        Raises StoreError on a store that cannot write (read-only, or a
+        front end: only the writing process computes releases).
+        """
+        ...
+
+    def release_headers(self) -> list[Release]:
+        """Every stored release, without cells, in (first_day, release_id) order."""
+        ...
+
+    def release_cells(self, release_id: str) -> tuple[tuple[CellKey, int], ...]:
+        """The released cells of one release, keys in its grid's order."""
         ...
 
     def close(self) -> None:

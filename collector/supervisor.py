@@ -38,8 +38,9 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from collector.config import CollectorConfig, split_host_port
+from collector.config import CollectorConfig, release_params, split_host_port
 from collector.errors import CollectorError, ConfigError
+from collector.releases import ReleaseWorker
 from collector.server import announce, describe, quiet_gc
 from collector.store import STORES
 from collector.write_hub import WriteHub
@@ -143,6 +144,10 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self._stop.set())
         store = STORES["sqlite"](self.config.data_dir)  # takes the data dir lock
+        # Releases are made here, in the one writing process: once per period,
+        # however many front ends answer queries from them.
+        releases = ReleaseWorker(store, release_params(self.config))
+        releases.start()
         try:
             host, port = reserve_port(self.config.collector.listen)
             address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -164,6 +169,7 @@ class Supervisor:
             finally:
                 self._stop_workers()
         finally:
+            releases.stop()
             store.close()
         self.echo("stopped cleanly; every acknowledged count is on disk")
 
