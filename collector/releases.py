@@ -191,22 +191,25 @@ class ReleaseWorker:
         self._interval = interval
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._pass = threading.Lock()  # one pass at a time: each release computed once
         self._thread = threading.Thread(target=self._run, name="releases", daemon=True)
 
     def start(self) -> None:
         """Begin (the first pass runs at once)."""
         self._thread.start()
 
-    def poke(self) -> None:
-        """Look for due periods now (tests move the clock)."""
-        self._wake.set()
+    def run_once(self) -> list[str]:
+        """One pass now, in the caller's thread (tests that move the clock); returns new ids."""
+        with self._pass:
+            made = make_due(self._store, self._params, self._clock)
+        if made:
+            log.info("released %d period(s): %s", len(made), ", ".join(made[:5]))
+        return made
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                made = make_due(self._store, self._params, self._clock)
-                if made:
-                    log.info("released %d period(s): %s", len(made), ", ".join(made[:5]))
+                self.run_once()
             except StoreError as exc:
                 log.error("computing releases failed, will retry: %s", exc)
             self._wake.wait(self._interval)

@@ -23,6 +23,7 @@ from ratwatch_proto import telemetry_pb2_grpc as pb_grpc
 
 from collector.auth import hash_token, new_token
 from collector.config import CollectorConfig, from_dict
+from collector.model import Dimension, Query
 from collector.periods import from_date
 from collector.server import CollectorServer
 
@@ -123,6 +124,18 @@ class Running:
     def query(self, *group_by: int, **kw: Any) -> pb.StatsReply:
         q = pb.StatsQuery(group_by=list(group_by) or [pb.DIMENSION_TOOL], **kw)
         return self.stats().Query(q, metadata=self.analyst_md(), timeout=10)
+
+    def raw_counts(self, *group_by: Dimension, **kw: Any) -> dict[str, int]:
+        """The operator's view (raw tallies by the first dimension), from the server's own store.
+
+        The Stats API serves releases only; tests of ingest check what was
+        stored the way an operator would, on the collector's side.
+        """
+        query = Query(group_by=group_by or (Dimension.TOOL,), **kw)
+        out: dict[str, int] = {}
+        for cell in self.server.store.query(query):
+            out[str(cell.key[0])] = out.get(str(cell.key[0]), 0) + cell.count
+        return out
 
     def stop(self) -> None:
         if self._loop.is_closed():

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-STATS_ARGS = ("--min-cell-count", "1", "--format", "json")
+STATS_ARGS = ("--raw", "--min-cell-count", "1", "--format", "json")
 
 
 class Collector:
