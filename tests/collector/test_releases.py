@@ -91,7 +91,7 @@ def _october(store: SqliteStore) -> None:
         for tool, n in (("teamviewer", 900), ("anydesk", 400), ("quick_assist", 250))
         for _ in range(4)
     ]
-    seed(store, rows + [(TallyRow(OCT + 4, "supremo", 2, 1, 1, 3), "NL")])
+    seed(store, [*rows, (TallyRow(OCT + 4, "supremo", 2, 1, 1, 3), "NL")])
 
 
 def test_a_release_never_changes(open_store: Callable[[Clock], SqliteStore]) -> None:
