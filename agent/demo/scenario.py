@@ -171,10 +171,17 @@ def run_demo(options: DemoOptions, echo: Echo) -> None:
             n = _wait_for_tool(collector, "anydesk", 30)
             echo(f"      the collector has counted AnyDesk {n} time(s).")
             echo("")
-            echo("What an analyst sees (ratwatch-collector stats --by tool,trigger,stage,outcome):")
+            echo(
+                "The operator's raw view of this demo collector "
+                "(ratwatch-collector stats --data-dir ... --raw):"
+            )
             echo("")
-            for line in collector.stats_table().rstrip().splitlines():
+            for line in collector.raw_table().rstrip().splitlines():
                 echo(("    " + line).rstrip())
+            echo("")
+            echo("Analysts never see this raw view: they get releases, fixed tables per closed")
+            echo("period with noise and a threshold. Today is not closed, so the analysts' view")
+            echo("(ratwatch-collector stats --collector ...) has no release with this count yet.")
             echo("")
             echo("Only these counts left the 'PC': a day, the tool id, what came before, how far")
             echo("it got and what the person chose. No names, numbers, paths or addresses.")

@@ -168,24 +168,28 @@ class CollectorChild:
             self._log_fh = None
 
     def counted(self, tool_id: str, *filters: str) -> int:
-        """How often the running collector has counted ``tool_id`` (``stats --format json``)."""
-        doc = json.loads(self.stats_table("tool", "--tool", tool_id, *filters, "--format", "json"))
+        """How often the collector has counted ``tool_id``: the operator's raw tallies.
+
+        Today's counts are in no release yet (a day is released once it is
+        closed), so the demo and the end-to-end tests, which run the
+        collector on this machine, read its data dir as its operator would.
+        """
+        doc = json.loads(self.raw_table("tool", "--tool", tool_id, *filters, "--format", "json"))
         return sum(int(row["count"]) for row in doc["rows"])
+
+    def raw_table(self, by: str = "tool,trigger,stage,outcome", *more: str) -> str:
+        """``stats --data-dir ... --raw``: the operator's view, NOT FOR PUBLICATION."""
+        return self._stats(
+            "--data-dir", str(self.data_dir), "--raw", "--min-cell-count", "1", "--by", by, *more
+        )
 
     def stats_table(self, by: str = "tool,trigger,stage,outcome", *more: str) -> str:
         """``ratwatch-collector stats`` against the running collector, as the analyst sees it."""
+        return self._stats("--collector", self.address, "--by", by, *more)
+
+    def _stats(self, *args: str) -> str:
         out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "collector",
-                "stats",
-                "--collector",
-                self.address,
-                "--by",
-                by,
-                *more,
-            ],
+            [sys.executable, "-m", "collector", "stats", *args],
             capture_output=True,
             text=True,
             check=False,
