@@ -25,6 +25,7 @@ from collector import queries, releases
 from collector.model import Batch, Cell, Dimension, Query, TallyRow
 from collector.periods import from_date
 from collector.release_policy import GRIDS, ReleaseParams, calibrate, interval
+from collector.report import Report
 from collector.sqlite_store import SqliteStore
 
 PARAMS = ReleaseParams()
@@ -72,7 +73,7 @@ def seed(store: SqliteStore, rows: list[tuple[TallyRow, str]]) -> None:
             store.ingest(Batch(os.urandom(16), region, tuple(rs[i : i + 5000])))
 
 
-def by_tool(store: SqliteStore, since: int, until: int) -> queries.Report:
+def by_tool(store: SqliteStore, since: int, until: int) -> Report:
     return queries.run(
         store,
         Query(group_by=(Dimension.TOOL,), since_day=since, until_day=until),
