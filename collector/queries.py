@@ -23,6 +23,7 @@ computed once per process and kept (``Projections``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections.abc import Iterable
@@ -145,9 +146,27 @@ class Projections:
 _SHARED = Projections()
 
 
-def run(store: Store, query: Query, projections: Projections = _SHARED) -> Report:
-    """Answer ``query`` from the stored releases."""
-    chosen, uncovered = choose(store.release_headers(), query)
+def run(
+    store: Store,
+    query: Query,
+    projections: Projections = _SHARED,
+    *,
+    visible: frozenset[str] | None = None,
+) -> Report:
+    """Answer ``query`` from the stored releases, over the ``visible`` tool ids when given.
+
+    Analysts' answers always pass ``visible`` (collector.known_tools). A
+    held id never enters a release (collector.releases); the filter also
+    keeps an id denied after its release out of every cell and total,
+    whatever the grouping (every grid holds the tool).
+    """
+    headers = store.release_headers()
+    if visible is not None:
+        tool_ids = query.tool_ids & visible if query.tool_ids else visible
+        query = dataclasses.replace(query, tool_ids=tool_ids)
+        if not tool_ids:  # an empty filter would mean "every tool": none is visible
+            headers = []
+    chosen, uncovered = choose(headers, query)
     sums: dict[CellKey, list[int]] = {}
     suppressed = 0
     for rel in chosen:

@@ -17,6 +17,8 @@ a suppressed cell. That is why the raw view stays with the operator.
 
 from __future__ import annotations
 
+import dataclasses
+
 from collector.model import PERIODS, Cell, CellKey, Query
 from collector.report import RAW_VIEW, Report, ReportRow
 from collector.store import Store
@@ -55,6 +57,17 @@ def publish(query: Query, cells: list[Cell], min_cell_count: int) -> Report:
     )
 
 
-def run(store: Store, query: Query, min_cell_count: int) -> Report:
-    """Query the store and publish the answer."""
+def run(
+    store: Store, query: Query, min_cell_count: int, visible: frozenset[str] | None = None
+) -> Report:
+    """Query the store and publish the answer, over the ``visible`` tool ids only when given.
+
+    ``stats --raw`` passes ``visible`` (collector.known_tools), like every
+    answer: held ids are listed by ``tools pending``, not in tables.
+    """
+    if visible is not None:
+        tool_ids = query.tool_ids & visible if query.tool_ids else visible
+        query = dataclasses.replace(query, tool_ids=tool_ids)
+        if not tool_ids:  # an empty filter would mean "every tool"
+            return publish(query, [], min_cell_count)
     return publish(query, store.query(query), min_cell_count)

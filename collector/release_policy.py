@@ -15,7 +15,8 @@ One rule each, in one place:
   cannot link two days of one PC (nothing identifies a PC), so a PC active
   on k days of a period is protected as k units (group privacy: k·ε).
   One PC-day adds at most one count per (day, tool, trigger) and at most
-  ``PC_DAY_ROWS`` rows (issue 13's batch shape), so it changes at most
+  ``PC_DAY_ROWS`` = ``ratwatch_proto.limits.ROWS_PER_DAY`` rows (issue 13's
+  batch shape; the dropped tally is never released), so it changes at most
   ``PC_DAY_ROWS`` cells of a grid, each by at most 1 (by at most the number
   of triggers, in a grid without the trigger).
 - **Noise and threshold.** Half of a release's ε goes to its cells: OpenDP's
@@ -38,6 +39,8 @@ import functools
 import math
 from dataclasses import dataclass
 
+from ratwatch_proto.limits import ROWS_PER_DAY
+
 from collector.model import Dimension, Trigger
 
 KINDS = (Dimension.QUARTER, Dimension.MONTH, Dimension.WEEK, Dimension.DAY)  # coarsest first
@@ -54,8 +57,10 @@ GRIDS: dict[Dimension, tuple[Dimension, ...]] = {
     ),
 }
 # Rows one PC may send for one day: the contribution bound the noise is
-# calibrated to. Issue 13's per-day batch shape must not allow more.
-PC_DAY_ROWS = 4
+# calibrated to. It is the wire's per-day bound (issue 13: the outbox claims
+# at most ROWS_PER_DAY keys a day, each counted once, across all batches),
+# so the two cannot drift apart.
+PC_DAY_ROWS = ROWS_PER_DAY
 PROVISIONAL_DAY = 15  # a month's one provisional release covers its days 1..15
 RELEASES_PER_DAY = len(KINDS) + 1  # what one PC-day can be charged for at most
 CONFIDENCE = 0.95

@@ -16,6 +16,10 @@ came late. The running month gets one provisional release, of its days
 1..15 once they are closed; the closed month's release replaces it in
 answers, and both count against the budget (release_policy).
 
+What: only tool ids analysts may see (collector.known_tools); a held id
+never enters a release, and one allowed later counts from the next
+release on. The dropped tally stays out (see released_tools).
+
 Who: only the process holding the writable store computes releases (the
 single-process collector, or the writer of ``serve --workers N``), and the
 store refuses a second release with the same id, so each period is
@@ -31,6 +35,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+
+from ratwatch_proto.limits import DROPPED_TOOL_ID
 
 from collector.errors import StoreError
 from collector.model import Cell, CellKey, Dimension, Query, Release
@@ -153,12 +159,34 @@ def first_data_day(store: Store) -> int | None:
     return from_date(dt.date(int(year), int(month), 1))
 
 
-def make_due(store: Store, params: ReleaseParams, clock: Callable[[], float]) -> list[str]:
-    """Compute and store every release that is due and not stored yet; returns their ids."""
+def released_tools(visible: frozenset[str] | None) -> frozenset[str] | None:
+    """The tool ids a release may hold: the visible ones, never the dropped tally.
+
+    Held ids (collector.known_tools) never enter a release. The dropped
+    tally (``ratwatch.dropped``) is left out too: one PC-day's dropped row
+    may count up to MAX_ROW_COUNT, far beyond the contribution bound the
+    noise is calibrated to (release_policy), so it stays in the operator's
+    raw view. None (tests, bench): every id but the dropped tally.
+    """
+    return None if visible is None else visible - {DROPPED_TOOL_ID}
+
+
+def make_due(
+    store: Store,
+    params: ReleaseParams,
+    clock: Callable[[], float],
+    *,
+    visible: frozenset[str] | None = None,
+) -> list[str]:
+    """Compute and store every release that is due and not stored yet; returns their ids.
+
+    Only ``visible`` tool ids (collector.known_tools) are released; see released_tools.
+    """
     today = int(clock() // 86400)
     start = first_data_day(store)
     if start is None:
         return []
+    tools = released_tools(visible)
     have = {r.release_id for r in store.release_headers()}
     made: list[str] = []
     for kind in KINDS:
@@ -168,7 +196,17 @@ def make_due(store: Store, params: ReleaseParams, clock: Callable[[], float]) ->
                 continue
             if provisional and any(h.startswith(rid.rsplit("/to/", 1)[0] + "/to/") for h in have):
                 continue  # the month's one provisional release exists
-            source = store.query(Query(group_by=GRIDS[kind], since_day=first, until_day=last))
+            source: list[Cell] = []
+            if tools is None or tools:
+                source = store.query(
+                    Query(
+                        group_by=GRIDS[kind],
+                        since_day=first,
+                        until_day=last,
+                        tool_ids=tools or frozenset(),
+                    )
+                )
+            source = [c for c in source if c.key[0] != DROPPED_TOOL_ID]  # TOOL leads every grid
             rel = compute(kind, first, last, provisional, source, params, clock())
             if store.put_release(rel):
                 made.append(rid)
@@ -184,8 +222,11 @@ class ReleaseWorker:
         params: ReleaseParams,
         clock: Callable[[], float] = time.time,
         interval: float = CHECK_SECONDS,
+        *,
+        visible: frozenset[str] | None = None,
     ) -> None:
         self._store = store
+        self._visible = visible
         self._params = params
         self._clock = clock
         self._interval = interval
@@ -201,7 +242,7 @@ class ReleaseWorker:
     def run_once(self) -> list[str]:
         """One pass now, in the caller's thread (tests that move the clock); returns new ids."""
         with self._pass:
-            made = make_due(self._store, self._params, self._clock)
+            made = make_due(self._store, self._params, self._clock, visible=self._visible)
         if made:
             log.info("released %d period(s): %s", len(made), ", ".join(made[:5]))
         return made

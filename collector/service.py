@@ -13,6 +13,8 @@ a client "our bug" when it is theirs. ``_lenient`` hands the handler a
 from __future__ import annotations
 
 import asyncio
+import functools
+import math
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -27,11 +29,14 @@ from collector.auth import AuthError, Role, TokenCheck
 from collector.errors import StoreError, ValidationError
 from collector.group_commit import GroupCommit
 from collector.model import Dimension, Release
+from collector.ratelimit import PeerKeys, RateLimiter
 from collector.report import Report
 from collector.store import MAX_GROUP, Store
 from collector.validate import BatchValidator, validate_query
 
 TELEMETRY = "ratwatch.telemetry.v1.Telemetry"
+# Trailing metadata with the milliseconds a refused caller should wait (gRFC A6).
+RETRY_PUSHBACK_KEY = "grpc-retry-pushback-ms"
 STATS = "ratwatch.telemetry.v1.Stats"
 
 M = TypeVar("M", bound=Message)
@@ -65,16 +70,30 @@ async def _abort(
     raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
 
+async def _rate_limited(context: grpc.aio.ServicerContext[Any, Any], wait: float) -> NoReturn:
+    """RESOURCE_EXHAUSTED with the wait as gRPC's retry pushback (gRFC A6) in the trailers."""
+    ms = max(1000, math.ceil(wait * 1000))
+    context.set_trailing_metadata(((RETRY_PUSHBACK_KEY, str(ms)),))
+    await _abort(
+        context,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        f"rate limit of this address or token reached; retry in {ms / 1000:.0f} s",
+    )
+
+
 class Access:
     """Checks a call's bearer token against the role its method needs."""
 
     def __init__(self, tokens: TokenCheck) -> None:
         self._tokens = tokens
 
-    async def require(self, context: grpc.aio.ServicerContext[Any, Any], role: Role) -> None:
-        """Abort with UNAUTHENTICATED or PERMISSION_DENIED unless the caller has ``role``."""
+    async def require(self, context: grpc.aio.ServicerContext[Any, Any], role: Role) -> str:
+        """Abort with UNAUTHENTICATED or PERMISSION_DENIED unless the caller has ``role``.
+
+        Returns the caller's token id (collector.auth.token_id).
+        """
         try:
-            got = self._tokens.role_of(context.invocation_metadata())
+            got, token = self._tokens.identify(context.invocation_metadata())
         except AuthError as exc:
             hint = ""
             if not self._tokens.has(role):
@@ -89,28 +108,39 @@ class Access:
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"an {got.value} token cannot call this method (it needs an {role.value} token)",
             )
+        return token
 
 
 class TelemetryService:
     """Accepts count batches: validate all-or-nothing, then wait until durable."""
 
-    def __init__(self, store: Store, access: Access, validator: BatchValidator) -> None:
+    def __init__(
+        self,
+        store: Store,
+        access: Access,
+        validator: BatchValidator,
+        limiter: RateLimiter,
+        peer_keys: PeerKeys,
+    ) -> None:
         self._store = store
         self._access = access
         self._validator = validator
+        self._limiter = limiter
+        self._peer_keys = peer_keys
         self._commits: GroupCommit | None = None
 
     async def submit(
         self, request: pb.CountBatch | Malformed, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.SubmitReply:
         """Telemetry.Submit."""
-        await self._access.require(context, Role.AGENT)
+        token = await self._access.require(context, Role.AGENT)
         if isinstance(request, Malformed):
             await _abort(
                 context, grpc.StatusCode.INVALID_ARGUMENT, f"not a CountBatch: {request.error}"
             )
+        peer = self._peer_keys.key(context.peer())
         try:
-            batch = self._validator.validate(request)
+            batch = self._validator.validate(request, token, peer)
         except ValidationError as exc:
             # A retry of a batch we acknowledged (the ack was lost) may have
             # rows that aged out since: it was counted, so acknowledge it
@@ -119,6 +149,9 @@ class TelemetryService:
             if await self._known(request.batch_id):
                 return pb.SubmitReply(duplicate=True, rows_accepted=0)
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        wait = self._limiter.admit(peer, token, max(1, len(batch.rows)))
+        if wait:
+            await _rate_limited(context, wait)
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
             await _abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed before write")
@@ -128,6 +161,8 @@ class TelemetryService:
             result = await self._commits.write(batch)
         except StoreError as exc:
             await _abort(context, grpc.StatusCode.UNAVAILABLE, f"not stored, retry later: {exc}")
+        if result.retry_after:  # the writer's limiter, over every front end (serve --workers)
+            await _rate_limited(context, result.retry_after)
         return pb.SubmitReply(duplicate=result.duplicate, rows_accepted=result.rows_accepted)
 
     async def _known(self, batch_id: bytes) -> bool:
@@ -209,9 +244,10 @@ def report_to_proto(report: Report) -> pb.StatsReply:
 class StatsService:
     """Answers analysts' grouped queries from releases only (collector.queries)."""
 
-    def __init__(self, store: Store, access: Access) -> None:
+    def __init__(self, store: Store, access: Access, visible: frozenset[str]) -> None:
         self._store = store
         self._access = access
+        self._visible = visible  # collector.known_tools: held and denied ids are in no answer
 
     async def query(
         self, request: pb.StatsQuery | Malformed, context: grpc.aio.ServicerContext[Any, Any]
@@ -227,7 +263,9 @@ class StatsService:
         except ValidationError as exc:
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         loop = asyncio.get_running_loop()
-        work = loop.run_in_executor(None, queries.run, self._store, query)
+        work = loop.run_in_executor(
+            None, functools.partial(queries.run, self._store, query, visible=self._visible)
+        )
         try:
             report = await asyncio.wait_for(work, timeout=context.time_remaining())
         except asyncio.TimeoutError:

@@ -49,6 +49,17 @@ class Store(Protocol):
         """
         ...
 
+    def token_volume(self, since_day: int) -> dict[tuple[str, int], dict[str, int]]:
+        """``{(token id, day): {tool_id: count}}`` from ``since_day`` on (auth.token_id)."""
+        ...
+
+    def purge_token(self, token: str, since_day: int) -> int:
+        """Remove exactly what ``token`` added from ``since_day`` on; returns how many counts.
+
+        Raises StoreError on a store that cannot write (read-only, a front end).
+        """
+        ...
+
     # --- releases (collector.releases): written once, never changed ---------
 
     def put_release(self, release: Release) -> bool:

@@ -28,6 +28,7 @@ import ctypes
 import logging
 import multiprocessing
 import multiprocessing.connection
+import secrets
 import signal
 import socket
 import threading
@@ -40,6 +41,8 @@ from typing import Any
 
 from collector.config import CollectorConfig, release_params, split_host_port
 from collector.errors import CollectorError, ConfigError
+from collector.known_tools import ToolPolicy
+from collector.ratelimit import RateLimiter, limits_of
 from collector.releases import ReleaseWorker
 from collector.server import announce, describe, quiet_gc
 from collector.store import STORES
@@ -69,7 +72,7 @@ def reserve_port(listen: str) -> tuple[str, int]:
 
 
 def _frontend(
-    config: CollectorConfig, conn: Connection, ready: Connection, log_level: int
+    config: CollectorConfig, conn: Connection, ready: Connection, log_level: int, peer_secret: bytes
 ) -> None:  # pragma: no cover - runs in a child process; covered by test_workers.py
     """A front-end process: serve gRPC until a signal or until the writer goes away."""
     import asyncio
@@ -95,7 +98,7 @@ def _frontend(
 
         try:
             store = RemoteStore(conn, config.data_dir, on_lost=on_lost)
-            server = CollectorServer(config, store=store, share_port=True)
+            server = CollectorServer(config, store=store, share_port=True, peer_secret=peer_secret)
             await server.start()
         except CollectorError as exc:
             ready.send(("error", str(exc)))
@@ -143,10 +146,11 @@ class Supervisor:
         """Serve until SIGTERM/SIGINT; raises CollectorError when it cannot start."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self._stop.set())
+        visible = ToolPolicy.from_config(self.config).visible  # before the lock: may refuse
         store = STORES["sqlite"](self.config.data_dir)  # takes the data dir lock
         # Releases are made here, in the one writing process: once per period,
-        # however many front ends answer queries from them.
-        releases = ReleaseWorker(store, release_params(self.config))
+        # however many front ends answer queries from them; held ids never enter one.
+        releases = ReleaseWorker(store, release_params(self.config), visible=visible)
         releases.start()
         try:
             host, port = reserve_port(self.config.collector.listen)
@@ -154,7 +158,10 @@ class Supervisor:
             self._front = replace(
                 self.config, collector=replace(self.config.collector, listen=address)
             )
-            hub = WriteHub(store)
+            # One limiter for every front end: SO_REUSEPORT spreads one address's
+            # connections over them, so only the writer sees all of its uploads.
+            hub = WriteHub(store, RateLimiter(limits_of(self.config)))
+            self._peer_secret = secrets.token_bytes(32)
             try:
                 starting = [self._spawn(hub, k) for k in range(self.config.worker_count)]
                 for k, ready in enumerate(starting):
@@ -179,7 +186,13 @@ class Supervisor:
         ready_r, ready_w = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(
             target=_frontend,
-            args=(self._front, theirs, ready_w, logging.getLogger().getEffectiveLevel()),
+            args=(
+                self._front,
+                theirs,
+                ready_w,
+                logging.getLogger().getEffectiveLevel(),
+                self._peer_secret,
+            ),
             name=f"ratwatch-collector-worker-{k}",
         )
         proc.start()

@@ -20,11 +20,61 @@ if [ -n "${CI:-}" ] && ! command -v Xvfb >/dev/null 2>&1; then
   exit 1
 fi
 
+# A real browser for the dashboard tests: Debian's chromium, driven by Playwright
+# (which launches /usr/bin/chromium and never downloads a browser of its own).
+if [ ! -x /usr/bin/chromium ] || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "note: chromium/chromium-driver missing and not root: the dashboard browser tests will be skipped" >&2
+  fi
+fi
+
+if [ -n "${CI:-}" ] && { [ ! -x /usr/bin/chromium ] || ! command -v chromedriver >/dev/null 2>&1; }; then
+  echo "error: CI needs chromium and chromium-driver for the dashboard tests, and they could not be installed" >&2
+  exit 1
+fi
+
+# Pango for WeasyPrint (the report's PDF).
+if ! ldconfig -p | grep -q libpangoft2-1.0; then
+  if [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 >/dev/null
+  elif [ -n "${CI:-}" ]; then
+    echo "error: CI needs Pango (libpangoft2-1.0) for the report's PDF test" >&2
+    exit 1
+  fi
+fi
+
+# Real remote-desktop servers and a real VNC viewer for the remote-tool journeys
+# (tests/end_to_end/test_remote_tools.py): TigerVNC (Xtigervnc, x0vncserver,
+# vncviewer) and x11vnc, from Debian's packages.
+REMOTE_TOOLS="Xtigervnc x0vncserver X0tigervnc xtigervncviewer x11vnc"
+missing_remote() {
+  for t in $REMOTE_TOOLS; do command -v "$t" >/dev/null 2>&1 || return 0; done
+  return 1
+}
+if missing_remote; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tigervnc-standalone-server \
+      tigervnc-scraping-server tigervnc-viewer x11vnc >/dev/null
+  else
+    echo "note: TigerVNC/x11vnc missing and not root: the remote-tool tests will be skipped" >&2
+  fi
+fi
+if [ -n "${CI:-}" ] && missing_remote; then
+  echo "error: CI needs $REMOTE_TOOLS for the remote-tool tests, and they could not be installed" >&2
+  exit 1
+fi
+
 bash scripts/setup-venv.sh dev
 export PATH="$PWD/.venv/bin:$PATH"
 
 echo "== ruff"
 ruff check agent collector tests bench proto ratwatch_config
+echo "== import-linter (layers)"
+lint-imports --no-cache
 echo "== mypy (strict)"
 mypy
 echo "== pytest"

@@ -21,6 +21,10 @@ code                        params
 ``known_caller``            (none; only when rules.yaml makes ``known_caller`` audible)
 ``no_context``              (none)
 ``session_active``          tool
+``call_during_session``     tool, caller (``unknown`` / ``unverified``): the call began
+                            while the session was on
+``session_during_call``     tool, caller, minutes (into the call): the session began
+                            during the call
 ``scare_tactic``            tool, tactic (scam_context.yaml tactic id)
 ``banking_during_session``  tool, pattern
 ``payment_during_session``  tool, pattern, kind (``payment`` / ``gift_card``)
@@ -47,6 +51,8 @@ CODES: tuple[str, ...] = (
     "known_caller",
     "no_context",
     "session_active",
+    "call_during_session",
+    "session_during_call",
     "scare_tactic",
     "banking_during_session",
     "payment_during_session",
@@ -147,6 +153,27 @@ def session_active(tool: str) -> Evidence:
         "session_active",
         f"Someone is connected to this computer through {tool} right now.",
         (("tool", tool),),
+    )
+
+
+def call_during_session(tool: str, caller: str) -> Evidence:
+    """A call from an unknown / unverified caller began while someone was connected."""
+    who = "an unknown caller" if caller == "unknown" else "a caller we cannot identify"
+    return Evidence(
+        "call_during_session",
+        f"A call from {who} began while someone was connected to this computer through {tool}.",
+        (("tool", tool), ("caller", caller)),
+    )
+
+
+def session_during_call(tool: str, caller: str, mins: float) -> Evidence:
+    """Someone connected through the tool while a call from such a caller was going on."""
+    who = "an unknown caller" if caller == "unknown" else "a caller we cannot identify"
+    return Evidence(
+        "session_during_call",
+        f"Someone connected to this computer through {tool} during a call from {who} "
+        f"({_fmt(mins)} min into the call).",
+        (("tool", tool), ("caller", caller), ("minutes", _fmt(mins))),
     )
 
 

@@ -117,6 +117,15 @@ class Timeline:
         out.sort(key=lambda c: TRIGGER_PRIORITY.index(c.trigger))
         return out
 
+    def ongoing_call(self, moment: float) -> tuple[CallerKind, float] | None:
+        """The latest unknown / unverified call going on at ``moment``: (caller, its start)."""
+        for call in reversed(self._calls):
+            if call.caller is CallerKind.KNOWN:
+                continue
+            if call.start - SKEW_SECONDS <= moment <= call.effective_end():
+                return call.caller, call.start
+        return None
+
     def known_call_covers(self, moment: float, rules: Rules) -> bool:
         """A call from a contact was going on at ``moment`` or ended within the call window."""
         window = rules.call_window_minutes * 60.0

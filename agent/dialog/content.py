@@ -27,6 +27,8 @@ _PRIORITY: tuple[str, ...] = (
     "payment_during_session",
     "banking_during_session",
     "scare_tactic",
+    "call_during_session",
+    "session_during_call",
     "during_unknown_call",
     "after_unknown_call",
     "during_unverified_call",
@@ -140,6 +142,13 @@ def _payment(texts: Texts, ev: Evidence, tool: str) -> str:
     return texts("ev-gift-card-during-session" if gift else "ev-payment-during-session", tool=tool)
 
 
+def _caller_in_session(texts: Texts, ev: Evidence, tool: str) -> str:
+    """call_during_session / session_during_call, worded per caller kind."""
+    caller = "unknown" if ev.param("caller") == "unknown" else "unverified"
+    msgid = "ev-" + ev.code.replace("_", "-") + "-" + caller
+    return texts(msgid, tool=tool, when=when(texts, ev.param("minutes")))
+
+
 # Codes whose parameters need more than the tool name; the rest map to
 # "ev-<code>" with {tool}.
 _SPECIAL: dict[str, Callable[[Texts, Evidence, str], str]] = {
@@ -152,6 +161,8 @@ _SPECIAL: dict[str, Callable[[Texts, Evidence, str], str]] = {
     "renamed_tool": _renamed,
     "scare_tactic": _scare_tactic,
     "payment_during_session": _payment,
+    "call_during_session": _caller_in_session,
+    "session_during_call": _caller_in_session,
 }
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from agent.catalogue.model import Catalogue, PagePattern
+from agent.identify.hosts import host_matches
 
 # Kinds in the order they are tried (see the module docstring).
 KIND_ORDER: tuple[str, ...] = ("banking", "payment", "gift_card", "scareware")
@@ -53,21 +54,6 @@ def url_host(url: str) -> str:
     except ValueError:
         return ""
     return (host or "").rstrip(".").lower()
-
-
-def host_matches(host: str, entries: tuple[str, ...]) -> bool:
-    """Whether ``host`` is one of ``entries`` ("x" exact, "*.x" = x and its subdomains)."""
-    if not host:
-        return False
-    for raw in entries:
-        entry = raw.lower()
-        if entry.startswith("*."):
-            base = entry[2:]
-            if host == base or host.endswith("." + base):
-                return True
-        elif host == entry:
-            return True
-    return False
 
 
 @functools.lru_cache(maxsize=4096)

@@ -173,6 +173,7 @@ def stats(  # noqa: PLR0917 - click passes every option
     from collector import queries, raw_view
     from collector.client import Remote, query_to_proto, remote_query
     from collector.errors import CollectorError
+    from collector.known_tools import ToolPolicy
     from collector.model import Dimension, Outcome, Query, Stage, Trigger
     from collector.names import display_name
     from collector.periods import from_date
@@ -218,12 +219,13 @@ def stats(  # noqa: PLR0917 - click passes every option
             config = config_mod.load(config_path)
             store = STORES["sqlite"](data_dir or config.data_dir, read_only=True)
             try:
+                visible = ToolPolicy.from_config(config).visible
                 if raw:
                     report = raw_view.run(
-                        store, query, min_cell_count or config.collector.min_cell_count
+                        store, query, min_cell_count or config.collector.min_cell_count, visible
                     )
                 else:
-                    report = queries.run(store, query)
+                    report = queries.run(store, query, visible=visible)
             finally:
                 store.close()
     except CollectorError as exc:

@@ -65,13 +65,21 @@ def test_the_demo_shows_the_warning_and_the_counted_table_and_cleans_up(tmp_path
     assert "The operator's raw view of this demo collector" in text
     assert "RAW TALLIES - NOT FOR PUBLICATION" in text
     assert "Analysts never see this raw view: they get releases" in text
+    # The analysts' dashboard, signed in with the demo's analyst token, shows releases
+    # only: today's count is in none yet, and the demo says so.
+    shown = re.search(
+        r"The analysts' dashboard at (http://127\.0\.0\.1:\d+/)\S* shows releases only", text
+    )
+    assert shown is not None, text
+    collector_at = re.search(r"listening on (127\.0\.0\.1:\d+)", text)
+    assert collector_at is not None
     # Nothing left behind.
     assert not Path(work.group(1)).exists()
     assert list(tmp.iterdir()) == [] and list(home.iterdir()) == []
     leftovers = []
     for proc in psutil.process_iter(["cmdline", "exe"]):
         joined = " ".join(proc.info["cmdline"] or []) + " " + (proc.info["exe"] or "")
-        if work.group(1) in joined:
+        if work.group(1) in joined or collector_at.group(1) in joined:
             leftovers.append(joined)
     assert leftovers == []
 

@@ -42,7 +42,8 @@ from ratwatch_proto import telemetry_pb2_grpc as pb_grpc
 from ratwatch_proto.limits import is_slug
 
 from agent.config import TelemetrySection
-from agent.demo.stack import AgentChild, CollectorChild, DemoError
+from agent.demo.stack import AgentChild, CollectorChild
+from agent.errors import DemoError
 from agent.telemetry.outbox import OUTBOX_FILE, Outbox
 from agent.telemetry.reporter import Reporter
 from agent.verdict import Evidence, Level, Outcome, Resolution, Stage, Trigger, Verdict

@@ -29,17 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from agent.errors import SensorError
+from agent.errors import HistoryUnreadable
 
 # Seconds between 1601-01-01 (Windows FILETIME / Chromium epoch) and 1970-01-01.
 CHROMIUM_EPOCH_OFFSET = 11_644_473_600
 # At most this many visits per read: a first read of a huge history, or a
 # browser that imported years of it, must not stall the sensor.
 MAX_VISITS_PER_READ = 2_000
-
-
-class HistoryUnreadable(SensorError):
-    """The history copy cannot be read now (busy, half-written, corrupt); try again later."""
 
 
 class Flavour(str, enum.Enum):
@@ -135,11 +131,11 @@ def snapshot(db_path: Path, scratch: Path) -> Path:
     if (journal_key := _stat_key(journal)) is not None and journal_key[0] > 0:
         # Rollback-journal mode with a write in progress: the main file may hold
         # half a transaction. The journal is truncated or deleted at commit.
-        raise HistoryUnreadable("a write is in progress (hot journal)")
+        raise HistoryUnreadable("a write is in progress (hot journal)", file=str(db_path))
     wal = Path(f"{db_path}-wal")
     before = (_stat_key(db_path), _stat_key(wal))
     if before[0] is None:
-        raise HistoryUnreadable("the database file is missing")
+        raise HistoryUnreadable("the database file is missing", file=str(db_path))
     copy = scratch / "history.sqlite"
     copy_wal = Path(f"{copy}-wal")
     for stale in (copy, copy_wal, Path(f"{copy}-shm")):
@@ -149,12 +145,14 @@ def snapshot(db_path: Path, scratch: Path) -> Path:
         if before[1] is not None:
             shutil.copyfile(wal, copy_wal)
     except FileNotFoundError as exc:
-        raise HistoryUnreadable("the database vanished while copied") from exc
+        raise HistoryUnreadable("the database vanished while copied", file=str(db_path)) from exc
     except OSError as exc:
         # PermissionError: a sharing violation on Windows, or no access at all.
-        raise HistoryUnreadable(f"cannot copy the database ({type(exc).__name__})") from exc
+        raise HistoryUnreadable(
+            f"cannot copy the database ({type(exc).__name__})", file=str(db_path)
+        ) from exc
     if (_stat_key(db_path), _stat_key(wal)) != before:
-        raise HistoryUnreadable("the database changed while copied")
+        raise HistoryUnreadable("the database changed while copied", file=str(db_path))
     return copy
 
 
@@ -184,12 +182,16 @@ def read_history(
     try:
         conn = sqlite3.connect(f"file:{quote(str(copy))}?mode=ro", uri=True, timeout=0)
     except sqlite3.Error as exc:
-        raise HistoryUnreadable(f"cannot open the copy ({type(exc).__name__})") from exc
+        raise HistoryUnreadable(
+            f"cannot open the copy ({type(exc).__name__})", file=str(db_path)
+        ) from exc
     try:
         return _read(conn, after_id=after_id, not_before=not_before, recheck=recheck)
     except sqlite3.Error as exc:
         # DatabaseError covers "file is not a database" and "malformed" images.
-        raise HistoryUnreadable(f"cannot read the copy ({type(exc).__name__}: {exc})") from exc
+        raise HistoryUnreadable(
+            f"cannot read the copy ({type(exc).__name__}: {exc})", file=str(db_path)
+        ) from exc
     finally:
         conn.close()
         for leftover in (copy, Path(f"{copy}-wal"), Path(f"{copy}-shm")):

@@ -34,11 +34,12 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
+from agent.errors import HistoryUnreadable
 from agent.events import PageKind, ScarewarePage, SensitivePage
 from agent.identify.pages import match_page
-from agent.identify.tools import current_os
-from agent.sensors.base import Emit, Sensor, SensorContext
-from agent.sensors.browser.history import HistoryUnreadable, Visit, read_history
+from agent.platform import current_os
+from agent.sensors.base import Emit, Sensor, SensorContext, SensorThread
+from agent.sensors.browser.history import Visit, read_history
 from agent.sensors.browser.profiles import HistoryFile, default_history_files
 
 log = logging.getLogger(__name__)
@@ -120,10 +121,19 @@ class BrowserSensor:
         self._emit = emit
         self._scratch = Path(tempfile.mkdtemp(prefix="ratwatch-history-"))
         self._observer = Observer()
+        self._observer.name = "ratwatch-browser-observer"
         self._observer.daemon = True
         self._rescan()
         self._observer.start()
-        self._thread = threading.Thread(target=self._run, name="sensor-browser", daemon=True)
+        self._thread = SensorThread(
+            self.name,
+            "reading browser history",
+            self._run,
+            stopped=lambda: self._stopping,
+            wait=self._wait_unless_stopping,
+            period=1.0,
+            failed=self._ctx.failed,
+        )
         self._thread.start()
         log.info("browser sensor watching %d history database(s)", len(self._dbs))
 
@@ -183,6 +193,10 @@ class BrowserSensor:
             self._cond.notify_all()
 
     # --- the reader thread ---------------------------------------------------
+    def _wait_unless_stopping(self, seconds: float) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._stopping, timeout=seconds)
+
     def _run(self) -> None:
         while True:
             with self._cond:

@@ -38,6 +38,8 @@ PARAMS: dict[str, tuple[tuple[str, str], ...]] = {
     "known_caller": (),
     "no_context": (),
     "session_active": (("tool", "AnyDesk"),),
+    "call_during_session": (("tool", "AnyDesk"), ("caller", "unknown")),
+    "session_during_call": (("tool", "AnyDesk"), ("caller", "unverified"), ("minutes", "3")),
     "scare_tactic": (("tool", "AnyDesk"), ("tactic", "eventvwr")),
     "banking_during_session": (("tool", "AnyDesk"), ("pattern", "ing_login")),
     "payment_during_session": (("tool", "AnyDesk"), ("pattern", "x"), ("kind", "gift_card")),
@@ -104,6 +106,21 @@ def test_sentences_read_naturally_in_both_languages() -> None:
     assert when(Texts("nl"), "0.3") == "minder dan een minuut"
     installer = Evidence("after_installer_download", "", PARAMS["after_installer_download"])
     assert "maker's own website" in evidence_sentence(Texts("en"), installer, "AnyDesk")
+
+
+def test_a_call_and_a_session_at_once_have_their_own_sentences() -> None:
+    call = Evidence("call_during_session", "", (("tool", "x11vnc"), ("caller", "unknown")))
+    assert evidence_sentence(Texts("en"), call, "x11vnc") == (
+        "A phone call from an unknown number began while someone is connected to your "
+        "computer through x11vnc."
+    )
+    assert evidence_sentence(Texts("nl"), call, "x11vnc") == (
+        "Er begon een telefoongesprek met een onbekend nummer terwijl er iemand via x11vnc "
+        "met uw computer verbonden is."
+    )
+    session = Evidence("session_during_call", "", (("caller", "unverified"), ("minutes", "2")))
+    assert "during a call on this computer" in evidence_sentence(Texts("en"), session, "VNC")
+    assert "tijdens een gesprek op deze computer" in evidence_sentence(Texts("nl"), session, "VNC")
 
 
 def test_every_scare_tactic_in_the_catalogue_has_a_plain_name(repo: Path) -> None:

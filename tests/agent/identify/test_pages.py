@@ -8,7 +8,8 @@ import pytest
 
 from agent.catalogue.loader import load_catalogue
 from agent.catalogue.model import Catalogue, PagePattern, Rules
-from agent.identify.pages import host_matches, match_page, normalise_title
+from agent.identify.hosts import host_matches
+from agent.identify.pages import match_page, normalise_title
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "pages"
 

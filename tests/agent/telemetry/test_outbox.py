@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ratwatch_proto.limits import DROPPED_TOOL_ID
+from ratwatch_proto.limits import DROPPED_TOOL_ID, ROWS_PER_DAY
 
 from agent.errors import TelemetryError
-from agent.telemetry.outbox import (
-    EXPIRE_AFTER_DAYS,
-    OUTBOX_FILE,
-    Outbox,
-    merge,
-    utc_day,
-)
+from agent.telemetry.counts import EXPIRE_AFTER_DAYS, merge, utc_day
+from agent.telemetry.outbox import OUTBOX_FILE, Outbox
 from agent.verdict import Level, Outcome, Resolution, Stage, Trigger, Verdict
 
 NOW = 1_790_000_000.0  # a fixed instant (2026-09); the outbox only sees this clock
@@ -62,7 +58,7 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def outbox(tmp_path: Path, clock: Clock) -> Outbox:
+def outbox(tmp_path: Path, clock: Clock) -> Iterator[Outbox]:
     box = Outbox(tmp_path / OUTBOX_FILE, clock=clock)
     yield box
     box.close()
@@ -175,13 +171,15 @@ def test_byte_bound_holds_and_every_count_is_accounted_for(tmp_path: Path, clock
     limit = 96 * 1024
     box = Outbox(tmp_path / OUTBOX_FILE, clock=clock, max_bytes=limit)
     admitted = 0
-    for i in range(3000):
+    # Every key the wire allows inside the window: ROWS_PER_DAY on each day.
+    for i in range((EXPIRE_AFTER_DAYS + 1) * ROWS_PER_DAY):
         tool = f"{i:06d}-" + "x" * 41  # the longest slug the wire allows
-        admitted += box.admit(resolution(tool=tool))
+        day = i // ROWS_PER_DAY
+        admitted += box.admit(resolution(tool=tool, at=NOW - day * DAY))
         assert box.stats().used_bytes <= limit
     stats = box.stats()
     assert stats.dropped_unreported > 0
-    assert stats.rows + stats.dropped_unreported == admitted == 3000
+    assert stats.rows + stats.dropped_unreported == admitted == 1088
     box.close()
     # The file itself stays near the bound too (WAL folded back in by close).
     assert (tmp_path / OUTBOX_FILE).stat().st_size <= limit + 16 * 4096
@@ -327,7 +325,7 @@ def test_a_full_disk_is_reported_as_such_and_the_outbox_recovers(outbox: Outbox)
     outbox._db.execute(f"PRAGMA max_page_count = {pages}")
     with pytest.raises(sqlite3.OperationalError, match="full"):
         for i in range(500):
-            outbox.admit(resolution(f"tool{i}-{'x' * 40}"))
+            outbox.admit(resolution(f"tool{i}-{'x' * 40}", at=NOW - (1 + i // ROWS_PER_DAY) * DAY))
     outbox._db.execute("PRAGMA max_page_count = 1073741823")
     assert outbox.admit(resolution("teamviewer"))  # no transaction left open
     assert outbox.stats().rows >= 2

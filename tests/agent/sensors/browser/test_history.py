@@ -13,13 +13,8 @@ from types import ModuleType
 
 import pytest
 
-from agent.sensors.browser.history import (
-    Flavour,
-    HistoryUnreadable,
-    Visit,
-    read_history,
-    snapshot,
-)
+from agent.errors import HistoryUnreadable
+from agent.sensors.browser.history import Flavour, Visit, read_history, snapshot
 
 NOW = 1_790_000_000.0
 
