@@ -68,6 +68,21 @@ if [ -n "${CI:-}" ] && missing_remote; then
   exit 1
 fi
 
+# A real session bus for the phone sensor's tests (dbus-daemon, Debian package dbus).
+if ! command -v dbus-daemon >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dbus >/dev/null
+  else
+    echo "note: dbus-daemon missing and not root: the phone tests will be skipped" >&2
+  fi
+fi
+
+if [ -n "${CI:-}" ] && ! command -v dbus-daemon >/dev/null 2>&1; then
+  echo "error: CI needs dbus-daemon for the phone tests, and it could not be installed" >&2
+  exit 1
+fi
+
 bash scripts/setup-venv.sh dev
 export PATH="$PWD/.venv/bin:$PATH"
 

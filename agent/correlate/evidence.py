@@ -14,6 +14,8 @@ code                        params
 ``after_unknown_call``      minutes (since the call ended)
 ``during_unverified_call``  minutes (a call seen on the PC; caller unknown to us)
 ``after_unverified_call``   minutes
+``during_call_not_in_contacts`` minutes (the phone checked: not in the person's contacts)
+``after_call_not_in_contacts``  minutes (since that call ended, or was missed)
 ``after_scareware_page``    minutes, pattern (scam_context.yaml pattern id)
 ``after_installer_download`` tool, minutes, from_vendor (``yes``/``no``/``unknown``)
 ``installer_after_context`` trigger (``unknown_call``, ``scareware_page``, ``unverified_call``),
@@ -45,6 +47,8 @@ CODES: tuple[str, ...] = (
     "after_unknown_call",
     "during_unverified_call",
     "after_unverified_call",
+    "during_call_not_in_contacts",
+    "after_call_not_in_contacts",
     "after_scareware_page",
     "after_installer_download",
     "installer_after_context",
@@ -101,6 +105,24 @@ def after_call(kind: str, mins: float) -> Evidence:
     return Evidence(
         f"after_{kind}_call",
         f"It started {_fmt(mins)} min after a call from an {kind} caller ended.",
+        (("minutes", _fmt(mins)),),
+    )
+
+
+def during_call_not_in_contacts(mins: float) -> Evidence:
+    """An unknown call the phone itself checked against the person's contacts."""
+    return Evidence(
+        "during_call_not_in_contacts",
+        f"It started during a call from a number that is not in your contacts "
+        f"({_fmt(mins)} min into the call).",
+        (("minutes", _fmt(mins)),),
+    )
+
+
+def after_call_not_in_contacts(mins: float) -> Evidence:
+    return Evidence(
+        "after_call_not_in_contacts",
+        f"It started {_fmt(mins)} min after a call from a number that is not in your contacts.",
         (("minutes", _fmt(mins)),),
     )
 

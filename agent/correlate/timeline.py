@@ -42,6 +42,7 @@ class _Call:
     caller: CallerKind
     source: str
     end: float | None = None
+    contacts_checked: bool = False
 
     def effective_end(self) -> float:
         return self.end if self.end is not None else self.start + MAX_CALL_SECONDS
@@ -80,7 +81,9 @@ class Timeline:
         for call in self._calls:
             if call.source == event.source and call.end is None:
                 call.end = max(event.at, call.start)
-        self._calls.append(_Call(event.at, event.caller, event.source))
+        self._calls.append(
+            _Call(event.at, event.caller, event.source, contacts_checked=event.contacts_checked)
+        )
 
     def call_ended(self, event: CallEnded) -> None:
         """End the source's open call, else the latest open call (started elsewhere)."""
@@ -146,11 +149,18 @@ class Timeline:
             unknown = call.caller is CallerKind.UNKNOWN
             trigger = Trigger.UNKNOWN_CALL if unknown else Trigger.UNVERIFIED_CALL
             kind = "unknown" if unknown else "unverified"
+            checked = unknown and call.contacts_checked
             if call.end is None or moment <= call.end:
-                evidence = ev.during_call(kind, ev.minutes(moment - call.start))
+                mins = ev.minutes(moment - call.start)
+                evidence = ev.during_call_not_in_contacts(mins) if checked else ev.during_call(
+                    kind, mins
+                )
                 rule = "tool_during_unknown_call" if unknown else "tool_after_unverified_call"
             else:
-                evidence = ev.after_call(kind, ev.minutes(moment - call.end))
+                mins = ev.minutes(moment - call.end)
+                evidence = ev.after_call_not_in_contacts(mins) if checked else ev.after_call(
+                    kind, mins
+                )
                 rule = f"tool_after_{kind}_call"
             return Context(trigger, call.start, (evidence,), rule)
         return None

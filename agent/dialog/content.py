@@ -29,6 +29,8 @@ _PRIORITY: tuple[str, ...] = (
     "scare_tactic",
     "call_during_session",
     "session_during_call",
+    "during_call_not_in_contacts",
+    "after_call_not_in_contacts",
     "during_unknown_call",
     "after_unknown_call",
     "during_unverified_call",
@@ -46,6 +48,8 @@ _PRIORITY: tuple[str, ...] = (
 # Sentences that already name the tool and say it was started: with one of
 # these present, "X was just started" adds nothing.
 _NAMES_THE_START = {
+    "during_call_not_in_contacts",
+    "after_call_not_in_contacts",
     "during_unknown_call",
     "after_unknown_call",
     "during_unverified_call",
@@ -154,6 +158,7 @@ def _caller_in_session(texts: Texts, ev: Evidence, tool: str) -> str:
 _SPECIAL: dict[str, Callable[[Texts, Evidence, str], str]] = {
     "after_unknown_call": _after,
     "after_unverified_call": _after,
+    "after_call_not_in_contacts": _after,
     "after_scareware_page": _after,
     "after_installer_download": _after,
     "installer_after_context": _installer_after_context,

@@ -59,6 +59,12 @@ def _calls(ctx: SensorContext) -> Sensor:
     return create(ctx)
 
 
+def _phone(ctx: SensorContext) -> Sensor:
+    from agent.sensors.phone.sensor import create
+
+    return create(ctx)
+
+
 SENSORS: dict[str, SensorFactory] = {
     "processes": _processes,
     "sessions": _sessions,
@@ -66,6 +72,7 @@ SENSORS: dict[str, SensorFactory] = {
     "browser": _browser,
     "downloads": _downloads,
     "calls": _calls,
+    "phone": _phone,
 }
 
 

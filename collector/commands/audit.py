@@ -15,7 +15,11 @@ import click
     type=click.Path(dir_okay=False, path_type=Path),
     help="Collector TOML config (default: the per-user collector.toml).",
 )
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Read this collector data dir directly, read-only (default: from --config).",
+)
 @click.option(
     "--days", type=click.IntRange(1, 35), default=7, show_default=True, help="Days to check."
 )

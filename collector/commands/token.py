@@ -106,7 +106,11 @@ def list_tokens(config_path: Path | None) -> None:
 
 @token.command("volume")
 @_CONFIG
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Read this collector data dir directly, read-only (default: from --config).",
+)
 @click.option("--since", type=_DATE, help="First UTC day (default: 35 days ago).")
 def volume(config_path: Path | None, data_dir: Path | None, since: dt.datetime | None) -> None:
     """Counts each deployment token added, per UTC day (read-only; the collector may run)."""

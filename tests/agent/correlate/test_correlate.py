@@ -954,6 +954,25 @@ def test_a_process_running_session_counts_as_exact() -> None:
     assert one(h.tactic("netstat")).level is Level.ALERT
 
 
+def test_a_call_the_phone_checked_says_not_in_your_contacts() -> None:
+    # The phone sensor looked the caller up: during the call, and after it ended.
+    h = Harness()
+    h.c.feed(CallStarted(h.clock(), CallerKind.UNKNOWN, "kdeconnect", contacts_checked=True))
+    h.clock.advance(3 * MIN)
+    v = one(h.tool(pid=1))
+    assert (v.level, v.trigger) == (Level.WARN, Trigger.UNKNOWN_CALL)
+    assert codes(v) == ["remote_tool_started", "during_call_not_in_contacts"]
+    assert v.evidence[1].param("minutes") == "3"
+    h2 = Harness()
+    h2.c.feed(CallStarted(h2.clock(), CallerKind.UNKNOWN, "kdeconnect", contacts_checked=True))
+    h2.call_end(source="kdeconnect")  # a missed call: it rang, and ended
+    h2.clock.advance(20 * MIN)
+    v2 = one(h2.tool(pid=2))
+    assert (v2.level, v2.trigger) == (Level.WARN, Trigger.UNKNOWN_CALL)
+    assert codes(v2) == ["remote_tool_started", "after_call_not_in_contacts"]
+    assert v2.evidence[1].param("minutes") == "20"
+
+
 # -- a call while a session is active (the "refund call") ------------------------------
 
 

@@ -32,6 +32,8 @@ PARAMS: dict[str, tuple[tuple[str, str], ...]] = {
     "after_unknown_call": (("minutes", "2"),),
     "during_unverified_call": (("minutes", "1"),),
     "after_unverified_call": (("minutes", "12.5"),),
+    "during_call_not_in_contacts": (("minutes", "3"),),
+    "after_call_not_in_contacts": (("minutes", "3"),),
     "after_scareware_page": (("minutes", "0.4"), ("pattern", "ms_support_popup")),
     "after_installer_download": (("tool", "AnyDesk"), ("minutes", "1"), ("from_vendor", "no")),
     "installer_after_context": (("trigger", "unknown_call"), ("minutes", "4")),
@@ -101,6 +103,15 @@ def test_sentences_read_naturally_in_both_languages() -> None:
     assert (
         evidence_sentence(Texts("nl"), ev, "AnyDesk")
         == "AnyDesk werd gestart 2 minuten na een telefoongesprek met een onbekend nummer."
+    )
+    phone = Evidence("after_call_not_in_contacts", "", (("minutes", "3"),))
+    assert evidence_sentence(Texts("en"), phone, "AnyDesk") == (
+        "AnyDesk was started 3 minutes after a phone call from a number that is not in "
+        "your contacts."
+    )
+    assert evidence_sentence(Texts("nl"), phone, "AnyDesk") == (
+        "AnyDesk werd gestart 3 minuten na een telefoongesprek met een nummer dat niet in "
+        "uw contacten staat."
     )
     assert when(Texts("en"), "1") == "1 minute"
     assert when(Texts("nl"), "0.3") == "minder dan een minuut"
