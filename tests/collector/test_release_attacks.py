@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 from typing import Any
 
 import pytest
 from ratwatch_proto import telemetry_pb2 as pb
 
+from collector.model import Batch, TallyRow
 from collector.periods import from_date
 
 OCT = from_date(dt.date(2026, 10, 1))
@@ -24,22 +26,30 @@ OCT_END = from_date(dt.date(2026, 10, 31))
 D = OCT + 19  # the day of the hidden cells
 HIDDEN = {"supremo": 3, "rustdesk": 2}
 OTHERS = ("teamviewer", "anydesk", "quick_assist", "ultraviewer")
+STARTED, STOPPED = int(pb.STAGE_REMOTE_TOOL_STARTED), int(pb.OUTCOME_USER_STOPPED)
 
 
 @pytest.fixture
 def released(collector: Any, wire: Any) -> Any:
     """October tallies with two hidden cells, released (the clock is 2026-11-21)."""
-    for k, tool in enumerate(OTHERS):
-        for day in (D - 1, D, D + 1):
-            collector.submit(
-                wire.batch(
-                    wire.row(day, tool, 300 - 50 * k),
-                    wire.row(day, tool, 150, trigger=pb.TRIGGER_SCAREWARE_PAGE),
-                    region="NL",
-                )
-            )
-    collector.submit(wire.batch(wire.row(D, "supremo", 3), region="NL"))
-    collector.submit(wire.batch(wire.row(D, "rustdesk", 2), region="BE"))
+    # The bulk is written straight into the store (a row over the wire counts 1, and a
+    # released cell needs over a thousand: release_policy); the hidden cells and the
+    # attacker's counts go over gRPC.
+    bulk = [
+        Batch(
+            os.urandom(16),
+            "NL",
+            (
+                TallyRow(day, tool, int(pb.TRIGGER_UNKNOWN_CALL), STARTED, STOPPED, 3000 - 500 * k),
+                TallyRow(day, tool, int(pb.TRIGGER_SCAREWARE_PAGE), STARTED, STOPPED, 1500),
+            ),
+        )
+        for k, tool in enumerate(OTHERS)
+        for day in (D - 1, D, D + 1)
+    ]
+    collector.server.store.submit_group(bulk).result()
+    collector.submit_from(3, wire.row(D, "supremo"), region="NL")
+    collector.submit_from(2, wire.row(D, "rustdesk"), region="BE")
     assert collector.raw_counts(tool_ids=frozenset(HIDDEN)) == HIDDEN
     made = collector.server.releases.run_once()
     assert "month/2026-10" in made and f"day/2026-10-{D - OCT + 1:02d}" in made
@@ -113,7 +123,7 @@ def test_adding_to_a_hidden_cell_after_the_release_changes_nothing(
         released.query(pb.DIMENSION_TOOL, since_day=D, until_day=D),
         released.query(pb.DIMENSION_TOOL, since_day=OCT, until_day=OCT_END),
     ]
-    released.submit(wire.batch(wire.row(D, "supremo", 150), region="NL"))
+    released.submit_from(150, wire.row(D, "supremo"), region="NL")
     assert released.raw_counts(tool_ids=frozenset({"supremo"})) == {"supremo": 153}
     assert released.server.releases.run_once() == []
     after = [

@@ -67,7 +67,12 @@ def test_2017_table_comes_back_from_stats_raw(
         tools={"allow": ["event_viewer", "pclink", "reimage_repair", "tshareii"]},
     )
     per_month = _submit_2017(running, wire)
-    base = ["--data-dir", str(running.config.data_dir), "--raw", "--min-cell-count", "1"]
+    config = running.config.data_dir.parent / "collector-2017.toml"
+    config.write_text(  # the operator's config: its [tools] decisions apply to the raw view too
+        f'[collector]\ndata_dir = "{running.config.data_dir}"\n'
+        '[tools]\nallow = ["event_viewer", "pclink", "reimage_repair", "tshareii"]\n'
+    )
+    base = ["--config", str(config), "--raw", "--min-cell-count", "1"]
 
     doc = json.loads(_stats(collector_cmd, *base, "--by", "tool", "--format", "json"))
     total = sum(NAMED_2017.values())
