@@ -54,6 +54,7 @@ from pathlib import Path
 import grpc
 import grpc.aio
 from ratwatch_proto import telemetry_pb2 as pb
+from ratwatch_proto.limits import ROWS_PER_DAY
 
 SUBMIT = "/ratwatch.telemetry.v1.Telemetry/Submit"
 ROWS_PER_BATCH = 20
@@ -198,6 +199,8 @@ def _batches(n: int, seed: int, keys: str) -> list[bytes]:
                 tool = _skewed(rng, 300, 2.0)
                 trig, stage, outcome = (1 + _skewed(rng, 5, 1.5) for _ in range(3))
             if (day, tool, trig) in taken:  # one PC counts a (day, tool, trigger) once
+                continue
+            if sum(1 for k in taken if k[0] == day) >= ROWS_PER_DAY:  # and a day's keys
                 continue
             taken.add((day, tool, trig))
             rows.append(

@@ -107,7 +107,7 @@ class LimitsSection:
     """[limits] rate limits per deployment token and per peer address (memory only)."""
 
     peer_rows_per_hour: float = 360.0
-    peer_burst_rows: int = 2400
+    peer_burst_rows: int = 300  # two PCs back from a month offline: 2 x MAX_BATCH_ROWS (145)
     token_rows_per_hour: float = 360_000.0
     token_burst_rows: int = 100_000
 

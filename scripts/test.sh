@@ -20,19 +20,25 @@ if [ -n "${CI:-}" ] && ! command -v Xvfb >/dev/null 2>&1; then
   exit 1
 fi
 
-# A real browser for the dashboard tests: Debian's chromium, driven by Playwright
-# (which launches /usr/bin/chromium and never downloads a browser of its own).
-if [ ! -x /usr/bin/chromium ] || ! command -v chromedriver >/dev/null 2>&1; then
+# Real browsers, from Debian's packages: chromium for the dashboard tests, driven
+# by Playwright (which launches /usr/bin/chromium and never downloads a browser of
+# its own) and chromedriver; chromium and firefox-esr for the browser-sensor tests
+# (tests/end_to_end/test_real_browsers.py: headless, fresh profiles).
+missing_browsers() {
+  [ ! -x /usr/bin/chromium ] && return 0
+  for t in chromium chromedriver firefox-esr; do command -v "$t" >/dev/null 2>&1 || return 0; done
+  return 1
+}
+if missing_browsers; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver firefox-esr >/dev/null
   else
-    echo "note: chromium/chromium-driver missing and not root: the dashboard browser tests will be skipped" >&2
+    echo "note: chromium/chromium-driver/firefox-esr missing and not root: the dashboard and real-browser tests will be skipped" >&2
   fi
 fi
-
-if [ -n "${CI:-}" ] && { [ ! -x /usr/bin/chromium ] || ! command -v chromedriver >/dev/null 2>&1; }; then
-  echo "error: CI needs chromium and chromium-driver for the dashboard tests, and they could not be installed" >&2
+if [ -n "${CI:-}" ] && missing_browsers; then
+  echo "error: CI needs chromium, chromium-driver and firefox-esr for the dashboard and real-browser tests, and they could not be installed" >&2
   exit 1
 fi
 

@@ -14,12 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
+from ratwatch_proto.limits import is_slug
+
 from collector.errors import ValidationError
 from collector.model import Trigger
 from collector.periods import from_date
 
 PERIOD = re.compile(r"^(?P<year>\d{4})(?:-(?:(?P<month>\d\d)|Q(?P<quarter>[1-4])))?$")
-TOOL = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,47}$")
 REGION = re.compile(r"^[A-Z]{2}$")
 TRENDS = ("week", "month")
 LANGUAGES = ("en", "nl")
@@ -119,7 +120,7 @@ def parse(args: Mapping[str, str], today: dt.date, default_lang: str = "en") -> 
     """Filters from URL parameters; ValidationError naming the parameter on a bad value."""
     period = parse_period(args.get("period") or current_month(today))
     tool = args.get("tool", "").strip().lower()
-    if tool and not TOOL.match(tool):
+    if tool and not is_slug(tool):
         raise ValidationError(f"tool: {tool!r} is not a tool id (like anydesk)")
     trigger = args.get("trigger", "").strip().lower()
     if trigger and trigger not in TRIGGERS:

@@ -47,12 +47,18 @@ MAX_AGE_DAYS = 35
 # of a column is a number of PC-days, never what one PC claims.
 ROW_COUNT = 1
 
-# Distinct (tool, trigger) keys one PC counts on one UTC day. Five triggers
-# exist, so 32 is six different remote-access tools each under every trigger
-# on one day: far beyond any victim's journey (the 2017 police analysis names
-# one tool per case, sometimes two) and beyond a technician's busy day. The
-# outbox drops (and reports as dropped) any further key of that day.
-ROWS_PER_DAY = 32
+# Distinct (tool, trigger) keys one PC counts on one UTC day. A victim's
+# journey names one remote-access tool, sometimes two (the 2017 police
+# analysis, ../shared/CONTEXT.md), each after one trigger, rarely two: four
+# keys hold two tools each after two triggers. The outbox drops (and reports
+# as dropped) any further key of that day.
+#
+# This bound is also what one PC-day can add to a published release (issue
+# 17): the noise scale and threshold of every release grow with it
+# (collector/release_policy.py). At 32 keys a day the threshold at epsilon 1
+# was about 1,060 counts, which hides every tool of a small country's month;
+# at 4 it is about 120. So keep it as small as honest journeys allow.
+ROWS_PER_DAY = 4
 
 # The agent sends rows up to MAX_AGE_DAYS - 2 days old (clock margin), i.e.
 # MAX_AGE_DAYS - 1 distinct days. The dropped row (at most one a batch, dated

@@ -6,6 +6,7 @@ from typing import Any
 
 import grpc
 import pytest
+from ratwatch_proto import limits
 from ratwatch_proto import telemetry_pb2 as pb
 
 from collector.ratelimit import Limits, PeerKeys, RateLimiter
@@ -34,10 +35,12 @@ def test_peer_keys_hold_no_address_and_group_an_ipv6_56() -> None:
 def test_the_server_answers_resource_exhausted_with_a_pushback(
     start_collector: Any, wire: Any
 ) -> None:
-    running = start_collector(limits={"peer_burst_rows": 1153, "peer_rows_per_hour": 1.0})
+    burst = limits.MAX_BATCH_ROWS
+    running = start_collector(limits={"peer_burst_rows": burst, "peer_rows_per_hour": 1.0})
     today = running.clock.today
-    full = wire.batch(*[wire.row(today - d, f"t{i}") for d in range(36) for i in range(32)])
-    assert running.submit(full).rows_accepted == 1152
+    days, keys = limits.MAX_AGE_DAYS + 1, limits.ROWS_PER_DAY
+    full = wire.batch(*[wire.row(today - d, f"t{i}") for d in range(days) for i in range(keys)])
+    assert running.submit(full).rows_accepted == burst - 1
     assert running.submit(wire.batch(wire.row(today, "anydesk"))).rows_accepted == 1
     with pytest.raises(grpc.RpcError) as info:
         running.submit(wire.batch(wire.row(today, "anydesk")))

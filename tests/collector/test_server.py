@@ -13,6 +13,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from ratwatch_proto import limits
 from ratwatch_proto import telemetry_pb2 as pb
 
 from collector.known_tools import bundled_ids
@@ -202,10 +203,12 @@ def test_message_over_1_mib_is_resource_exhausted(collector: Any, wire: Any) -> 
     raw = collector.channel().unary_unary(SUBMIT)
     code, _ = status_of(lambda: raw(b"\x00" * (1024 * 1024 + 1), metadata=collector.agent_md()))
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
-    # A maximal valid batch (36 days of 32 keys each) fits well inside the limit.
-    today = collector.clock.today
-    rows = [wire.row(today - d, f"tool-{i:04d}") for d in range(36) for i in range(32)]
-    assert collector.submit(wire.batch(*rows)).rows_accepted == 1152
+    # A maximal valid batch (every day of the window, each with all its keys) fits well inside.
+    today, days, keys = collector.clock.today, limits.MAX_AGE_DAYS + 1, limits.ROWS_PER_DAY
+    rows = [
+        wire.row(today - d, f"tool-{i:04d}-{'x' * 38}") for d in range(days) for i in range(keys)
+    ]
+    assert collector.submit(wire.batch(*rows)).rows_accepted == days * keys
 
 
 def test_tokens_and_roles(collector: Any, wire: Any) -> None:
@@ -303,7 +306,8 @@ def test_concurrent_rpcs_are_bounded(
     slow = SlowStore(SqliteStore(tmp_path / "slow", clock=clock), delay=0.3)
     small = start_collector(store=slow, collector={"max_concurrent_rpcs": 2, "min_cell_count": 1})
     raw = small.channel().unary_unary(SUBMIT)
-    rows = [wire.row(small.clock.today, t) for t in KNOWN[:20]]
+    others = [t for t in KNOWN if t != "anydesk"][: limits.ROWS_PER_DAY - 1]
+    rows = [wire.row(small.clock.today, t) for t in ["anydesk", *others]]
     payloads = [wire.batch(*rows).SerializeToString() for _ in range(60)]
     futures = [raw.future(p, metadata=small.agent_md(), timeout=30) for p in payloads]
     codes = [f.exception().code() if f.exception() else grpc.StatusCode.OK for f in futures]  # type: ignore[union-attr]

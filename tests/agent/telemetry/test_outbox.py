@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ratwatch_proto.limits import DROPPED_TOOL_ID, ROWS_PER_DAY
+from ratwatch_proto.limits import DROPPED_TOOL_ID, MAX_ROW_COUNT, ROWS_PER_DAY
 
 from agent.errors import TelemetryError
 from agent.telemetry.counts import EXPIRE_AFTER_DAYS, merge, utc_day
@@ -150,8 +150,9 @@ def test_batch_ids_are_fresh_and_random(outbox: Outbox) -> None:
 
 def test_row_bound_drops_the_oldest_and_reports_how_many(tmp_path: Path, clock: Clock) -> None:
     box = Outbox(tmp_path / OUTBOX_FILE, clock=clock, max_rows=5)
-    tools = [f"tool{i}" for i in range(8)]
-    assert all(box.admit(resolution(tool=t)) for t in tools)
+    # Two days (a day holds ROWS_PER_DAY keys): tool0-3 yesterday, tool4-7 today.
+    days = [(7 - i) // ROWS_PER_DAY for i in range(8)]
+    assert all(box.admit(resolution(tool=f"tool{i}", at=NOW - days[i] * DAY)) for i in range(8))
     assert box.stats().rows == 5 and box.stats().dropped_unreported == 3
     rows = take(box)
     assert [r[1] for r in rows] == ["tool3", "tool4", "tool5", "tool6", DROPPED_TOOL_ID]
@@ -168,7 +169,7 @@ def test_row_bound_drops_the_oldest_and_reports_how_many(tmp_path: Path, clock: 
 
 
 def test_byte_bound_holds_and_every_count_is_accounted_for(tmp_path: Path, clock: Clock) -> None:
-    limit = 96 * 1024
+    limit = 64 * 1024  # the smallest bound allowed: 136 long-slug keys do not fit
     box = Outbox(tmp_path / OUTBOX_FILE, clock=clock, max_bytes=limit)
     admitted = 0
     # Every key the wire allows inside the window: ROWS_PER_DAY on each day.
@@ -179,7 +180,7 @@ def test_byte_bound_holds_and_every_count_is_accounted_for(tmp_path: Path, clock
         assert box.stats().used_bytes <= limit
     stats = box.stats()
     assert stats.dropped_unreported > 0
-    assert stats.rows + stats.dropped_unreported == admitted == 1088
+    assert stats.rows + stats.dropped_unreported == admitted == MAX_ROW_COUNT
     box.close()
     # The file itself stays near the bound too (WAL folded back in by close).
     assert (tmp_path / OUTBOX_FILE).stat().st_size <= limit + 16 * 4096
