@@ -24,11 +24,13 @@ import platformdirs
 from ratwatch_proto.limits import MAX_BATCH_ROWS, SLUG
 
 from collector.errors import ConfigError
+from collector.release_policy import ReleaseParams
 from ratwatch_config.errors import ConfigInvalid
 from ratwatch_config.loader import LOG_LEVELS, build, read_toml, sections
 
 DEFAULT_PORT = 50051
 MAX_WORKERS = 64
+MAX_DELAY_DAYS = 35  # the oldest rows validation accepts
 # Used with fullmatch: "$" would also accept a trailing newline.
 TOKEN_HASH = re.compile(r"sha256:[0-9a-f]{64}")
 
@@ -77,6 +79,15 @@ class TokensSection:
 
 
 @dataclass(frozen=True)
+class ReleasesSection:
+    """[releases] the privacy budget and timing of the published releases (collector.releases)."""
+
+    epsilon: float = 1.0  # per release and per PC-day it covers
+    delta: float = 1e-6
+    delay_days: int = 2  # a period is released this many days after its last day
+
+
+@dataclass(frozen=True)
 class CatalogueSection:
     """[catalogue] which tool ids count: the bundled catalogue, plus a LOLRMM snapshot if set."""
 
@@ -108,6 +119,7 @@ class CollectorConfig:
     collector: CollectorSection = field(default_factory=CollectorSection)
     tls: TlsSection = field(default_factory=TlsSection)
     tokens: TokensSection = field(default_factory=TokensSection)
+    releases: ReleasesSection = field(default_factory=ReleasesSection)
     catalogue: CatalogueSection = field(default_factory=CatalogueSection)
     tools: ToolsSection = field(default_factory=ToolsSection)
     limits: LimitsSection = field(default_factory=LimitsSection)
@@ -135,6 +147,12 @@ class CollectorConfig:
 
 
 SECTIONS = sections(CollectorConfig)
+
+
+def release_params(config: CollectorConfig) -> ReleaseParams:
+    """The [releases] section as collector.releases takes it."""
+    r = config.releases
+    return ReleaseParams(epsilon=r.epsilon, delta=r.delta, delay_days=r.delay_days)
 
 
 def split_host_port(address: str) -> tuple[str, int]:
@@ -204,6 +222,15 @@ def check(config: CollectorConfig, origin: str = "") -> None:  # noqa: PLR0912 -
         raise ConfigError(
             f"{src}: [collector].log_level must be {', '.join(LOG_LEVELS)} (any case), "
             f"got {c.log_level!r}"
+        )
+    r = config.releases
+    if not 0.01 <= r.epsilon <= 10:
+        raise ConfigError(f"{src}: [releases].epsilon must be in 0.01..10, got {r.epsilon}")
+    if not 0 < r.delta <= 1e-3:
+        raise ConfigError(f"{src}: [releases].delta must be in (0, 0.001], got {r.delta}")
+    if not 0 <= r.delay_days <= MAX_DELAY_DAYS:
+        raise ConfigError(
+            f"{src}: [releases].delay_days must be in 0..{MAX_DELAY_DAYS}, got {r.delay_days}"
         )
     t = config.tls
     if bool(t.cert_file) != bool(t.key_file):

@@ -14,7 +14,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Protocol
 
-from collector.model import Batch, Cell, IngestResult, Query
+from collector.model import Batch, Cell, CellKey, IngestResult, Query, Release
 
 
 class Store(Protocol):
@@ -58,6 +58,24 @@ class Store(Protocol):
 
         Raises StoreError on a store that cannot write (read-only, a front end).
         """
+        ...
+
+    # --- releases (collector.releases): written once, never changed ---------
+
+    def put_release(self, release: Release) -> bool:
+        """Store ``release`` unless one with its id exists; True when stored.
+
+        Raises StoreError on a store that cannot write (read-only, or a
+        front end: only the writing process computes releases).
+        """
+        ...
+
+    def release_headers(self) -> list[Release]:
+        """Every stored release, without cells, in (first_day, release_id) order."""
+        ...
+
+    def release_cells(self, release_id: str) -> tuple[tuple[CellKey, int], ...]:
+        """The released cells of one release, keys in its grid's order."""
         ...
 
     def close(self) -> None:

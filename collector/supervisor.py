@@ -39,9 +39,11 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from collector.config import CollectorConfig, split_host_port
+from collector.config import CollectorConfig, release_params, split_host_port
 from collector.errors import CollectorError, ConfigError
+from collector.known_tools import ToolPolicy
 from collector.ratelimit import RateLimiter, limits_of
+from collector.releases import ReleaseWorker
 from collector.server import announce, describe, quiet_gc
 from collector.store import STORES
 from collector.write_hub import WriteHub
@@ -144,7 +146,12 @@ class Supervisor:
         """Serve until SIGTERM/SIGINT; raises CollectorError when it cannot start."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self._stop.set())
+        visible = ToolPolicy.from_config(self.config).visible  # before the lock: may refuse
         store = STORES["sqlite"](self.config.data_dir)  # takes the data dir lock
+        # Releases are made here, in the one writing process: once per period,
+        # however many front ends answer queries from them; held ids never enter one.
+        releases = ReleaseWorker(store, release_params(self.config), visible=visible)
+        releases.start()
         try:
             host, port = reserve_port(self.config.collector.listen)
             address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -169,6 +176,7 @@ class Supervisor:
             finally:
                 self._stop_workers()
         finally:
+            releases.stop()
             store.close()
         self.echo("stopped cleanly; every acknowledged count is on disk")
 
