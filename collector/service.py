@@ -13,6 +13,7 @@ a client "our bug" when it is theirs. ``_lenient`` hands the handler a
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -22,7 +23,7 @@ from google.protobuf.message import DecodeError, Message
 from ratwatch_proto import telemetry_pb2 as pb
 from ratwatch_proto.limits import BATCH_ID_BYTES
 
-from collector import queries
+from collector import metrics, queries
 from collector.auth import AuthError, Role, TokenCheck
 from collector.errors import StoreError, ValidationError
 from collector.group_commit import GroupCommit
@@ -57,9 +58,20 @@ def _lenient(cls: type[M]) -> Callable[[bytes], M | Malformed]:
     return deserialize
 
 
+_REASONS = {
+    grpc.StatusCode.UNAUTHENTICATED: "unauthenticated",
+    grpc.StatusCode.PERMISSION_DENIED: "permission_denied",
+    grpc.StatusCode.INVALID_ARGUMENT: "invalid",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "deadline",
+    grpc.StatusCode.UNAVAILABLE: "unavailable",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "rate_limited",
+}
+
+
 async def _abort(
     context: grpc.aio.ServicerContext[Any, Any], code: grpc.StatusCode, details: str
 ) -> NoReturn:
+    metrics.REJECTED.labels(_REASONS.get(code, "other")).inc()
     await context.abort(code, details)
     raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
@@ -103,6 +115,7 @@ class TelemetryService:
         self, request: pb.CountBatch | Malformed, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.SubmitReply:
         """Telemetry.Submit."""
+        started = time.perf_counter()
         await self._access.require(context, Role.AGENT)
         if isinstance(request, Malformed):
             await _abort(
@@ -116,6 +129,7 @@ class TelemetryService:
             # again instead of refusing. Only on this error path, so the
             # hot path pays nothing for the lookup.
             if await self._known(request.batch_id):
+                metrics.BATCHES.labels("duplicate").inc()
                 return pb.SubmitReply(duplicate=True, rows_accepted=0)
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         remaining = context.time_remaining()
@@ -127,6 +141,14 @@ class TelemetryService:
             result = await self._commits.write(batch)
         except StoreError as exc:
             await _abort(context, grpc.StatusCode.UNAVAILABLE, f"not stored, retry later: {exc}")
+        if result.duplicate:
+            metrics.BATCHES.labels("duplicate").inc()
+        elif result.rows_accepted:
+            metrics.BATCHES.labels("new").inc()
+            metrics.ROWS.inc(result.rows_accepted)
+        else:
+            metrics.BATCHES.labels("empty").inc()
+        metrics.CALL_SECONDS.labels("submit").observe(time.perf_counter() - started)
         return pb.SubmitReply(duplicate=result.duplicate, rows_accepted=result.rows_accepted)
 
     async def _known(self, batch_id: bytes) -> bool:
@@ -196,6 +218,7 @@ class StatsService:
         self, request: pb.StatsQuery | Malformed, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.StatsReply:
         """Stats.Query."""
+        started = time.perf_counter()
         await self._access.require(context, Role.ANALYST)
         if isinstance(request, Malformed):
             await _abort(
@@ -213,6 +236,7 @@ class StatsService:
             await _abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, "query took too long")
         except StoreError as exc:
             await _abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
+        metrics.CALL_SECONDS.labels("query").observe(time.perf_counter() - started)
         return report_to_proto(report)
 
     def handler(self) -> grpc.GenericRpcHandler[Any, Any]:

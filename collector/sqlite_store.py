@@ -55,7 +55,7 @@ from pathlib import Path
 from filelock import BaseFileLock, FileLock, Timeout
 from ratwatch_proto.limits import MAX_AGE_DAYS
 
-from collector import sqlite_schema
+from collector import metrics, sqlite_schema
 from collector.errors import StoreError
 from collector.model import Batch, Cell, IngestResult, Query, RowTuple
 from collector.periods import month_of_day
@@ -318,6 +318,7 @@ class SqliteStore:
 
     def _commit(self, items: list[_Item]) -> None:
         batches = [b for group, _ in items for b in group]
+        started = time.perf_counter()
         try:
             results = self._write(batches)
         except sqlite3.Error as exc:
@@ -329,6 +330,8 @@ class SqliteStore:
                 if fut.set_running_or_notify_cancel():
                     fut.set_exception(error)
             return
+        metrics.COMMIT_SECONDS.labels("sqlite").observe(time.perf_counter() - started)
+        metrics.COMMIT_BATCHES.labels("sqlite").observe(len(batches))
         start = 0
         for group, fut in items:
             end = start + len(group)

@@ -20,6 +20,11 @@ writer, so the writer waits for them and only then commits what is queued
 and closes. A front end that dies is replaced; its unacknowledged calls are
 retried by their agents. If this process dies, the front ends lose their
 pipe and stop: nothing is acknowledged that was not committed.
+
+With the PostgreSQL store there is no writer process: the database already
+serialises N writers (collector.pg_store), so each front end opens its own
+store and commits directly, exactly as N collectors on N machines do, and
+this process only binds the port, supervises, and serves the metrics.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import ctypes
 import logging
 import multiprocessing
 import multiprocessing.connection
+import os
 import signal
 import socket
 import threading
@@ -40,8 +46,10 @@ from typing import Any
 
 from collector.config import CollectorConfig, split_host_port
 from collector.errors import CollectorError, ConfigError
+from collector.metrics import MULTIPROC_ENV, serve_metrics
+from collector.metrics import address as metrics_address
 from collector.server import announce, describe, quiet_gc
-from collector.store import STORES
+from collector.store import open_configured
 from collector.write_hub import WriteHub
 
 log = logging.getLogger(__name__)
@@ -68,7 +76,7 @@ def reserve_port(listen: str) -> tuple[str, int]:
 
 
 def _frontend(
-    config: CollectorConfig, conn: Connection, ready: Connection, log_level: int
+    config: CollectorConfig, conn: Connection | None, ready: Connection, log_level: int
 ) -> None:  # pragma: no cover - runs in a child process; covered by test_workers.py
     """A front-end process: serve gRPC until a signal or until the writer goes away."""
     import asyncio
@@ -93,7 +101,8 @@ def _frontend(
             loop.call_soon_threadsafe(stop.set)
 
         try:
-            store = RemoteStore(conn, config.data_dir, on_lost=on_lost)
+            # PostgreSQL: this front end writes to the database itself (store=None).
+            store = RemoteStore(conn, config.data_dir, on_lost=on_lost) if conn else None
             server = CollectorServer(config, store=store, share_port=True)
             await server.start()
         except CollectorError as exc:
@@ -124,7 +133,7 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in a child process
 @dataclass
 class _Worker:
     process: BaseProcess
-    conn: Connection  # the writer's end of its pipe
+    conn: Connection | None  # the writer's end of its pipe (None: it writes to PostgreSQL)
 
 
 class Supervisor:
@@ -142,14 +151,20 @@ class Supervisor:
         """Serve until SIGTERM/SIGINT; raises CollectorError when it cannot start."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self._stop.set())
-        store = STORES["sqlite"](self.config.data_dir)  # takes the data dir lock
+        # SQLite: this process is the writer and takes the data dir lock.
+        shared = self.config.store.kind != "sqlite"
+        store = None if shared else open_configured(self.config)
         try:
             host, port = reserve_port(self.config.collector.listen)
             address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
             self._front = replace(
                 self.config, collector=replace(self.config.collector, listen=address)
             )
-            hub = WriteHub(store)
+            hub = None if store is None else WriteHub(store)
+            listen = self.config.metrics.listen
+            metrics = serve_metrics(listen) if listen else None
+            if metrics is not None:
+                self.echo(f"metrics: http://{metrics_address(metrics[0])}/metrics")
             try:
                 starting = [self._spawn(hub, k) for k in range(self.config.worker_count)]
                 for k, ready in enumerate(starting):
@@ -163,13 +178,19 @@ class Supervisor:
                 self.echo("stopping: finishing in-flight calls ...")
             finally:
                 self._stop_workers()
+                if metrics is not None:
+                    metrics[0].shutdown()
         finally:
-            store.close()
+            if store is not None:
+                store.close()
         self.echo("stopped cleanly; every acknowledged count is on disk")
 
-    def _spawn(self, hub: WriteHub, k: int) -> Connection:
+    def _spawn(self, hub: WriteHub | None, k: int) -> Connection:
         """Start front end ``k``; returns the pipe on which it reports ready."""
-        ours, theirs = self._ctx.Pipe()
+        ours: Connection | None = None
+        theirs: Connection | None = None
+        if hub is not None:
+            ours, theirs = self._ctx.Pipe()
         ready_r, ready_w = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(
             target=_frontend,
@@ -177,10 +198,12 @@ class Supervisor:
             name=f"ratwatch-collector-worker-{k}",
         )
         proc.start()
-        theirs.close()
+        if theirs is not None:
+            theirs.close()
         ready_w.close()
         self._workers.append(_Worker(proc, ours))
-        hub.attach(ours, str(k))
+        if hub is not None and ours is not None:
+            hub.attach(ours, str(k))
         return ready_r
 
     def _await_ready(self, k: int, ready_r: Connection) -> None:
@@ -199,7 +222,7 @@ class Supervisor:
         if status != "ready":
             raise CollectorError(str(detail))
 
-    def _watch(self, hub: WriteHub) -> None:
+    def _watch(self, hub: WriteHub | None) -> None:
         """Wait for a stop signal; replace front ends that die meanwhile."""
         while not self._stop.is_set():
             sentinels: list[Any] = [w.process.sentinel for w in self._workers]
@@ -211,7 +234,12 @@ class Supervisor:
                 self._deaths = [t for t in self._deaths if now - t < RESPAWN_WINDOW] + [now]
                 log.warning("worker %d exited with code %s", i, w.process.exitcode)
                 self._workers.remove(w)
-                w.conn.close()
+                if w.conn is not None:
+                    w.conn.close()
+                if os.environ.get(MULTIPROC_ENV) and w.process.pid is not None:
+                    from prometheus_client import multiprocess
+
+                    multiprocess.mark_process_dead(w.process.pid)  # type: ignore[no-untyped-call]
                 if len(self._deaths) > RESPAWN_LIMIT:
                     raise CollectorError(
                         f"{len(self._deaths)} workers died within {RESPAWN_WINDOW:.0f} s; "
@@ -232,7 +260,8 @@ class Supervisor:
                 log.error("worker %s did not stop in time; killing it", w.process.name)
                 w.process.kill()
                 w.process.join(5)
-            w.conn.close()
+            if w.conn is not None:
+                w.conn.close()
 
 
 def run_supervised(config: CollectorConfig, echo: Callable[[str], None]) -> None:

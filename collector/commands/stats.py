@@ -166,7 +166,7 @@ def stats(  # noqa: PLR0917 - click passes every option
     from collector.names import display_name
     from collector.periods import from_date
     from collector.render import RENDERERS
-    from collector.store import STORES
+    from collector.store import STORES, open_configured
     from collector.validate import validate_query
 
     dims = _parse_by(by)
@@ -198,7 +198,10 @@ def stats(  # noqa: PLR0917 - click passes every option
             )
         else:
             config = config_mod.load(config_path)
-            store = STORES["sqlite"](data_dir or config.data_dir, read_only=True)
+            if data_dir is not None:
+                store = STORES["sqlite"](data_dir, read_only=True)
+            else:
+                store = open_configured(config, read_only=True)
             try:
                 report = queries.run(
                     store, query, min_cell_count or config.collector.min_cell_count

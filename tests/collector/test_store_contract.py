@@ -30,13 +30,21 @@ class Clock:
         return self.now
 
 
+def location(request: pytest.FixtureRequest, kind: str, tmp_path: Path) -> Path | str:
+    """Where a fresh store of ``kind`` lives: a data dir, or a new PostgreSQL database."""
+    if kind == "postgresql":
+        return str(request.getfixturevalue("pg_dsn"))
+    return tmp_path
+
+
 @pytest.fixture(params=sorted(STORES))
 def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Store]]:
-    """Open (or reopen) the backend under test on tmp_path."""
+    """Open (or reopen) the backend under test in a fresh location."""
     opened: list[Store] = []
+    where = location(request, request.param, tmp_path)
 
     def open_(read_only: bool = False, clock: Callable[[], float] | None = None) -> Store:
-        store = STORES[request.param](tmp_path, clock=clock or Clock(), read_only=read_only)
+        store = STORES[request.param](where, clock=clock or Clock(), read_only=read_only)
         opened.append(store)
         return store
 
@@ -143,10 +151,13 @@ def test_read_only_store_reads_but_refuses_writes(open_store: Callable[..., Stor
         reader.submit_group([batch(tally(DAY0))])
 
 
-def test_read_only_needs_an_existing_database(tmp_path: Path) -> None:
-    for factory in STORES.values():
-        with pytest.raises(StoreError, match="no collector database"):
-            factory(tmp_path / "nothing", read_only=True)
+@pytest.mark.parametrize("kind", sorted(STORES))
+def test_read_only_needs_an_existing_database(
+    request: pytest.FixtureRequest, tmp_path: Path, kind: str
+) -> None:
+    where = location(request, kind, tmp_path)
+    with pytest.raises(StoreError, match="no collector database"):
+        STORES[kind](where / "nothing" if isinstance(where, Path) else where, read_only=True)
 
 
 def test_seen_ids_are_pruned_only_after_validation_would_refuse_a_replay(
