@@ -97,9 +97,9 @@ def pg_cluster() -> Iterator[PgCluster]:
         os.chown(root, pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid)
         prefix = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
     data = root / "data"
+    initdb = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
     subprocess.run(
-        [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
-        + ["--no-sync", "-E", "UTF8"],
+        [*prefix, *initdb, "--no-sync", "-E", "UTF8"],
         check=True,
         capture_output=True,
     )
@@ -108,9 +108,9 @@ def pg_cluster() -> Iterator[PgCluster]:
         port = _free_port()
         opts = f"-k {root} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off"
         opts += " -c max_connections=300 -c full_page_writes=off"
+        pg_ctl = [str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-w"]
         started = subprocess.run(
-            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-w"]
-            + ["-l", str(root / "log"), "start"],
+            [*prefix, *pg_ctl, "-l", str(root / "log"), "start"],
             capture_output=True,
             check=False,
         )
