@@ -138,7 +138,6 @@ def pg_dsn(pg_cluster: PgCluster) -> str:
     return pg_cluster.create_database()
 
 
-
 class Clock:
     """A settable clock (seconds since the epoch)."""
 
