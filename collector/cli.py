@@ -25,10 +25,12 @@ def main(verbose: bool) -> None:
 
 
 # --- command table (keep sorted by command name) ---------------------------
+from collector.commands.db import db  # noqa: E402
 from collector.commands.serve import serve  # noqa: E402
 from collector.commands.stats import stats  # noqa: E402
 from collector.commands.token import token  # noqa: E402
 
+main.add_command(db)
 main.add_command(serve)
 main.add_command(stats)
 main.add_command(token)
