@@ -173,7 +173,7 @@ def test_stores_sharing_a_database_count_overlapping_and_replayed_batches_exactl
                     results = s.submit_group(group).result(timeout=60)
                     with lock:
                         new[0] += sum(not r.duplicate for r in results)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
