@@ -29,6 +29,7 @@ def main(verbose: bool) -> None:
 from agent.commands.autostart import autostart  # noqa: E402
 from agent.commands.demo import demo  # noqa: E402
 from agent.commands.incidents import incidents  # noqa: E402
+from agent.commands.phone import phone  # noqa: E402
 from agent.commands.run import run  # noqa: E402
 from agent.commands.signal import signal  # noqa: E402
 from agent.commands.signatures import signatures  # noqa: E402
@@ -37,6 +38,7 @@ from agent.commands.telemetry import telemetry  # noqa: E402
 main.add_command(autostart)
 main.add_command(demo)
 main.add_command(incidents)
+main.add_command(phone)
 main.add_command(run)
 main.add_command(signal)
 main.add_command(signatures)

@@ -46,6 +46,7 @@ class SensorsSection:
         "browser",
         "downloads",
         "calls",
+        "phone",
     )
     poll_hz: float = 4.0
     process_events: str = "auto"  # "auto" | "netlink" | "poll"
@@ -74,6 +75,16 @@ class DownloadsSection:
     """[downloads] folders watched for remote-tool installers."""
 
     watch_dirs: tuple[str, ...] = ()  # empty = the user's Downloads and Desktop
+
+
+@dataclass(frozen=True)
+class PhoneSection:
+    """[phone] the person's phone: which programs bring its calls to this PC."""
+
+    sources: tuple[str, ...] = ()  # empty = every source this OS can have
+    no_contacts_after_calls: int = 3  # nameless calls before a phone counts as "no contacts"
+    toast_poll_seconds: float = 1.0  # Phone Link's toast list (Windows)
+    history_poll_seconds: float = 10.0  # the Mac's call history
 
 
 @dataclass(frozen=True)
@@ -120,6 +131,7 @@ class AgentConfig:
     signatures: SignaturesSection = field(default_factory=SignaturesSection)
     browser: BrowserSection = field(default_factory=BrowserSection)
     downloads: DownloadsSection = field(default_factory=DownloadsSection)
+    phone: PhoneSection = field(default_factory=PhoneSection)
     dialog: DialogSection = field(default_factory=DialogSection)
     telemetry: TelemetrySection = field(default_factory=TelemetrySection)
     source: str = ""  # the file it was loaded from (not a TOML key)
@@ -188,6 +200,29 @@ def _check(config: AgentConfig) -> None:
             f"(not a grouping like EU), got {region!r}"
         )
     _check_dialog(config.dialog, src)
+    _check_phone(config.phone, src)
+
+
+_PHONE_SOURCES = ("kdeconnect", "phonelink", "callhistory")
+
+
+def _check_phone(phone: PhoneSection, src: str) -> None:
+    """[phone] values (the source names are the phone sensor's registry keys)."""
+    for name in phone.sources:
+        if name not in _PHONE_SOURCES:
+            raise ConfigError(
+                f"{src}: [phone].sources: unknown source {name!r}; valid sources: "
+                + ", ".join(_PHONE_SOURCES)
+            )
+    if not 1 <= phone.no_contacts_after_calls <= 100:
+        raise ConfigError(
+            f"{src}: [phone].no_contacts_after_calls must be in [1, 100], "
+            f"got {phone.no_contacts_after_calls}"
+        )
+    for key in ("toast_poll_seconds", "history_poll_seconds"):
+        value = getattr(phone, key)
+        if not 0.05 <= value <= 3600:
+            raise ConfigError(f"{src}: [phone].{key} must be in [0.05, 3600], got {value}")
 
 
 def _check_dialog(dialog: DialogSection, src: str) -> None:

@@ -148,7 +148,10 @@ class CallStarted:
 
     at: float
     caller: CallerKind
-    source: str  # "intake", "cli", "softphone"
+    source: str  # "intake", "cli", "softphone", "kdeconnect", "phonelink", "callhistory"
+    # The caller was looked up in the person's own contacts (the phone sensor):
+    # UNKNOWN then means "not in your contacts", and the warning says so.
+    contacts_checked: bool = False
 
 
 @dataclass(frozen=True)

@@ -37,10 +37,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol, TextIO
 
+from agent import presence
 from agent import sensors as sensor_registry
 from agent.catalogue.model import Catalogue
 from agent.config import AgentConfig
-from agent.control.actions import recover_suspended
+from agent.control.suspended import recover_suspended
 from agent.control.trust_store import TrustStore
 from agent.correlate.correlator import Correlator
 from agent.dialog.base import Presenter
@@ -96,6 +97,8 @@ class Status:
     journal: Path
     sensors: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # sensor -> reason
+    # sensor -> exception type: started, then its thread died (no longer in ``sensors``)
+    failed: dict[str, str] = field(default_factory=dict)
     presenter: str = ""
 
 
@@ -142,10 +145,13 @@ class Runtime:
         self._ready = threading.Event()
         self._finished = threading.Event()
         self._dropped = 0
+        self._status_lock = threading.Lock()
         self._sensors: list[Sensor] = []
         self._started_services: list[Service] = []
         self._correlator: Correlator | None = None
         self._thread: threading.Thread | None = None
+        self._presence = contextlib.ExitStack()
+        self._held = False  # this runtime holds the state dir (nothing to clean up otherwise)
 
     # -- control ---------------------------------------------------------------
 
@@ -169,6 +175,19 @@ class Runtime:
             self._dropped += 1
             if self._dropped in (1, 10, 100) or self._dropped % 1000 == 0:
                 log.error("event queue full: %d event(s) dropped so far", self._dropped)
+
+    def sensor_failed(self, name: str, kind: str) -> None:
+        """A sensor's thread has died: log it and stop listing the sensor as running.
+
+        Called from the dying thread (``SensorContext.failed``); ``kind`` is the
+        exception's type name, never its message (which may hold paths).
+        """
+        with self._status_lock:
+            if name in self.status.sensors:
+                self.status.sensors.remove(name)
+            self.status.failed[name] = kind
+            running = ", ".join(self.status.sensors) or "none"
+        log.error("sensor %s failed (%s); sensors still running: %s", name, kind, running)
 
     def catalogue(self) -> Catalogue:
         """The catalogue in force (after ``run`` has started)."""
@@ -217,6 +236,10 @@ class Runtime:
         # Private to the person: other local users must not feed (or read) context.
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         inbox_dir(self.state_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Before anything else touches the state: one agent per state dir, and
+        # ``signal`` can tell that someone reads the inbox (agent.presence).
+        self._presence.enter_context(presence.hold(self.state_dir))
+        self._held = True
         _recover_suspended(self.state_dir)
         if self._holder is None:
             from agent.catalogue.loader import CatalogueHolder
@@ -242,7 +265,9 @@ class Runtime:
             for sensor in self._given_sensors:
                 self._start_sensor(sensor.name, functools.partial(_given, sensor))
         else:
-            ctx = SensorContext(self.config, holder.current, self.clock, self.state_dir)
+            ctx = SensorContext(
+                self.config, holder.current, self.clock, self.state_dir, self.sensor_failed
+            )
             for name in self.config.sensors.enabled:
                 self._start_sensor(name, functools.partial(sensor_registry.create, name, ctx))
         log.info(
@@ -264,10 +289,14 @@ class Runtime:
             _log_failure("sensor %s failed to start; the other sensors keep running", name)
             return
         self._sensors.append(sensor)
-        self.status.sensors.append(name)
+        with self._status_lock:
+            if name not in self.status.failed:  # its thread may have died already
+                self.status.sensors.append(name)
 
     def _shutdown(self) -> None:
         self._stop.set()
+        if not self._held:
+            return  # another agent holds the state dir: its suspended processes are its own
         for sensor in reversed(self._sensors):
             try:
                 sensor.stop()
@@ -288,6 +317,8 @@ class Runtime:
                 _log_failure("service %s failed to stop cleanly", _name(service))
         self._started_services.clear()
         _recover_suspended(self.state_dir)
+        self._presence.close()
+        self._held = False
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:

@@ -20,6 +20,18 @@ Run (Linux; event mode needs a kernel that lets this user subscribe, e.g. root):
 
     python bench/agent_bench.py                    # everything, ~6 minutes
     python bench/agent_bench.py --extra 300 --cpu-seconds 10 --no-agent
+    python bench/agent_bench.py --idle-all                  # (e) only, 10 minutes
+    python bench/agent_bench.py --idle-all --idle-minutes 1 # (e) smoke run
+
+(e) ``--idle-all``: the whole agent (``ratwatch-agent run``) with every default
+sensor and the default config (only the dialog is the log backend: no display),
+on a private HOME with empty Downloads/Desktop and no browser, idle for
+``--idle-minutes`` (default 10: longer than every timer in the agent, e.g. the
+browser rescan). Prints the agent's CPU (all threads, /proc/PID/stat) per
+minute, so a timer that starts spinning after a minute shows. (Python 3.11 does
+not give threads OS names, so the figure is not split per sensor here; the
+browser and downloads sensors alone: bench/context_bench.py.)
+As root it runs in a private pid namespace (nobody else's processes starting).
 
 The machine may be shared: every figure is printed beside a baseline measured
 in the same run, and (b) reports how many new processes the sensor had to
@@ -452,6 +464,84 @@ def run_one(
             agent.stop()
 
 
+# -- (e) the whole agent idle, all default sensors -----------------------------------
+
+
+def cpu_seconds(ps: psutil.Process) -> float:
+    """User + system CPU of every thread of ``ps``, ended ones included (/proc/PID/stat)."""
+    t = ps.cpu_times()
+    return t.user + t.system
+
+
+def idle_all(minutes: float, isolate: bool, base: Path) -> None:
+    """Run the whole agent idle with its default sensors and print CPU per minute and thread."""
+    home = base / "home"
+    for sub in ("Downloads", "Desktop", ".config", ".local/share"):
+        (home / sub).mkdir(parents=True, exist_ok=True)
+    cfg = base / "idle.toml"
+    cfg.write_text('[dialog]\nbackend = "log"\n')
+    argv = [sys.executable, "-m", "agent", "run", "--config", str(cfg)]
+    argv += ["--state-dir", str(base / "state-idle")]
+    if isolate:
+        argv = [*UNSHARE, *argv]
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local/share"),
+        "XDG_DOWNLOAD_DIR": str(home / "Downloads"),
+        "XDG_DESKTOP_DIR": str(home / "Desktop"),
+    }
+    env.pop("DISPLAY", None)
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    log: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.append(line)
+            if "Stop with Ctrl+C" in line:
+                ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    if not ready.wait(60):
+        proc.kill()
+        raise RuntimeError("agent did not start:\n" + "".join(log))
+    ps = measured(proc, isolate)  # type: ignore[arg-type]
+    sensors = next(
+        (x.split("sensors running:", 1)[1].strip() for x in log if "sensors running:" in x), "?"
+    )
+    hz = os.sysconf("SC_CLK_TCK")
+    print(
+        f"\n(e) whole agent idle, default sensors ({sensors}), {minutes:g} min, "
+        f"{'private pid namespace' if isolate else 'shared pid namespace'}"
+    )
+    start_cpu = cpu_seconds(ps)
+    t0 = time.monotonic()
+    prev, prev_t = start_cpu, t0
+    step = min(60.0, minutes * 60)
+    while time.monotonic() - t0 < minutes * 60 - 0.5:
+        time.sleep(min(step, minutes * 60 - (time.monotonic() - t0)))
+        now_cpu, now_t = cpu_seconds(ps), time.monotonic()
+        used = now_cpu - prev
+        print(f"  {now_t - t0:6.0f} s: {used / (now_t - prev_t) * 100:6.3f} % of a core")
+        prev, prev_t = now_cpu, now_t
+    elapsed = time.monotonic() - t0
+    total = prev - start_cpu
+    print(
+        f"  whole window: {total / elapsed * 100:.3f} % of a core over {elapsed:.0f} s; "
+        f"RSS {ps.memory_info().rss / 2**20:.1f} MB"
+    )
+    print(
+        f"  one clock tick ({1000 / hz:.0f} ms) = {1 / hz / elapsed * 100:.4f} % over this window"
+    )
+    ps.terminate()
+    proc.wait(30)
+
+
 def fmt_lat(values: list[float]) -> str:
     if not values:
         return "no samples"
@@ -466,6 +556,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15, help="interleaved tick-cost rounds")
     parser.add_argument("--cold-ticks", type=int, default=40, help="4 Hz-spaced tick samples")
     parser.add_argument("--no-agent", action="store_true", help="skip the whole-agent runs")
+    parser.add_argument("--idle-all", action="store_true", help="only (e): whole agent idle")
+    parser.add_argument("--idle-minutes", type=float, default=10.0, help="(e) window (>= 10)")
     parser.add_argument("--child-sensor", help=argparse.SUPPRESS)
     parser.add_argument("--child-extra", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--child-tick", type=int, help=argparse.SUPPRESS)
@@ -479,6 +571,11 @@ def main() -> None:
         return
     if args.child_sensor:
         child_sensor(args.child_sensor, args.child_extra)
+        return
+    if args.idle_all:
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()}")
+        with tempfile.TemporaryDirectory() as tmp:
+            idle_all(args.idle_minutes, can_isolate(), Path(tmp))
         return
     reason = netlink_reason()
     modes = ["poll"] if reason else ["poll", "netlink"]

@@ -51,6 +51,7 @@ from pathlib import Path
 import grpc
 import grpc.aio
 from ratwatch_proto import telemetry_pb2 as pb
+from ratwatch_proto.limits import ROWS_PER_DAY
 
 SUBMIT = "/ratwatch.telemetry.v1.Telemetry/Submit"
 ROWS_PER_BATCH = 20
@@ -180,7 +181,8 @@ def _batches(n: int, seed: int, keys: str) -> list[bytes]:
     out = []
     for _ in range(n):
         rows = []
-        for _ in range(ROWS_PER_BATCH):
+        taken: set[tuple[int, int, int]] = set()
+        while len(rows) < ROWS_PER_BATCH:
             if keys == "uniform":
                 day = today - rng.randrange(30)
                 tool, trig, stage, outcome = (
@@ -193,6 +195,11 @@ def _batches(n: int, seed: int, keys: str) -> list[bytes]:
                 day = today - rng.choices((0, 1, rng.randrange(2, 30)), (60, 30, 10))[0]
                 tool = _skewed(rng, 300, 2.0)
                 trig, stage, outcome = (1 + _skewed(rng, 5, 1.5) for _ in range(3))
+            if (day, tool, trig) in taken:  # one PC counts a (day, tool, trigger) once
+                continue
+            if sum(1 for k in taken if k[0] == day) >= ROWS_PER_DAY:  # and a day's keys
+                continue
+            taken.add((day, tool, trig))
             rows.append(
                 pb.CountRow(
                     utc_day=day,
@@ -200,7 +207,7 @@ def _batches(n: int, seed: int, keys: str) -> list[bytes]:
                     trigger=trig,  # type: ignore[arg-type]
                     stage=stage,  # type: ignore[arg-type]
                     outcome=outcome,  # type: ignore[arg-type]
-                    count=1 + _skewed(rng, 5, 2.0),
+                    count=1,
                 )
             )
         # Without batch_id: _fresh() prefixes a new one to every call.

@@ -43,6 +43,15 @@ def hash_token(token: str) -> str:
     return "sha256:" + hashlib.sha256(token.encode()).hexdigest()
 
 
+def token_id(token_hash: str) -> str:
+    """A token's short public name: the first 12 hex digits of its hash (``token list``).
+
+    Tallies are kept per token id (collector.sqlite_tokens); 48 bits name a
+    handful of deployment tokens without collision and reveal nothing of the token.
+    """
+    return token_hash.removeprefix("sha256:")[:12]
+
+
 class TokenCheck:
     """Maps presented tokens to roles, from the hashes in the config."""
 
@@ -52,6 +61,7 @@ class TokenCheck:
             self._roles[h] = Role.AGENT
         for h in analyst_hashes:
             self._roles[h] = Role.ANALYST
+        self._ids = {h: token_id(h) for h in self._roles}
 
     def has(self, role: Role) -> bool:
         """True when at least one token for ``role`` is configured."""
@@ -59,13 +69,18 @@ class TokenCheck:
 
     def role_of(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> Role:
         """The role of the bearer token in ``metadata``; AuthError when none matches."""
+        return self.identify(metadata)[0]
+
+    def identify(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> tuple[Role, str]:
+        """The role and token id of the bearer token in ``metadata``; AuthError if none matches."""
         for key, raw in metadata or ():
             if key == METADATA_KEY:
                 value = raw.decode("latin-1") if isinstance(raw, bytes) else raw
                 if not value.startswith(SCHEME):
                     raise AuthError("the authorization metadata must be 'Bearer <token>'")
-                role = self._roles.get(hash_token(value[len(SCHEME) :].strip()))
+                h = hash_token(value[len(SCHEME) :].strip())
+                role = self._roles.get(h)
                 if role is None:
                     raise AuthError("unknown token")
-                return role
+                return role, self._ids[h]
         raise AuthError("no token: send 'authorization: Bearer <token>' metadata")

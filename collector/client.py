@@ -105,19 +105,57 @@ def channel(remote: Remote) -> grpc.Channel:
     return grpc.insecure_channel(remote.address, options=options)
 
 
+class AccessRefused(CollectorError):
+    """The collector refused the token (UNAUTHENTICATED or PERMISSION_DENIED)."""
+
+
+_REFUSED = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+
+
+def ask(
+    stub: pb_grpc.StatsStub, address: str, token: str, query: Query, timeout: float
+) -> pb.StatsReply:
+    """One Stats.Query call; AccessRefused or CollectorError with the gRPC status on failure."""
+    try:
+        reply: pb.StatsReply = stub.Query(
+            query_to_proto(query),
+            timeout=timeout,
+            metadata=((METADATA_KEY, SCHEME + token),),
+        )
+    except grpc.RpcError as exc:
+        code = exc.code() if isinstance(exc, grpc.Call) else None
+        name = code.name if code is not None else "error"
+        details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+        error = AccessRefused if code in _REFUSED else CollectorError
+        raise error(f"{address}: {name}: {details}") from exc
+    return reply
+
+
 def remote_query(remote: Remote, query: Query) -> Report:
     """Run ``query`` on the collector; CollectorError with the gRPC status on failure."""
     with channel(remote) as ch:
-        stub = pb_grpc.StatsStub(ch)
-        try:
-            reply = stub.Query(
-                query_to_proto(query),
-                timeout=remote.timeout,
-                metadata=((METADATA_KEY, SCHEME + remote.token),),
-            )
-        except grpc.RpcError as exc:
-            code = exc.code() if isinstance(exc, grpc.Call) else None
-            name = code.name if code is not None else "error"
-            details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
-            raise CollectorError(f"{remote.address}: {name}: {details}") from exc
+        reply = ask(pb_grpc.StatsStub(ch), remote.address, remote.token, query, remote.timeout)
     return reply_to_report(query, reply)
+
+
+class StatsClient:
+    """One long-lived channel to a collector, shared by many analysts' calls.
+
+    The dashboard asks several questions per page on behalf of whoever is
+    signed in; a channel per call would pay a TCP (and TLS) handshake each
+    time. gRPC channels are thread-safe, so one serves every request thread.
+    The token is per call: each analyst is checked by the collector itself.
+    """
+
+    def __init__(self, remote: Remote) -> None:
+        self.remote = remote
+        self._channel = channel(remote)
+        self._stub = pb_grpc.StatsStub(self._channel)
+
+    def reply(self, token: str, query: Query) -> pb.StatsReply:
+        """The collector's wire answer to ``query``, asked with ``token``."""
+        return ask(self._stub, self.remote.address, token, query, self.remote.timeout)
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._channel.close()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
+from ratwatch_proto.limits import MAX_BATCH_ROWS, SLUG
 
 from collector.errors import ConfigError
 from ratwatch_config.errors import ConfigInvalid
@@ -54,6 +55,8 @@ class CollectorSection:
     workers: int = 0  # front-end processes; 0 = one per CPU where the OS can share a port
     allow_insecure_remote: bool = False
     log_level: str = "INFO"
+    reflection: bool = True  # gRPC server reflection (grpcurl list); off hides the method table
+    client_error_log_seconds: float = 60.0  # a client's bad call is logged at most once per this
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,31 @@ class TokensSection:
 
 
 @dataclass(frozen=True)
+class CatalogueSection:
+    """[catalogue] which tool ids count: the bundled catalogue, plus a LOLRMM snapshot if set."""
+
+    lolrmm_dir: str = ""  # a LOLRMM checkout (its yaml/ folder), read at start; never copied
+
+
+@dataclass(frozen=True)
+class ToolsSection:
+    """[tools] the operator's decisions on ids the catalogue does not know (`tools allow|deny`)."""
+
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LimitsSection:
+    """[limits] rate limits per deployment token and per peer address (memory only)."""
+
+    peer_rows_per_hour: float = 360.0
+    peer_burst_rows: int = 300  # two PCs back from a month offline: 2 x MAX_BATCH_ROWS (145)
+    token_rows_per_hour: float = 360_000.0
+    token_burst_rows: int = 100_000
+
+
+@dataclass(frozen=True)
 class CollectorConfig:
     """The whole collector configuration."""
 
@@ -102,6 +130,9 @@ class CollectorConfig:
     store: StoreSection = field(default_factory=StoreSection)
     metrics: MetricsSection = field(default_factory=MetricsSection)
     tokens: TokensSection = field(default_factory=TokensSection)
+    catalogue: CatalogueSection = field(default_factory=CatalogueSection)
+    tools: ToolsSection = field(default_factory=ToolsSection)
+    limits: LimitsSection = field(default_factory=LimitsSection)
     source: str = ""  # the file it was loaded from (not a TOML key)
 
     @property
@@ -213,6 +244,30 @@ def check(config: CollectorConfig, origin: str = "") -> None:  # noqa: PLR0912 -
             split_host_port(config.metrics.listen)
         except ValueError as exc:
             raise ConfigError(f"{src}: [metrics].listen: {exc}") from None
+    for key in ("allow", "deny"):
+        for i, tool_id in enumerate(getattr(config.tools, key)):
+            if not SLUG.fullmatch(tool_id):
+                raise ConfigError(
+                    f"{src}: [tools].{key}[{i}]: {tool_id!r} is not a tool id; "
+                    f"valid: {SLUG.pattern}"
+                )
+    both = sorted(set(config.tools.allow) & set(config.tools.deny))
+    if both:
+        raise ConfigError(f"{src}: [tools]: {both[0]!r} is both allowed and denied")
+    lim = config.limits
+    for key in ("peer_rows_per_hour", "peer_burst_rows", "token_rows_per_hour", "token_burst_rows"):
+        if getattr(lim, key) <= 0:
+            raise ConfigError(f"{src}: [limits].{key} must be > 0, got {getattr(lim, key)}")
+    if min(lim.peer_burst_rows, lim.token_burst_rows) < MAX_BATCH_ROWS:
+        raise ConfigError(
+            f"{src}: [limits].peer_burst_rows and token_burst_rows must be >= {MAX_BATCH_ROWS} "
+            "(the largest batch an honest agent sends), or that batch is refused for ever"
+        )
+    if not 1 <= c.client_error_log_seconds <= 86400:
+        raise ConfigError(
+            f"{src}: [collector].client_error_log_seconds must be in 1..86400, "
+            f"got {c.client_error_log_seconds}"
+        )
     for role in ("agent", "analyst"):
         for i, h in enumerate(getattr(config.tokens, role)):
             if not TOKEN_HASH.fullmatch(h):

@@ -9,8 +9,8 @@ has for tuples of ints, strings and bytes, and it cannot build arbitrary
 objects the way pickle can. Nothing here is ever stored on disk.
 
 A request is ``(seq, ((batch_id, region, ((day, tool_id, trigger, stage,
-outcome, count), ...)), ...))``; a reply is ``(seq, error, ((duplicate,
-rows_accepted), ...))`` with ``error`` None, or ``(seq, error, ())`` when
+outcome, count), ...), token, peer), ...))``; a reply is ``(seq, error, ((duplicate,
+rows_accepted, retry_after), ...))`` with ``error`` None, or ``(seq, error, ())`` when
 the writer could not store the group.
 """
 
@@ -25,7 +25,12 @@ from collector.model import Batch, IngestResult, RowTuple
 def encode_request(seq: int, batches: Sequence[Batch]) -> bytes:
     """One group as a frame (rows as plain tuples: marshal refuses a TallyRow)."""
     return marshal.dumps(
-        (seq, tuple((b.batch_id, b.region, tuple(map(tuple, b.rows))) for b in batches))
+        (
+            seq,
+            tuple(
+                (b.batch_id, b.region, tuple(map(tuple, b.rows)), b.token, b.peer) for b in batches
+            ),
+        )
     )
 
 
@@ -34,18 +39,22 @@ def decode_request(frame: bytes) -> tuple[int, list[Batch]]:
     seq, items = marshal.loads(frame)  # noqa: S302 - our own frames, from our own children
     rows: tuple[RowTuple, ...]
     batches = []
-    for batch_id, region, rows in items:
-        batches.append(Batch(batch_id, region, rows))
+    for batch_id, region, rows, token, peer in items:
+        batches.append(Batch(batch_id, region, rows, token, peer))
     return seq, batches
 
 
 def encode_reply(seq: int, results: Sequence[IngestResult] | None, error: str | None) -> bytes:
     """The writer's answer for one group."""
-    out = () if results is None else tuple((r.duplicate, r.rows_accepted) for r in results)
+    out = (
+        ()
+        if results is None
+        else tuple((r.duplicate, r.rows_accepted, r.retry_after) for r in results)
+    )
     return marshal.dumps((seq, error, out))
 
 
 def decode_reply(frame: bytes) -> tuple[int, str | None, list[IngestResult]]:
     """``(seq, error, results)``."""
     seq, error, out = marshal.loads(frame)  # noqa: S302 - from our own parent process
-    return seq, error, [IngestResult(bool(d), n) for d, n in out]
+    return seq, error, [IngestResult(bool(d), n, w) for d, n, w in out]

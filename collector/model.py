@@ -85,6 +85,10 @@ class Batch:
     batch_id: bytes
     region: str  # "" = none
     rows: tuple[RowTuple, ...]  # TallyRows, or plain tuples in TallyRow's field order
+    token: str = ""  # the deployment token's id (collector.auth.token_id); "" = unattributed
+    # The caller's rate-limit key (collector.ratelimit.PeerKeys: a keyed hash,
+    # never an address); travels to the writer process, never stored.
+    peer: bytes = b""
 
 
 class IngestResult(NamedTuple):
@@ -92,6 +96,7 @@ class IngestResult(NamedTuple):
 
     duplicate: bool  # the batch id had been acknowledged before; nothing was added
     rows_accepted: int
+    retry_after: float = 0.0  # > 0: refused by the rate limit, nothing added; retry then
 
 
 @dataclass(frozen=True)

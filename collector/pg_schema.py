@@ -28,7 +28,7 @@ from __future__ import annotations
 import psycopg
 from psycopg.rows import TupleRow
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SLOTS = 16
 # Held while migrating: 'ratwatch' as a 64-bit integer (pg_advisory_xact_lock takes a bigint).
 LOCK_KEY = int.from_bytes(b"ratwatch", "big")
@@ -77,6 +77,25 @@ INSERT INTO tally_month (month, tool_id, trigger, stage, outcome, region, slot, 
 SELECT {MONTH_OF_DAY.format(day="day")}, tool_id, trigger, stage, outcome, region, slot, sum(count)
 FROM tally_day GROUP BY 1, 2, 3, 4, 5, 6, 7;
 """,  # noqa: S608 - fixed names
+    # Per deployment token (collector.pg_tokens): what `token revoke --purge-since`
+    # takes back. What version 2 counted stays unattributed (token "").
+    3: """
+CREATE TABLE token_day (
+    token text NOT NULL,
+    day integer NOT NULL,
+    tool_id text NOT NULL,
+    trigger smallint NOT NULL,
+    stage smallint NOT NULL,
+    outcome smallint NOT NULL,
+    region text NOT NULL,
+    slot smallint NOT NULL,
+    count bigint NOT NULL,
+    PRIMARY KEY (token, day, tool_id, trigger, stage, outcome, region, slot)
+);
+CREATE INDEX token_day_day ON token_day (day);
+INSERT INTO token_day (token, day, tool_id, trigger, stage, outcome, region, slot, count)
+SELECT '', day, tool_id, trigger, stage, outcome, region, slot, count FROM tally_day;
+""",
 }
 assert sorted(MIGRATIONS) == list(range(1, SCHEMA_VERSION + 1))
 

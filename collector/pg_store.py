@@ -49,7 +49,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool, PoolTimeout
 from ratwatch_proto.limits import MAX_AGE_DAYS
 
-from collector import metrics, pg_schema
+from collector import metrics, pg_schema, pg_tokens
 from collector.errors import StoreError
 from collector.model import Batch, Cell, IngestResult, Query
 from collector.periods import month_of_day
@@ -264,15 +264,20 @@ class PgStore:
                 new = {bytes(r[0]) for r in conn.execute(_REMEMBER, (ids, keep))}
                 days: dict[_Key, int] = {}
                 months: dict[_Key, int] = {}
+                tokens: dict[pg_tokens.TokenKey, int] = {}
                 for bid in new:
                     b = batches[first_of[bid]]
-                    region = b.region
+                    region, token = b.region, b.token
                     for day, tool_id, trigger, stage, outcome, count in b.rows:
                         k = (day, tool_id, trigger, stage, outcome, region)
                         days[k] = days.get(k, 0) + count
                         mk = (month_of_day(day), tool_id, trigger, stage, outcome, region)
                         months[mk] = months.get(mk, 0) + count
+                        tk = (token, *k)
+                        tokens[tk] = tokens.get(tk, 0) + count
                 if days:
+                    # token_day before the tallies: the lock order (collector.pg_tokens).
+                    conn.execute(pg_tokens.UPSERT, pg_tokens.columns(tokens))
                     conn.execute(_UPSERT_DAY, _columns(days))
                     conn.execute(_UPSERT_MONTH, _columns(months))
         results: list[IngestResult] = []
@@ -303,6 +308,31 @@ class PgStore:
                 return row.fetchone() is not None
         except (psycopg.Error, PoolTimeout) as exc:
             raise StoreError(f"{self.where}: lookup failed: {_first_line(exc)}") from None
+
+    # --- per-token tallies (collector.pg_tokens) ------------------------------
+
+    def token_volume(self, since_day: int) -> dict[tuple[str, int], dict[str, int]]:
+        """``{(token, day): {tool_id: count}}`` from ``since_day`` on."""
+        try:
+            with self._pool.connection() as conn:
+                return pg_tokens.volume(conn, since_day)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StoreError(
+                f"{self.where}: token volume query failed: {_first_line(exc)}"
+            ) from None
+
+    def purge_token(self, token: str, since_day: int) -> int:
+        """Remove every count ``token`` added from ``since_day`` on; returns how many.
+
+        Safe beside running collectors (collector.pg_tokens: the lock order).
+        """
+        if self._read_only:
+            raise StoreError("the store is read-only")
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                return pg_tokens.purge(conn, token, since_day)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StoreError(f"{self.where}: purge failed: {_first_line(exc)}") from None
 
     # --- lifecycle ------------------------------------------------------------
 

@@ -14,6 +14,7 @@ published table; access to Stats is limited to analyst tokens for the rest.)
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from collector.model import PERIODS, Cell, CellKey, Dimension, Query
@@ -77,6 +78,17 @@ def publish(query: Query, cells: list[Cell], min_cell_count: int) -> Report:
     )
 
 
-def run(store: Store, query: Query, min_cell_count: int) -> Report:
-    """Query the store and publish the answer."""
+def run(
+    store: Store, query: Query, min_cell_count: int, visible: frozenset[str] | None = None
+) -> Report:
+    """Query the store and publish the answer, over the ``visible`` tool ids only when given.
+
+    Analysts' answers always pass ``visible`` (collector.known_tools): a
+    held id is then in no cell, total or share, whatever the grouping.
+    """
+    if visible is not None:
+        tool_ids = query.tool_ids & visible if query.tool_ids else visible
+        query = dataclasses.replace(query, tool_ids=tool_ids)
+        if not tool_ids:  # an empty filter would mean "every tool"
+            return publish(query, [], min_cell_count)
     return publish(query, store.query(query), min_cell_count)

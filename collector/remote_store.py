@@ -75,6 +75,14 @@ class RemoteStore:
         """Whether the writer has acknowledged ``batch_id``, read from the database."""
         return self._reader.seen(batch_id)
 
+    def token_volume(self, since_day: int) -> dict[tuple[str, int], dict[str, int]]:
+        """Per-token volumes, read from the database."""
+        return self._reader.token_volume(since_day)
+
+    def purge_token(self, token: str, since_day: int) -> int:
+        """Not from a front end: purging runs with the collector stopped."""
+        raise StoreError("a front end cannot purge; stop the collector and run token revoke")
+
     def _send_loop(self) -> None:
         while True:
             frame = self._outbox.get()

@@ -34,6 +34,8 @@ from grpc_reflection.v1alpha import reflection
 from collector.auth import TokenCheck
 from collector.config import CollectorConfig, is_loopback, split_host_port
 from collector.errors import ConfigError
+from collector.known_tools import ToolPolicy
+from collector.ratelimit import PeerKeys, RateLimiter, limits_of
 from collector.service import STATS, TELEMETRY, Access, StatsService, TelemetryService
 from collector.store import Store, describe_configured, open_configured
 from collector.validate import BatchValidator
@@ -44,6 +46,7 @@ MAX_MESSAGE_BYTES = 1024 * 1024  # larger requests get RESOURCE_EXHAUSTED from g
 MAX_REPLY_BYTES = 64 * 1024 * 1024  # a day-by-tool table over years can exceed 4 MiB
 T = TypeVar("T")
 SWITCH_INTERVAL = 0.001  # seconds; see CollectorServer.start
+MAX_PENDING_CALLS = 100_000  # calls gRPC core may hold for the loop before it cancels any
 
 
 def _read(path: str, key: str) -> bytes:
@@ -76,11 +79,13 @@ class CollectorServer:
         clock: Callable[[], float] = time.time,
         store: Store | None = None,
         share_port: bool = False,
+        peer_secret: bytes | None = None,
     ) -> None:
         self.config = config
         self._clock = clock
         self._store = store
         self._share_port = share_port
+        self._peer_secret = peer_secret  # shared by a collector's front ends (collector.supervisor)
         self._server: grpc.aio.Server | None = None
         self._health = HealthServicer()
         self.address = ""
@@ -101,6 +106,7 @@ class CollectorServer:
         # such thread, and keeps the default: fewer forced switches.
         c = self.config.collector
         credentials = server_credentials(self.config)
+        self._visible = ToolPolicy.from_config(self.config).visible
         if self._store is None:
             if self.config.store.kind == "sqlite":
                 sys.setswitchinterval(SWITCH_INTERVAL)
@@ -116,12 +122,25 @@ class CollectorServer:
                 # only the front ends of one collector share theirs (see
                 # collector.supervisor, which checks the port is free first).
                 ("grpc.so_reuseport", 1 if self._share_port else 0),
+                # gRPC core cancels calls (bare CANCELLED, no detail) once more than
+                # 1,000 wait to be picked up by the loop, all of them past 3,000: seen
+                # as 20-27 % CANCELLED at ~2,000 calls in flight. Past the backlog
+                # below, maximum_concurrent_rpcs answers RESOURCE_EXHAUSTED as
+                # documented; a waiting call costs core a few KiB.
+                ("grpc.server.max_pending_requests", MAX_PENDING_CALLS),
+                ("grpc.server.max_pending_requests_hard_limit", MAX_PENDING_CALLS),
             ],
         )
         server.add_generic_rpc_handlers(
             [
-                TelemetryService(self._store, access, BatchValidator(self._clock)).handler(),
-                StatsService(self._store, access, c.min_cell_count).handler(),
+                TelemetryService(
+                    self._store,
+                    access,
+                    BatchValidator(self._clock),
+                    RateLimiter(limits_of(self.config)),
+                    PeerKeys(self._peer_secret),
+                ).handler(),
+                StatsService(self._store, access, c.min_cell_count, self._visible).handler(),
             ]
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)

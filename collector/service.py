@@ -13,6 +13,7 @@ a client "our bug" when it is theirs. ``_lenient`` hands the handler a
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
@@ -28,10 +29,13 @@ from collector.auth import AuthError, Role, TokenCheck
 from collector.errors import StoreError, ValidationError
 from collector.group_commit import GroupCommit
 from collector.model import Dimension
+from collector.ratelimit import PeerKeys, RateLimiter
 from collector.store import MAX_GROUP, Store
 from collector.validate import BatchValidator, validate_query
 
 TELEMETRY = "ratwatch.telemetry.v1.Telemetry"
+# Trailing metadata with the milliseconds a refused caller should wait (gRFC A6).
+RETRY_PUSHBACK_KEY = "grpc-retry-pushback-ms"
 STATS = "ratwatch.telemetry.v1.Stats"
 
 M = TypeVar("M", bound=Message)
@@ -76,16 +80,30 @@ async def _abort(
     raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
 
+async def _rate_limited(context: grpc.aio.ServicerContext[Any, Any], wait: float) -> NoReturn:
+    """RESOURCE_EXHAUSTED with the wait as gRPC's retry pushback (gRFC A6) in the trailers."""
+    ms = max(1000, math.ceil(wait * 1000))
+    context.set_trailing_metadata(((RETRY_PUSHBACK_KEY, str(ms)),))
+    await _abort(
+        context,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        f"rate limit of this address or token reached; retry in {ms / 1000:.0f} s",
+    )
+
+
 class Access:
     """Checks a call's bearer token against the role its method needs."""
 
     def __init__(self, tokens: TokenCheck) -> None:
         self._tokens = tokens
 
-    async def require(self, context: grpc.aio.ServicerContext[Any, Any], role: Role) -> None:
-        """Abort with UNAUTHENTICATED or PERMISSION_DENIED unless the caller has ``role``."""
+    async def require(self, context: grpc.aio.ServicerContext[Any, Any], role: Role) -> str:
+        """Abort with UNAUTHENTICATED or PERMISSION_DENIED unless the caller has ``role``.
+
+        Returns the caller's token id (collector.auth.token_id).
+        """
         try:
-            got = self._tokens.role_of(context.invocation_metadata())
+            got, token = self._tokens.identify(context.invocation_metadata())
         except AuthError as exc:
             hint = ""
             if not self._tokens.has(role):
@@ -100,15 +118,25 @@ class Access:
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"an {got.value} token cannot call this method (it needs an {role.value} token)",
             )
+        return token
 
 
 class TelemetryService:
     """Accepts count batches: validate all-or-nothing, then wait until durable."""
 
-    def __init__(self, store: Store, access: Access, validator: BatchValidator) -> None:
+    def __init__(
+        self,
+        store: Store,
+        access: Access,
+        validator: BatchValidator,
+        limiter: RateLimiter,
+        peer_keys: PeerKeys,
+    ) -> None:
         self._store = store
         self._access = access
         self._validator = validator
+        self._limiter = limiter
+        self._peer_keys = peer_keys
         self._commits: GroupCommit | None = None
 
     async def submit(
@@ -116,13 +144,14 @@ class TelemetryService:
     ) -> pb.SubmitReply:
         """Telemetry.Submit."""
         started = time.perf_counter()
-        await self._access.require(context, Role.AGENT)
+        token = await self._access.require(context, Role.AGENT)
         if isinstance(request, Malformed):
             await _abort(
                 context, grpc.StatusCode.INVALID_ARGUMENT, f"not a CountBatch: {request.error}"
             )
+        peer = self._peer_keys.key(context.peer())
         try:
-            batch = self._validator.validate(request)
+            batch = self._validator.validate(request, token, peer)
         except ValidationError as exc:
             # A retry of a batch we acknowledged (the ack was lost) may have
             # rows that aged out since: it was counted, so acknowledge it
@@ -132,6 +161,9 @@ class TelemetryService:
                 metrics.BATCHES.labels("duplicate").inc()
                 return pb.SubmitReply(duplicate=True, rows_accepted=0)
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        wait = self._limiter.admit(peer, token, max(1, len(batch.rows)))
+        if wait:
+            await _rate_limited(context, wait)
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
             await _abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed before write")
@@ -141,6 +173,8 @@ class TelemetryService:
             result = await self._commits.write(batch)
         except StoreError as exc:
             await _abort(context, grpc.StatusCode.UNAVAILABLE, f"not stored, retry later: {exc}")
+        if result.retry_after:  # the writer's limiter, over every front end (serve --workers)
+            await _rate_limited(context, result.retry_after)
         if result.duplicate:
             metrics.BATCHES.labels("duplicate").inc()
         elif result.rows_accepted:
@@ -209,10 +243,13 @@ def report_to_proto(report: queries.Report) -> pb.StatsReply:
 class StatsService:
     """Answers analysts' grouped queries with small-cell suppression."""
 
-    def __init__(self, store: Store, access: Access, min_cell_count: int) -> None:
+    def __init__(
+        self, store: Store, access: Access, min_cell_count: int, visible: frozenset[str]
+    ) -> None:
         self._store = store
         self._access = access
         self._min_cell_count = min_cell_count
+        self._visible = visible
 
     async def query(
         self, request: pb.StatsQuery | Malformed, context: grpc.aio.ServicerContext[Any, Any]
@@ -229,7 +266,9 @@ class StatsService:
         except ValidationError as exc:
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         loop = asyncio.get_running_loop()
-        work = loop.run_in_executor(None, queries.run, self._store, query, self._min_cell_count)
+        work = loop.run_in_executor(
+            None, queries.run, self._store, query, self._min_cell_count, self._visible
+        )
         try:
             report = await asyncio.wait_for(work, timeout=context.time_remaining())
         except asyncio.TimeoutError:

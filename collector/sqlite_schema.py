@@ -6,7 +6,8 @@ transaction per step, so a crash mid-upgrade leaves the old version), and
 
 Staged cells (the ``pending`` table, see collector.sqlite_store) are the
 rows of a commit's fresh batches as MessagePack: ``[[region, [[day,
-tool_id, trigger, stage, outcome, count], ...]], ...]``. A commit encodes
+tool_id, trigger, stage, outcome, count], ...], token], ...]`` (version 5
+wrote no token: such rows are unattributed, token ""). A commit encodes
 thousands of rows, so the codec is C code with a stable, documented format
 (JSON took ~9 µs of the writer's CPU per batch, MessagePack ~3).
 """
@@ -21,7 +22,7 @@ import msgpack
 
 from collector.model import RowTuple
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Each tally is kept at two grains (day, month) and two widths: every
 # dimension, or only tool and region ("narrow"), the shape of the most
@@ -69,7 +70,19 @@ CREATE TABLE IF NOT EXISTS pending (
 );
 """
 
-Staged = Sequence[tuple[str, Sequence[RowTuple]]]  # [(region, rows), ...]
+# Per deployment token (collector.auth.token_id), the same cells as tally_day:
+# what lets `token revoke --purge-since` take back exactly what a token added
+# (see collector.sqlite_tokens).
+_PER_DEPLOYMENT = """
+CREATE TABLE IF NOT EXISTS token_day (
+    token TEXT NOT NULL, day INTEGER NOT NULL, tool_id TEXT NOT NULL, trigger INTEGER NOT NULL,
+    stage INTEGER NOT NULL, outcome INTEGER NOT NULL, region TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (token, day, tool_id, trigger, stage, outcome, region)
+) WITHOUT ROWID;
+"""
+
+Staged = Sequence[tuple[str, Sequence[RowTuple], str]]  # [(region, rows, token), ...]
 
 
 class CellPacker:
@@ -79,7 +92,7 @@ class CellPacker:
         self._pack = msgpack.Packer().pack
 
     def __call__(self, staged: Staged) -> bytes:
-        """``[(region, rows), ...]`` as a ``pending.cells`` value."""
+        """``[(region, rows, token), ...]`` as a ``pending.cells`` value."""
         return self._pack(staged)  # type: ignore[no-any-return]
 
 
@@ -89,9 +102,22 @@ def staged_rows(blobs: Iterable[bytes]) -> Iterator[tuple[int, str, int, int, in
     Raises ValueError (msgpack's errors derive from it) on a blob that does not decode.
     """
     for blob in blobs:
-        for region, rows in msgpack.unpackb(blob):
+        for entry in msgpack.unpackb(blob):
+            region, rows = entry[0], entry[1]
             for day, tool_id, trigger, stage, outcome, count in rows:
                 yield day, tool_id, trigger, stage, outcome, region, count
+
+
+def staged_token_rows(
+    blobs: Iterable[bytes],
+) -> Iterator[tuple[str, int, str, int, int, int, str, int]]:
+    """``(token, day, tool_id, trigger, stage, outcome, region, count)`` for every staged row."""
+    for blob in blobs:
+        for entry in msgpack.unpackb(blob):
+            region, rows = entry[0], entry[1]
+            token = entry[2] if len(entry) > 2 else ""  # version 5: unattributed
+            for day, tool_id, trigger, stage, outcome, count in rows:
+                yield token, day, tool_id, trigger, stage, outcome, region, count
 
 
 def _statements(script: str) -> list[str]:
@@ -119,7 +145,12 @@ def _from_4(conn: sqlite3.Connection) -> None:
     conn.execute("DROP TABLE pending_v4")
 
 
-_UPGRADES = {4: _from_4}
+def _from_5(conn: sqlite3.Connection) -> None:
+    """Version 6 adds per-token tallies; what version 5 counted stays unattributed."""
+    conn.execute(_PER_DEPLOYMENT)
+
+
+_UPGRADES = {4: _from_4, 5: _from_5}
 
 
 class SchemaError(Exception):
@@ -149,7 +180,9 @@ def prepare(conn: sqlite3.Connection) -> None:
     """
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version == 0:
-        conn.executescript(_TALLIES + _SEEN + _PENDING + f"PRAGMA user_version={SCHEMA_VERSION};")
+        conn.executescript(
+            _TALLIES + _SEEN + _PENDING + _PER_DEPLOYMENT + f"PRAGMA user_version={SCHEMA_VERSION};"
+        )
         return
     while version in _UPGRADES:
         conn.execute("BEGIN IMMEDIATE")

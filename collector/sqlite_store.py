@@ -55,12 +55,12 @@ from pathlib import Path
 from filelock import BaseFileLock, FileLock, Timeout
 from ratwatch_proto.limits import MAX_AGE_DAYS
 
-from collector import metrics, sqlite_schema
+from collector import metrics, sqlite_schema, sqlite_tokens
 from collector.errors import StoreError
 from collector.model import Batch, Cell, IngestResult, Query, RowTuple
 from collector.periods import month_of_day
 from collector.sqlite_query import run_query
-from collector.sqlite_schema import CellPacker, staged_rows
+from collector.sqlite_schema import CellPacker, staged_token_rows
 from collector.store import MAX_GROUP
 
 log = logging.getLogger(__name__)
@@ -120,6 +120,22 @@ def id_halves(batch_id: bytes) -> tuple[int, int]:
 
 _Item = tuple[Sequence[Batch], "Future[list[IngestResult]]"]
 _STOP = object()
+
+
+class _Task:
+    """Work other than a commit that must run on the writer thread (e.g. a purge)."""
+
+    def __init__(self, fn: Callable[[], object]) -> None:
+        self.fn = fn
+        self.done: Future[object] = Future()
+
+    def run(self) -> None:
+        try:
+            self.done.set_result(self.fn())
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's future
+            self.done.set_exception(exc)
+
+
 _DayKey = tuple[int, str, int, int, int, str]  # day, tool_id, trigger, stage, outcome, region
 
 
@@ -141,6 +157,9 @@ def _lock_data_dir(data_dir: Path) -> BaseFileLock:
 
 class SqliteStore:
     """SQLite tallies under ``data_dir``; see the module docstring for the design."""
+
+    _sums: dict[_DayKey, int]
+    _token_sums: dict[sqlite_tokens.TokenKey, int]  # the same cells per token
 
     def __init__(
         self,
@@ -199,7 +218,7 @@ class SqliteStore:
         self._pack = CellPacker()
         # What `pending` holds, summed: this store is the database's only
         # writer (the data dir lock), so a fold needs no second read of it.
-        self._sums: dict[_DayKey, int] = {}
+        self._sums, self._token_sums = {}, {}
         self._unfolded_rows = 0
         self._folded_at = time.monotonic()
         try:
@@ -247,6 +266,9 @@ class SqliteStore:
                 continue
             if first is _STOP:
                 break
+            if isinstance(first, _Task):
+                first.run()
+                continue
             items: list[_Item] = [first]  # type: ignore[list-item]
             size = len(items[0][0])
             while size < MAX_GROUP:
@@ -256,6 +278,9 @@ class SqliteStore:
                     break
                 if item is _STOP:
                     stopping = True
+                    break
+                if isinstance(item, _Task):
+                    self._queue.put(item)  # after this commit; tasks are rare
                     break
                 items.append(item)  # type: ignore[arg-type]
                 size += len(item[0])  # type: ignore[index]
@@ -268,11 +293,13 @@ class SqliteStore:
 
     def _load_pending(self) -> None:
         """Sum what a previous run left in ``pending`` (it stopped before folding)."""
-        sums = self._sums
+        sums, token_sums = self._sums, self._token_sums
         blobs = (cells for (cells,) in self._conn.execute("SELECT cells FROM pending"))
-        for day, tool_id, trigger, stage, outcome, reg, count in staged_rows(blobs):
+        for token, day, tool_id, trigger, stage, outcome, reg, count in staged_token_rows(blobs):
             k = (day, tool_id, trigger, stage, outcome, reg)
             sums[k] = sums.get(k, 0) + count
+            tk = (token, *k)
+            token_sums[tk] = token_sums.get(tk, 0) + count
             self._unfolded_rows += 1
 
     def _fold(self) -> None:
@@ -284,6 +311,7 @@ class SqliteStore:
         try:
             conn.execute("BEGIN IMMEDIATE")
             self._add_tallies(self._sums)
+            conn.execute(sqlite_tokens.UPSERT, (_json(list(self._token_sums.items())),))
             conn.execute("DELETE FROM pending")
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -293,6 +321,7 @@ class SqliteStore:
                 conn.execute("ROLLBACK")
             return
         self._sums = {}
+        self._token_sums = {}
         self._unfolded_rows = 0
 
     def _add_tallies(self, days: dict[_DayKey, int]) -> None:
@@ -354,7 +383,7 @@ class SqliteStore:
         (found,) = conn.execute(_SEEN, (_json(halves),)).fetchone()
         seen = {(hi, lo) for hi, lo in json.loads(found)}
         remember: list[tuple[int, int, int]] = []
-        fresh: list[tuple[str, tuple[RowTuple, ...]]] = []
+        fresh: list[tuple[str, tuple[RowTuple, ...], str]] = []
         results: list[IngestResult] = []
         for batch, key in zip(batches, halves, strict=True):
             rows = batch.rows
@@ -367,7 +396,7 @@ class SqliteStore:
             seen.add(key)
             oldest = min(map(_day, rows))
             remember.append((*key, oldest + MAX_AGE_DAYS + CLOCK_MARGIN_DAYS))
-            fresh.append((batch.region, rows))
+            fresh.append((batch.region, rows, batch.token))
             results.append(IngestResult(duplicate=False, rows_accepted=len(rows)))
         if remember:
             conn.execute(_REMEMBER, (_json(remember),))
@@ -379,11 +408,13 @@ class SqliteStore:
             conn.execute("DELETE FROM seen_batch WHERE keep_until < ?", (today,))
             self._pruned_day = today
         conn.execute("COMMIT")
-        sums = self._sums
-        for region, rows in fresh:  # committed: now part of what the next fold adds
+        sums, token_sums = self._sums, self._token_sums
+        for region, rows, token in fresh:  # committed: now part of what the next fold adds
             for day, tool_id, trigger, stage, outcome, count in rows:
                 k = (day, tool_id, trigger, stage, outcome, region)
                 sums[k] = sums.get(k, 0) + count
+                tk = (token, *k)
+                token_sums[tk] = token_sums.get(tk, 0) + count
             self._unfolded_rows += len(rows)
         return results
 
@@ -408,6 +439,48 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: lookup failed: {exc}") from exc
         return found is not None
+
+    # --- per-token tallies (collector.sqlite_tokens) ---------------------------
+
+    def token_volume(self, since_day: int) -> dict[tuple[str, int], dict[str, int]]:
+        """``{(token, day): {tool_id: count}}`` from ``since_day`` on."""
+        try:
+            with self._read_lock:
+                return sqlite_tokens.volume(self._reader, since_day)
+        except (sqlite3.Error, ValueError) as exc:
+            raise StoreError(f"{self.path}: token volume query failed: {exc}") from exc
+
+    def purge_token(self, token: str, since_day: int) -> int:
+        """Remove every count ``token`` added from ``since_day`` on; returns how many."""
+        if self._read_only or self._writer is None:
+            raise StoreError("the store is read-only")
+
+        def purge() -> int:
+            self._fold()
+            if self._unfolded_rows:
+                raise StoreError("staged tallies could not be folded; nothing was purged")
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                removed = sqlite_tokens.purge(conn, token, since_day)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return removed
+
+        task = _Task(purge)
+        with self._lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+            self._queue.put(task)
+        try:
+            removed = task.done.result()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: purge failed: {exc}") from exc
+        assert isinstance(removed, int)
+        return removed
 
     # --- lifecycle ------------------------------------------------------------
 

@@ -50,6 +50,17 @@ class Store(Protocol):
         """
         ...
 
+    def token_volume(self, since_day: int) -> dict[tuple[str, int], dict[str, int]]:
+        """``{(token id, day): {tool_id: count}}`` from ``since_day`` on (auth.token_id)."""
+        ...
+
+    def purge_token(self, token: str, since_day: int) -> int:
+        """Remove exactly what ``token`` added from ``since_day`` on; returns how many counts.
+
+        Raises StoreError on a store that cannot write (read-only, a front end).
+        """
+        ...
+
     def close(self) -> None:
         """Finish every queued batch, then release the storage. Idempotent."""
         ...
@@ -95,6 +106,15 @@ def open_configured(
     if s.kind == "sqlite":
         return STORES["sqlite"](config.data_dir, clock=clock, read_only=read_only)
     return STORES[s.kind](s.dsn, clock=clock, read_only=read_only, pool_size=s.pool_size)
+
+
+def open_for_command(
+    config: CollectorConfig, data_dir: Path | None = None, *, read_only: bool = False
+) -> Store:
+    """The store an operator's command opens: ``--data-dir`` (SQLite), else the configured one."""
+    if data_dir is not None:
+        return STORES["sqlite"](data_dir, read_only=read_only)
+    return open_configured(config, read_only=read_only)
 
 
 def describe_configured(config: CollectorConfig) -> str:

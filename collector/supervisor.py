@@ -34,6 +34,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import secrets
 import signal
 import socket
 import threading
@@ -48,6 +49,7 @@ from collector.config import CollectorConfig, split_host_port
 from collector.errors import CollectorError, ConfigError
 from collector.metrics import MULTIPROC_ENV, serve_metrics
 from collector.metrics import address as metrics_address
+from collector.ratelimit import RateLimiter, limits_of
 from collector.server import announce, describe, quiet_gc
 from collector.store import open_configured
 from collector.write_hub import WriteHub
@@ -76,7 +78,11 @@ def reserve_port(listen: str) -> tuple[str, int]:
 
 
 def _frontend(
-    config: CollectorConfig, conn: Connection | None, ready: Connection, log_level: int
+    config: CollectorConfig,
+    conn: Connection | None,
+    ready: Connection,
+    log_level: int,
+    peer_secret: bytes,
 ) -> None:  # pragma: no cover - runs in a child process; covered by test_workers.py
     """A front-end process: serve gRPC until a signal or until the writer goes away."""
     import asyncio
@@ -103,7 +109,7 @@ def _frontend(
         try:
             # PostgreSQL: this front end writes to the database itself (store=None).
             store = RemoteStore(conn, config.data_dir, on_lost=on_lost) if conn else None
-            server = CollectorServer(config, store=store, share_port=True)
+            server = CollectorServer(config, store=store, share_port=True, peer_secret=peer_secret)
             await server.start()
         except CollectorError as exc:
             ready.send(("error", str(exc)))
@@ -160,7 +166,11 @@ class Supervisor:
             self._front = replace(
                 self.config, collector=replace(self.config.collector, listen=address)
             )
-            hub = None if store is None else WriteHub(store)
+            # One limiter for every front end: SO_REUSEPORT spreads one address's
+            # connections over them, so only the writer sees all of its uploads.
+            # PostgreSQL has no writer: each front end limits what it sees (docs/deploy.md).
+            hub = None if store is None else WriteHub(store, RateLimiter(limits_of(self.config)))
+            self._peer_secret = secrets.token_bytes(32)
             listen = self.config.metrics.listen
             metrics = serve_metrics(listen) if listen else None
             if metrics is not None:
@@ -194,7 +204,13 @@ class Supervisor:
         ready_r, ready_w = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(
             target=_frontend,
-            args=(self._front, theirs, ready_w, logging.getLogger().getEffectiveLevel()),
+            args=(
+                self._front,
+                theirs,
+                ready_w,
+                logging.getLogger().getEffectiveLevel(),
+                self._peer_secret,
+            ),
             name=f"ratwatch-collector-worker-{k}",
         )
         proc.start()

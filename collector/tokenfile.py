@@ -1,4 +1,4 @@
-"""Adding a token hash to the collector's TOML config without disturbing the rest of it.
+"""Editing lists in the collector's TOML config (token hashes, tool decisions) and nothing else.
 
 tomlkit keeps the operator's comments, order and formatting; the file is
 replaced atomically so a crash mid-write never leaves half a config behind.
@@ -19,6 +19,13 @@ from collector.errors import ConfigError
 
 def add_token_hash(path: Path, role: str, token_hash: str) -> None:
     """Append ``token_hash`` to ``[tokens].<role>`` in the config at ``path``."""
+    edit_list(path, "tokens", role, add=(token_hash,))
+
+
+def edit_list(
+    path: Path, section: str, key: str, *, add: tuple[str, ...] = (), remove: tuple[str, ...] = ()
+) -> None:
+    """Add (once) and remove values of the list ``[section].key`` in the config at ``path``."""
     try:
         text = path.read_text(encoding="utf-8") if path.exists() else ""
         doc = tomlkit.parse(text)
@@ -26,20 +33,25 @@ def add_token_hash(path: Path, role: str, token_hash: str) -> None:
         raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from exc
     except TOMLKitError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    tokens = doc.get("tokens")
-    if tokens is None:
-        tokens = tomlkit.table()
-        doc["tokens"] = tokens
-    if not isinstance(tokens, dict):
-        raise ConfigError(f"{path}: [tokens] must be a table")
-    hashes = tokens.get(role)
-    if hashes is None:
-        hashes = tomlkit.array()
-        hashes.multiline(True)
-        tokens[role] = hashes
-    if not isinstance(hashes, list):
-        raise ConfigError(f"{path}: [tokens].{role} must be a list of hashes")
-    hashes.append(token_hash)
+    table = doc.get(section)
+    if table is None:
+        table = tomlkit.table()
+        doc[section] = table
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [{section}] must be a table")
+    values = table.get(key)
+    if values is None:
+        values = tomlkit.array()
+        values.multiline(True)
+        table[key] = values
+    if not isinstance(values, list):
+        raise ConfigError(f"{path}: [{section}].{key} must be a list")
+    for value in remove:
+        while value in values:
+            values.remove(value)
+    for value in add:
+        if value not in values:
+            values.append(value)
     _write_atomically(path, tomlkit.dumps(doc))
 
 

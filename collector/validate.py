@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+from ratwatch_proto import limits
 from ratwatch_proto import telemetry_pb2 as pb
 from ratwatch_proto.limits import (
     BATCH_ID_BYTES,
     MAX_AGE_DAYS,
     MAX_BATCH_ROWS,
-    MAX_ROW_COUNT,
-    MIN_ROW_COUNT,
     SLUG,
     SLUG_PATTERN,
 )
@@ -38,6 +38,56 @@ MAX_QUERY_VALUES = 1000  # per filter list; a bound on query cost, far above any
 _TRIGGERS = frozenset(int(v) for v in Trigger)
 _STAGES = frozenset(int(v) for v in Stage)
 _OUTCOMES = frozenset(int(v) for v in Outcome)
+
+
+DROPPED = limits.DROPPED_TOOL_ID
+_DROPPED_SHAPE = (int(Trigger.NONE), int(Stage.REMOTE_TOOL_STARTED), int(Outcome.NO_WARNING_SHOWN))
+
+
+def _count_ok(tool_id: str, trigger: int, stage: int, outcome: int, count: int) -> bool:
+    """A row's count: 1, or the reserved dropped row in its one shape and bounded."""
+    if tool_id == DROPPED:
+        return (trigger, stage, outcome) == _DROPPED_SHAPE and (
+            limits.MIN_ROW_COUNT <= count <= limits.MAX_ROW_COUNT
+        )
+    return count == limits.ROW_COUNT
+
+
+def _dropped_ok(rows: Sequence[tuple[int, str, int, int, int, int]]) -> bool:
+    """The slow path of the count check: only taken by a batch with a count other than 1."""
+    return all(_count_ok(t, tr, s, o, c) for _, t, tr, s, o, c in rows)
+
+
+def _check_shape(
+    days: tuple[int, ...], tool_ids: tuple[str, ...], triggers: tuple[int, ...]
+) -> None:
+    """Raise unless the batch has the shape of one PC's outbox (ratwatch_proto.limits).
+
+    One row per (day, tool, trigger), at most ROWS_PER_DAY keys per day (the
+    dropped row aside), at most one dropped row.
+    """
+    keys = set(zip(days, tool_ids, triggers, strict=True))
+    if len(keys) != len(days):
+        seen: set[tuple[int, str, int]] = set()
+        for i, k in enumerate(zip(days, tool_ids, triggers, strict=True)):
+            if k in seen:
+                raise ValidationError(
+                    f"rows[{i}]: a second row for day {k[0]} ({day_label(k[0])}), tool "
+                    f"{_show(k[1])}, trigger {k[2]}; at most one row per (day, tool, trigger)"
+                )
+            seen.add(k)
+    if tool_ids.count(DROPPED) > 1:
+        raise ValidationError(f"rows: more than one {DROPPED} row; an outbox reports one a batch")
+    per_day = Counter(days)
+    if max(per_day.values()) > limits.ROWS_PER_DAY:
+        if DROPPED in tool_ids:
+            per_day[days[tool_ids.index(DROPPED)]] -= 1
+        day, n = per_day.most_common(1)[0]
+        if n > limits.ROWS_PER_DAY:
+            raise ValidationError(
+                f"rows: {n} rows for day {day} ({day_label(day)}); one PC counts at most "
+                f"{limits.ROWS_PER_DAY} (tool, trigger) keys a day"
+            )
 
 
 def _show(value: object) -> str:
@@ -79,8 +129,8 @@ class BatchValidator:
         """Today's UTC day number according to the injected clock."""
         return int(self._clock() // 86400)
 
-    def validate(self, msg: pb.CountBatch) -> Batch:
-        """Validate every field and row; the whole batch or nothing."""
+    def validate(self, msg: pb.CountBatch, token: str = "", peer: bytes = b"") -> Batch:
+        """Validate every field and row; the whole batch or nothing (from ``token``, ``peer``)."""
         batch_id = msg.batch_id
         if len(batch_id) != BATCH_ID_BYTES:
             what = "missing" if not batch_id else f"{len(batch_id)} bytes"
@@ -92,7 +142,7 @@ class BatchValidator:
                 f"rows: {len(rows_in)} rows; at most {MAX_BATCH_ROWS} rows per batch"
             )
         if not rows_in:
-            return Batch(bytes(batch_id), region, ())
+            return Batch(bytes(batch_id), region, (), token, peer)
         today = self.today()
         oldest = today - MAX_AGE_DAYS
         # Each field is read once, then each column is checked whole by C code
@@ -106,12 +156,12 @@ class BatchValidator:
             and _TRIGGERS.issuperset(triggers)
             and _STAGES.issuperset(stages)
             and _OUTCOMES.issuperset(outcomes)
-            and min(counts) >= MIN_ROW_COUNT
-            and max(counts) <= MAX_ROW_COUNT
+            and (min(counts) == max(counts) == limits.ROW_COUNT or _dropped_ok(rows))
             and self._slugs_ok(tool_ids)
         ):
             self._explain_first(rows_in, oldest, today)
-        return Batch(bytes(batch_id), region, tuple(rows))
+        _check_shape(days, tool_ids, triggers)
+        return Batch(bytes(batch_id), region, tuple(rows), token, peer)
 
     def _slugs_ok(self, tool_ids: tuple[str, ...]) -> bool:
         """Whether every id is a slug; good ones are remembered (bounded) to skip the regex."""
@@ -136,7 +186,7 @@ class BatchValidator:
                 and r.trigger in _TRIGGERS
                 and r.stage in _STAGES
                 and r.outcome in _OUTCOMES
-                and MIN_ROW_COUNT <= r.count <= MAX_ROW_COUNT
+                and _count_ok(r.tool_id, r.trigger, r.stage, r.outcome, r.count)
             ):
                 cls._explain(i, r, oldest, today)
         raise AssertionError("a column failed its check but no row did")  # pragma: no cover
@@ -166,8 +216,15 @@ class BatchValidator:
                 f"rows[{i}].outcome: {r.outcome} is not a known Outcome; valid: "
                 + _enum_choices(Outcome, "OUTCOME")
             )
+        if r.tool_id == DROPPED:
+            raise ValidationError(
+                f"rows[{i}]: the reserved {DROPPED} row (count {r.count}) is not valid; valid: "
+                "trigger NONE, stage REMOTE_TOOL_STARTED, outcome NO_WARNING_SHOWN and a count "
+                f"in 1..{limits.MAX_ROW_COUNT}"
+            )
         raise ValidationError(
-            f"rows[{i}].count: {r.count} is out of range; valid: {MIN_ROW_COUNT}..{MAX_ROW_COUNT}"
+            f"rows[{i}].count: {r.count}; valid: exactly {limits.ROW_COUNT} "
+            "(one PC, one day, one tool, one trigger)"
         )
 
     @staticmethod

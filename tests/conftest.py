@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import agent
+from agent.sensors.base import THREAD_PREFIX
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -52,3 +56,51 @@ def agent_cmd() -> list[str]:
 def collector_cmd() -> list[str]:
     """Argv prefix that runs the installed ``ratwatch-collector`` in a real child process."""
     return [sys.executable, "-m", "collector"]
+
+
+class HandClock:
+    """An injected wall clock the test moves by hand (no sleeping for hours).
+
+    One for the whole suite: the correlator, the warning lifecycle, the outbox,
+    the reporter and the runtime all take a ``Callable[[], float]``.
+    """
+
+    def __init__(self, now: float | None = None) -> None:
+        self.now = time.time() if now is None else now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        """Move on by ``seconds`` and return the new time."""
+        self.now += seconds
+        return self.now
+
+
+@pytest.fixture
+def clock() -> HandClock:
+    """A ``HandClock`` at the real current time."""
+    return HandClock()
+
+
+LEAK_GRACE_SECONDS = 2.0  # a thread told to stop may take a moment to end
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    """Fail a test that leaves one of the agent's threads (named ``ratwatch-*``) running."""
+    before = set(threading.enumerate())
+    yield
+
+    def leaked() -> list[str]:
+        return [
+            t.name
+            for t in threading.enumerate()
+            if t not in before and t.is_alive() and t.name.startswith(THREAD_PREFIX)
+        ]
+
+    deadline = time.monotonic() + LEAK_GRACE_SECONDS
+    while leaked() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if leaked():
+        pytest.fail(f"threads left running after the test: {leaked()}")

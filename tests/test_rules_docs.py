@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from agent.catalogue.rules import RULES
 from agent.catalogue.schema import LEVEL_NAMES, RULE_KEYS
 from agent.correlate.correlator import LEVEL_NAMES as LEVEL_MEANINGS
-from agent.correlate.correlator import RULES
 
 
 def _rules_part(repo: Path) -> str:

@@ -8,13 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from agent.errors import AgentError
+from agent.errors import AutostartError
 
 APP_ID = "ratwatch-agent"
-
-
-class AutostartError(AgentError):
-    """The login item could not be written, removed or read."""
 
 
 @dataclass(frozen=True)
@@ -61,4 +57,6 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise AutostartError(f"cannot write the login item: {exc.strerror}") from exc
+        raise AutostartError(
+            f"cannot write the login item: {exc.strerror}", file=str(path)
+        ) from exc

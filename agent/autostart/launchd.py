@@ -5,7 +5,8 @@ from __future__ import annotations
 import plistlib
 from pathlib import Path
 
-from agent.autostart.base import AutostartError, LoginItem, Status, write_atomic
+from agent.autostart.base import LoginItem, Status, write_atomic
+from agent.errors import AutostartError
 
 LAUNCHD_LABEL = "org.ratwatch.agent"
 
@@ -47,6 +48,8 @@ class LaunchAgent:
         except FileNotFoundError:
             return Status(False, str(self.path))
         except (plistlib.InvalidFileException, ValueError) as exc:
-            raise AutostartError(f"the LaunchAgent file is damaged: {exc}") from exc
+            raise AutostartError(
+                f"the LaunchAgent file is damaged: {exc}", file=str(self.path)
+            ) from exc
         disabled = bool(data.get("Disabled", False))
         return Status(not disabled, str(self.path), tuple(data.get("ProgramArguments", ())))

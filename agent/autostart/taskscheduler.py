@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from agent.autostart.base import AutostartError, LoginItem, Status
+from agent.autostart.base import LoginItem, Status
+from agent.errors import AutostartError
 
 TASK_NAME = "ratwatch agent"
 TASK_NS = "http://schemas.microsoft.com/windows/2004/02/mit/task"

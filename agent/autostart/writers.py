@@ -24,17 +24,12 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from agent.autostart.base import AutostartError, LoginItem, Status, Writer
-from agent.autostart.launchd import LAUNCHD_LABEL, LaunchAgent
-from agent.autostart.taskscheduler import (
-    TASK_NAME,
-    TASK_NS,
-    ScheduledTask,
-    parse_task_argv,
-    split_windows_command_line,
-    windows_user,
-)
-from agent.autostart.xdg import XdgAutostart, desktop_exec, parse_desktop_exec
+from agent.autostart.base import Writer
+from agent.autostart.launchd import LaunchAgent
+from agent.autostart.taskscheduler import ScheduledTask, windows_user
+from agent.autostart.xdg import XdgAutostart
+from agent.errors import AutostartError
+from agent.platform import current_os
 
 
 def agent_argv(
@@ -52,15 +47,6 @@ def agent_argv(
     if state_dir is not None:
         argv += ["--state-dir", str(state_dir.resolve())]
     return tuple(argv)
-
-
-def current_os() -> str:
-    """This OS family: windows, macos or linux (other POSIX desktops use XDG autostart too)."""
-    if sys.platform == "win32":
-        return "windows"
-    if sys.platform == "darwin":
-        return "macos"
-    return "linux"
 
 
 WRITERS: dict[str, Callable[[Path, Mapping[str, str]], Writer]] = {
@@ -83,23 +69,3 @@ def writer_for(
         raise AutostartError(f"no autostart writer for {name!r}") from None
     return factory(home or Path.home(), os.environ if environ is None else environ)
 
-
-__all__ = [
-    "LAUNCHD_LABEL",
-    "TASK_NAME",
-    "TASK_NS",
-    "AutostartError",
-    "LaunchAgent",
-    "LoginItem",
-    "ScheduledTask",
-    "Status",
-    "Writer",
-    "XdgAutostart",
-    "agent_argv",
-    "current_os",
-    "desktop_exec",
-    "parse_desktop_exec",
-    "parse_task_argv",
-    "split_windows_command_line",
-    "writer_for",
-]

@@ -21,6 +21,25 @@ class IncomingSession:
 
 
 @dataclass(frozen=True)
+class PortRange:
+    """One port or an inclusive range of ports ("5900-5999": VNC listens on 5900 + display)."""
+
+    low: int
+    high: int
+
+    @classmethod
+    def single(cls, port: int) -> PortRange:
+        """The range holding just ``port``."""
+        return cls(port, port)
+
+    def __contains__(self, port: object) -> bool:
+        return isinstance(port, int) and self.low <= port <= self.high
+
+    def __str__(self) -> str:
+        return str(self.low) if self.low == self.high else f"{self.low}-{self.high}"
+
+
+@dataclass(frozen=True)
 class PeMatch:
     """Version-resource values that identify the tool (any one suffices)."""
 
@@ -42,7 +61,7 @@ class Tool:
     pe: PeMatch
     signers: tuple[str, ...]
     domains: tuple[str, ...]  # "anydesk.com" or "*.anydesk.com"
-    ports: tuple[int, ...]
+    ports: tuple[PortRange, ...]  # the tool's own ports, single or ranges
     incoming_sessions: tuple[IncomingSession, ...] = ()
     vendor_hosts: tuple[str, ...] = ()  # download origins that are the vendor's own
     confidence: Confidence = Confidence.HIGH
@@ -62,6 +81,10 @@ class Tool:
     # msra.exe), so a running process is itself a live session; such tools use
     # only port 443, where the session sensor cannot tell a session from traffic.
     session_while_running: bool = False
+
+    def has_port(self, port: int) -> bool:
+        """Whether ``port`` is one of the tool's own ports (or inside one of its ranges)."""
+        return any(port in r for r in self.ports)
 
     def names_for(self, os_name: str) -> tuple[str, ...]:
         """Process names for one OS ("windows", "macos", "linux")."""

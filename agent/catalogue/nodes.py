@@ -29,7 +29,8 @@ _PUBLIC_SUFFIXES = frozenset(
 _HOST = re.compile(r"(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}")
 _NAME_BAD = re.compile(r"[\\/*?\[\]<>:\"|\x00-\x1f]")
 
-_STR = "tag:yaml.org,2002:str"
+STR_TAG = "tag:yaml.org,2002:str"  # a YAML scalar written as text
+_STR = STR_TAG
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _BOOL = "tag:yaml.org,2002:bool"

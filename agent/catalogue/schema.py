@@ -14,17 +14,19 @@ from typing import Any
 
 import yaml
 from ratwatch_proto.limits import SLUG
-from yaml.nodes import Node
+from yaml.nodes import Node, ScalarNode
 
 from agent.catalogue.model import (
     IncomingSession,
     PagePattern,
     PeMatch,
+    PortRange,
     ScareTactic,
     Softphone,
     Tool,
 )
 from agent.catalogue.nodes import (
+    STR_TAG,
     AnyKey,
     NodeReader,
     check_file_pattern,
@@ -32,7 +34,7 @@ from agent.catalogue.nodes import (
     check_process_name,
     check_regex,
 )
-from agent.correlate.correlator import RULES
+from agent.catalogue.rules import RULES
 from agent.errors import Problem
 from agent.events import Confidence
 
@@ -45,6 +47,9 @@ PAGE_KINDS = ("scareware", "banking", "payment", "gift_card")
 LEVEL_NAMES = ("none", "note", "warn", "alert")
 # Ports every program uses: a connection on them says nothing about a remote tool.
 GENERIC_PORTS = frozenset({53, 80, 443})
+# A port range wider than this would cover unrelated programs' ports too (VNC: 100).
+MAX_RANGE_PORTS = 1000
+_RANGE = re.compile(r"(\d{1,5})\s*-\s*(\d{1,5})")
 
 TOP_KEYS = ("schema", "version", "tools", "scare_tactics", "pages", "softphones", "rules")
 TOOL_KEYS = (
@@ -114,15 +119,39 @@ def _pe(r: NodeReader, node: Node | None, where: str) -> PeMatch:
     )
 
 
-def _ports(r: NodeReader, node: Node | None, where: str) -> tuple[int, ...]:
-    ports: list[int] = []
+def _ports(r: NodeReader, node: Node | None, where: str) -> tuple[PortRange, ...]:
+    ports: list[PortRange] = []
     for i, pn in enumerate(r.sequence(node, f"{where}.ports") if node is not None else []):
-        port = r.integer(pn, f"{where}.ports[{i}]", 1, 65535)
-        if port in GENERIC_PORTS:
-            r.report(pn, f"{where}.ports[{i}]", f"port {port} is too generic: all programs use it")
-        elif port is not None:
-            ports.append(port)
+        at = f"{where}.ports[{i}]"
+        if isinstance(pn, ScalarNode) and pn.tag == STR_TAG:
+            found = _port_range(r, pn, at)
+        else:
+            port = r.integer(pn, at, 1, 65535)
+            found = PortRange.single(port) if port is not None else None
+        if found is None:
+            continue
+        generic = sorted(p for p in GENERIC_PORTS if p in found)
+        if generic:
+            r.report(pn, at, f"port {generic[0]} is too generic: all programs use it")
+        else:
+            ports.append(found)
     return tuple(ports)
+
+
+def _port_range(r: NodeReader, node: ScalarNode, where: str) -> PortRange | None:
+    """A "low-high" range such as "5900-5999" (VNC: 5900 + display number)."""
+    m = _RANGE.fullmatch(str(node.value).strip())
+    if m is None:
+        r.report(node, where, f"expected a port or a range like 5900-5999, got {node.value!r}")
+        return None
+    low, high = int(m[1]), int(m[2])
+    if not 1 <= low <= high <= 65535:
+        r.report(node, where, f"{low}-{high} is not a range within 1..65535, low first")
+        return None
+    if high - low + 1 > MAX_RANGE_PORTS:
+        r.report(node, where, f"{low}-{high} spans more than {MAX_RANGE_PORTS} ports")
+        return None
+    return PortRange(low, high)
 
 
 def _sessions(r: NodeReader, node: Node | None, where: str) -> tuple[IncomingSession, ...]:

@@ -26,7 +26,9 @@ def install(config_path: Path | None, state_dir: Path | None) -> None:
 
     --config and --state-dir are checked now and passed on to the agent.
     """
-    from agent.autostart.writers import AutostartError, LoginItem, agent_argv, writer_for
+    from agent.autostart.base import LoginItem
+    from agent.autostart.writers import agent_argv, writer_for
+    from agent.errors import AutostartError
 
     if config_path is not None and not config_path.is_file():
         raise click.ClickException(f"{config_path}: config file not found")
@@ -44,7 +46,8 @@ def install(config_path: Path | None, state_dir: Path | None) -> None:
 @autostart.command("remove")
 def remove() -> None:
     """Remove the login item (the running agent keeps running until you stop it)."""
-    from agent.autostart.writers import AutostartError, writer_for
+    from agent.autostart.writers import writer_for
+    from agent.errors import AutostartError
 
     writer = writer_for()
     try:
@@ -58,7 +61,8 @@ def remove() -> None:
 @autostart.command("status")
 def status() -> None:
     """Show whether the agent starts at login, and with which command."""
-    from agent.autostart.writers import AutostartError, writer_for
+    from agent.autostart.writers import writer_for
+    from agent.errors import AutostartError
 
     try:
         state = writer_for().status()

@@ -15,7 +15,13 @@ import click
     "it closes by itself after 12 s), auto (tk when a display and Tk are available).",
 )
 @click.option("--keep", is_flag=True, help="Keep the demo's temporary directory for inspection.")
-def demo(dialog: str, keep: bool) -> None:
+@click.option(
+    "--dashboard",
+    is_flag=True,
+    help="At the end, open the analysts' dashboard in a browser and wait for Enter "
+    "before stopping everything and cleaning up.",
+)
+def demo(dialog: str, keep: bool, dashboard: bool) -> None:
     """Play a scripted tech-support scam through a real agent and a real collector.
 
     Starts a collector (embedded SQLite, loopback) and the agent with its
@@ -32,7 +38,7 @@ def demo(dialog: str, keep: bool) -> None:
         dialog = _auto_dialog()
     _clean_up_on_termination()
     try:
-        run_demo(DemoOptions(dialog=dialog, keep=keep), click.echo)
+        run_demo(DemoOptions(dialog=dialog, keep=keep, dashboard=dashboard), click.echo)
     except AgentError as exc:
         raise click.ClickException(f"the demo stopped: {exc}") from None
 

@@ -86,13 +86,17 @@ def run(config_path: Path | None, state_dir: Path | None, dialog: str | None) ->
         click.echo(f"  sensors:   {', '.join(status.sensors) or 'none'}")
         for name, reason in status.skipped.items():
             click.echo(f"  skipped:   {name} ({reason})")
+        for name, kind in status.failed.items():
+            click.echo(f"  failed:    {name} ({kind})")
         click.echo("Stop with Ctrl+C.")
 
     runtime = Runtime(
         config, catalogue=holder, services=services, resolution_sinks=sinks, on_ready=ready
     )
     try:
-        runtime.run()
+        status = runtime.run()
     except AgentError as exc:
         raise click.ClickException(str(exc)) from None
+    for name, kind in status.failed.items():
+        click.echo(f"  failed:    {name} ({kind}; its thread ended, see the log)")
     click.echo("ratwatch agent stopped.")

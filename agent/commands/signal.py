@@ -29,9 +29,23 @@ def _source_option(func: Any) -> Any:
     )(func)
 
 
+def _force_option(func: Any) -> Any:
+    return click.option(
+        "--force",
+        is_flag=True,
+        help="Queue it even though no agent runs on this state dir now (read at its next start).",
+    )(func)
+
+
 def _send(
-    config_path: Path | None, state_dir: Path | None, kind: str, at: str | None, **fields: str
+    config_path: Path | None,
+    state_dir: Path | None,
+    kind: str,
+    at: str | None,
+    force: bool,
+    **fields: str,
 ) -> None:
+    from agent import presence
     from agent.errors import IntakeError
     from agent.sensors.intake import documents as intake
 
@@ -39,12 +53,24 @@ def _send(
     try:
         when = intake.parse_time(at) if at is not None else None
         doc = intake.document(kind, at=when, **fields)
+    except IntakeError as exc:
+        raise click.ClickException(str(exc)) from None
+    running = presence.agent_running(config.state_dir)
+    if not running and not force:
+        raise click.ClickException(
+            f"no ratwatch agent is running on the state directory {config.state_dir}, so "
+            "nothing would read this. Give the same --config / --state-dir as the running "
+            "agent, start it first (ratwatch-agent run), or pass --force to queue it for "
+            "the next agent that starts there."
+        )
+    try:
         path = intake.write_inbox_file(config.state_dir, doc)
     except IntakeError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"cannot write to the agent's inbox: {exc}") from None
-    click.echo(f"{kind} queued for the agent: {path}")
+    who = "the agent" if running else "the next agent to start there"
+    click.echo(f"{kind} queued for {who}: {path}")
 
 
 @click.group("signal")
@@ -53,7 +79,8 @@ def signal() -> None:
 
     Each command writes one JSON file into the agent's inbox
     (<state dir>/inbox/, schema in docs/intake.md), the same door a companion
-    phone app or a browser extension uses.
+    phone app or a browser extension uses. It refuses (exit 1) when no agent
+    runs on that state dir, unless given --force.
     """
 
 
@@ -66,38 +93,49 @@ def signal() -> None:
 )
 @_at_option
 @_source_option
+@_force_option
 @statedir.options
 def call_started(
-    caller: str, at: str | None, source: str, config_path: Path | None, state_dir: Path | None
+    *,
+    caller: str,
+    at: str | None,
+    source: str,
+    force: bool,
+    config_path: Path | None,
+    state_dir: Path | None,
 ) -> None:
     """A phone call began."""
-    _send(config_path, state_dir, "call-started", at, caller=caller, source=source)
+    _send(config_path, state_dir, "call-started", at, force, caller=caller, source=source)
 
 
 @signal.command("call-ended")
 @_at_option
 @_source_option
+@_force_option
 @statedir.options
 def call_ended(
-    at: str | None, source: str, config_path: Path | None, state_dir: Path | None
+    at: str | None, source: str, force: bool, config_path: Path | None, state_dir: Path | None
 ) -> None:
     """The phone call ended."""
-    _send(config_path, state_dir, "call-ended", at, source=source)
+    _send(config_path, state_dir, "call-ended", at, force, source=source)
 
 
 def _page_command(kind: str, summary: str) -> click.Command:
     @click.option("--pattern", default="intake", show_default=True, help="Pattern id, if known.")
     @_at_option
     @_source_option
+    @_force_option
     @statedir.options
     def command(
+        *,
         pattern: str,
         at: str | None,
         source: str,
+        force: bool,
         config_path: Path | None,
         state_dir: Path | None,
     ) -> None:
-        _send(config_path, state_dir, kind, at, pattern=pattern, source=source)
+        _send(config_path, state_dir, kind, at, force, pattern=pattern, source=source)
 
     command.__doc__ = summary
     return click.command(kind)(command)

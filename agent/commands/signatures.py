@@ -77,8 +77,8 @@ def import_lolrmm(src_dir: Path, out_file: Path) -> None:
     OUT_FILE in [signatures].extra_catalogues to use it. Do not commit it to
     this repository: LOLRMM's files are LOLRMM's.
     """
-    from agent.catalogue.lolrmm.convert import LolrmmError
     from agent.catalogue.lolrmm.convert import import_lolrmm as run_import
+    from agent.errors import LolrmmError
 
     try:
         report = run_import(src_dir, out_file)

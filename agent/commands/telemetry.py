@@ -10,6 +10,7 @@ import click
 
 from agent import __version__
 from agent.commands import statedir
+from agent.errors import TelemetryError
 
 if TYPE_CHECKING:
     from agent.config import AgentConfig
@@ -33,9 +34,9 @@ def show(config_path: Path | None, state_dir: Path | None) -> None:
 
     from google.protobuf import text_format
 
-    from agent.errors import TelemetryError
     from agent.telemetry import consent
-    from agent.telemetry.outbox import OUTBOX_FILE, Batch, Outbox, parse_version
+    from agent.telemetry.counts import Batch, parse_version
+    from agent.telemetry.outbox import OUTBOX_FILE, Outbox
     from agent.telemetry.reporter import to_proto
 
     config = statedir.load(config_path, state_dir)
@@ -134,7 +135,6 @@ def off(config_path: Path | None, state_dir: Path | None) -> None:
     """
     import sqlite3
 
-    from agent.errors import TelemetryError
     from agent.telemetry import consent
     from agent.telemetry.outbox import OUTBOX_FILE, Outbox
 

@@ -5,8 +5,8 @@ click anything for the person. Suspension is an OS-level state that outlives the
 agent: if the agent crashed with a tool suspended, the person's (possibly
 legitimate) program would stay frozen forever. So every process is recorded in
 ``<state_dir>/suspended.json`` *before* it is suspended and forgotten after it
-is resumed or stopped; ``recover_suspended`` (``agent/control/suspended.py``, re-exported
-here) resumes whatever is left over at the next start.
+is resumed or stopped; ``recover_suspended`` (in ``agent/control/suspended.py``)
+resumes whatever is left over at the next start.
 
 Stopping is only ever done on the person's click (the dialog calls ``stop``);
 nothing here decides to kill on its own. psutil's suspend / resume / terminate
@@ -27,7 +27,9 @@ from pathlib import Path
 
 import psutil
 
-from agent.control.suspended import ProcessRef, SuspendRecord, recover_suspended
+from agent.config import AgentConfig
+from agent.control.suspended import ProcessRef, SuspendRecord
+from agent.control.tool_processes import FindTool, ToolFinder
 from agent.errors import ActionError
 
 log = logging.getLogger(__name__)
@@ -85,11 +87,28 @@ def process_tree(pids: Iterable[int]) -> list[psutil.Process]:
 
 
 class Suspension:
-    """A tool's process tree held suspended by the agent; resume or stop it exactly once."""
+    """A tool's process tree held suspended by the agent; resume or stop it exactly once.
 
-    def __init__(self, record: SuspendRecord, roots: tuple[int, ...]) -> None:
+    The tree is the one *as it is now* each time it is acted on: the roots
+    (the verdict's pids) and their descendants that are still the processes
+    first seen, every descendant seen earlier that outlived its parent (a
+    wrapper's server, reparented when the wrapper exits), and, with a
+    ``finder``, every process of the same tool running now
+    (``agent.control.tool_processes``).
+    """
+
+    def __init__(
+        self,
+        record: SuspendRecord,
+        roots: tuple[int, ...],
+        *,
+        tool_id: str = "",
+        finder: FindTool | None = None,
+    ) -> None:
         self._record = record
         self.roots = roots
+        self.tool_id = tool_id
+        self._finder = finder
         self.refs: list[ProcessRef] = []
         self._lock = threading.Lock()
         self.active = False
@@ -101,16 +120,28 @@ class Suspension:
         self._remember(roots)
 
     def _remember(self, pids: Iterable[int]) -> None:
-        for pid in pids:
-            if pid in self._root_refs:
+        """Take these processes, and their descendants now, as the tool's (by identity)."""
+        pids = list(dict.fromkeys(pids))
+        fresh = [p for p in pids if p not in self._root_refs]
+        # A known PID counts only while it is still the process first seen under it.
+        known = [p for p in pids if p in self._root_refs and self._root_refs[p].live() is not None]
+        for proc in process_tree([*fresh, *known]):
+            if proc.pid in self._root_refs:
                 continue
             try:
-                self._root_refs[pid] = ProcessRef.of(psutil.Process(pid))
+                self._root_refs[proc.pid] = ProcessRef.of(proc)
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue  # gone already (or not ours to touch): never a root
 
     def _live_roots(self) -> list[int]:
-        """The roots that are still the processes first seen under their PIDs."""
+        """The tool's processes now: those first seen that still run, and the tool's new ones."""
+        self._remember(list(self._root_refs))  # children started since (before a wrapper exits)
+        if self._finder is not None and self.tool_id:
+            times = [ref.create_time for ref in self._root_refs.values()]
+            try:
+                self._remember(self._finder(self.tool_id, min(times) if times else None))
+            except psutil.Error as exc:  # a listing that failed half-way: act on what is known
+                log.info("could not list the tool's processes: %s", exc.__class__.__name__)
         return [pid for pid, ref in self._root_refs.items() if ref.live() is not None]
 
     def suspend(self) -> int:
@@ -242,27 +273,25 @@ def terminate_tree(procs: list[psutil.Process], timeout: float = 3.0) -> StopRes
 class ToolActions:
     """Entry point for the dialogs: suspend a verdict's tool, resume it, or stop it."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, *, finder: FindTool | None = None) -> None:
         self.record = SuspendRecord(state_dir)
+        self.finder = finder
 
-    def suspend(self, pids: Iterable[int]) -> Suspension:
-        """Suspend the tree under ``pids`` and return the handle to resume or stop it."""
-        suspension = Suspension(self.record, tuple(dict.fromkeys(pids)))
+    @classmethod
+    def for_config(cls, config: AgentConfig) -> ToolActions:
+        """The actions a warning backend uses: the tool found by the configured catalogue."""
+        finder = ToolFinder(extra_catalogues=config.signatures.extra_catalogues)
+        return cls(config.state_dir, finder=finder)
+
+    def suspend(self, pids: Iterable[int], *, tool_id: str = "") -> Suspension:
+        """Suspend the tool's tree (``pids`` and the tool's processes now); returns the handle."""
+        suspension = self.hold(pids, tool_id=tool_id)
         suspension.suspend()
         return suspension
 
-    def hold(self, pids: Iterable[int]) -> Suspension:
-        """A handle over ``pids`` that does not suspend (config: suspend_tool = false)."""
-        return Suspension(self.record, tuple(dict.fromkeys(pids)))
+    def hold(self, pids: Iterable[int], *, tool_id: str = "") -> Suspension:
+        """A handle over the tool's tree that does not suspend (config: suspend_tool = false)."""
+        return Suspension(
+            self.record, tuple(dict.fromkeys(pids)), tool_id=tool_id, finder=self.finder
+        )
 
-
-__all__ = [
-    "ProcessRef",
-    "StopResult",
-    "SuspendRecord",
-    "Suspension",
-    "ToolActions",
-    "process_tree",
-    "recover_suspended",
-    "terminate_tree",
-]

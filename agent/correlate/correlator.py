@@ -17,6 +17,12 @@ What follows is how the rules are decided where the table is not enough.
     first warning time out). If not warned about (a long-installed TeamViewer
     used during a scam call) it gives a verdict only with context at the moment
     the session starts. A session on a NOTE-only episode with no context is silent.
+``call_during_session``, stage SESSION_ACTIVE
+    An unknown or unverified call begins while a session is active (the
+    "refund call" to a PC that already has the scammer's tool connected). A
+    session that begins during such a call is ``session_after_context`` with
+    its own sentence (``session_during_call``). Once warned, scare tactics and
+    banking in the session are ALERTs as below.
 ``scare_tactic_in_session``, stage SCARE_TACTICS
 ``sensitive_page_in_session``, stage BANKING_DURING_SESSION for online
     banking, PAYMENT_DURING_SESSION for a payment or gift-card page (highest).
@@ -54,6 +60,7 @@ import uuid
 from collections.abc import Callable
 
 from agent.catalogue.model import Catalogue, Rules
+from agent.catalogue.rules import RULES
 from agent.correlate import evidence as ev
 from agent.correlate.episodes import EPISODE_GRACE_SECONDS, Draft, Episode, escalates
 from agent.correlate.timeline import MAX_CALL_SECONDS, SKEW_SECONDS, Context, Timeline
@@ -75,30 +82,9 @@ from agent.events import (
     SessionStarted,
     ToolMatch,
 )
-from agent.verdict import Evidence, Level, Stage, Verdict
+from agent.verdict import Evidence, Level, Stage, Trigger, Verdict
 
 Clock = Callable[[], float]
-
-RULES: dict[str, Level | None] = {
-    # a tool starts with context (the strongest context's rule picks the trigger;
-    # the loudest level among all applicable contexts wins)
-    "tool_during_unknown_call": Level.WARN,
-    "tool_after_unknown_call": Level.WARN,
-    "tool_after_unverified_call": Level.WARN,  # during or after a call seen on the PC
-    "tool_after_scareware": Level.WARN,
-    "tool_after_installer_download": Level.WARN,
-    "installer_after_context": Level.WARN,  # call/page -> its installer -> start
-    # a tool starts without context
-    "tool_without_context": Level.NOTE,
-    "known_caller": None,  # only a call from a contact came before
-    "low_confidence_without_context": None,
-    "long_installed_without_context": None,
-    # sessions and what happens inside them
-    "session_after_context": Level.WARN,
-    "scare_tactic_in_session": Level.ALERT,
-    "sensitive_page_in_session": Level.ALERT,  # banking, payment, gift card
-}
-"""Every rule name rules.yaml ``levels`` may set, with its default level (None = nothing)."""
 
 LEVEL_NAMES: dict[str, Level | None] = {
     "none": None,
@@ -106,7 +92,7 @@ LEVEL_NAMES: dict[str, Level | None] = {
     "warn": Level.WARN,
     "alert": Level.ALERT,
 }
-"""What each rules.yaml level (signature_schema.LEVEL_NAMES) means; ``none`` disables a rule."""
+"""What each rules.yaml level (checked in agent.catalogue.schema) means; ``none`` disables it."""
 
 _RUNS_FROM = {PathClass.DOWNLOADS, PathClass.TEMP, PathClass.DESKTOP}
 
@@ -351,7 +337,14 @@ class Correlator:
         if self._is_trusted(tool_id) or not escalates(ep, Stage.SESSION_ACTIVE):
             return []
         level = self._level("session_after_context")
-        session = (ev.session_active(ep.tool_name),)
+        session: tuple[Evidence, ...] = (ev.session_active(ep.tool_name),)
+        ongoing = self._timeline.ongoing_call(at)
+        if ongoing is not None:  # its own sentence: the connection came during the call
+            caller, began = ongoing
+            session = (
+                *session,
+                ev.session_during_call(ep.tool_name, caller.value, ev.minutes(at - began)),
+            )
         if ep.level is not None and ep.level >= Level.WARN:
             draft = Draft(level, Stage.SESSION_ACTIVE, at, (), (*session, *ep.context_evidence))
             return self._emit(ep, draft)
@@ -421,7 +414,43 @@ class Correlator:
         self._timeline.call_started(event)
         if event.caller is CallerKind.KNOWN:
             return []
-        return self._late_context(event.at, event.at + MAX_CALL_SECONDS)
+        late = self._late_context(event.at, event.at + MAX_CALL_SECONDS)
+        return [*late, *self._call_during_session(event)]  # a late-warned episode is skipped
+
+    def _call_during_session(self, event: CallStarted) -> list[Verdict]:
+        """An unknown / unverified call begins while someone is connected: the "refund call".
+
+        For the tool whose session became active most recently, unless it was
+        already warned about (its session verdict said it all), is trusted, or
+        shows only a connection on its ports while long installed or running
+        before the agent: that may be its idle relay connection (see
+        ``_needs_context``), and an unknown call alone must not make every
+        TeamViewer owner's phone ring a warning.
+        """
+        for tool_id in reversed(self._session_order):
+            ep = self._episodes.get(tool_id)
+            if ep is None or not ep.session_pids:
+                continue
+            if self._is_trusted(tool_id) or (ep.level is not None and ep.level >= Level.WARN):
+                return []
+            if (ep.long_installed or not ep.seen_start) and not ep.exact_session_pids:
+                continue
+            unknown = event.caller is CallerKind.UNKNOWN
+            call = Context(
+                Trigger.UNKNOWN_CALL if unknown else Trigger.UNVERIFIED_CALL,
+                event.at,
+                (ev.call_during_session(ep.tool_name, event.caller.value),),
+                "call_during_session",
+            )
+            draft = Draft(
+                self._level("call_during_session"),
+                Stage.SESSION_ACTIVE,
+                event.at,
+                (call,),
+                (ev.session_active(ep.tool_name),),
+            )
+            return self._emit(ep, draft, upgrade=True)
+        return []
 
     def _scareware(self, event: ScarewarePage) -> list[Verdict]:
         self._timeline.page(event)

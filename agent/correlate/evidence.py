@@ -14,6 +14,8 @@ code                        params
 ``after_unknown_call``      minutes (since the call ended)
 ``during_unverified_call``  minutes (a call seen on the PC; caller unknown to us)
 ``after_unverified_call``   minutes
+``during_call_not_in_contacts`` minutes (the phone checked: not in the person's contacts)
+``after_call_not_in_contacts``  minutes (since that call ended, or was missed)
 ``after_scareware_page``    minutes, pattern (scam_context.yaml pattern id)
 ``after_installer_download`` tool, minutes, from_vendor (``yes``/``no``/``unknown``)
 ``installer_after_context`` trigger (``unknown_call``, ``scareware_page``, ``unverified_call``),
@@ -21,6 +23,10 @@ code                        params
 ``known_caller``            (none; only when rules.yaml makes ``known_caller`` audible)
 ``no_context``              (none)
 ``session_active``          tool
+``call_during_session``     tool, caller (``unknown`` / ``unverified``): the call began
+                            while the session was on
+``session_during_call``     tool, caller, minutes (into the call): the session began
+                            during the call
 ``scare_tactic``            tool, tactic (scam_context.yaml tactic id)
 ``banking_during_session``  tool, pattern
 ``payment_during_session``  tool, pattern, kind (``payment`` / ``gift_card``)
@@ -41,12 +47,16 @@ CODES: tuple[str, ...] = (
     "after_unknown_call",
     "during_unverified_call",
     "after_unverified_call",
+    "during_call_not_in_contacts",
+    "after_call_not_in_contacts",
     "after_scareware_page",
     "after_installer_download",
     "installer_after_context",
     "known_caller",
     "no_context",
     "session_active",
+    "call_during_session",
+    "session_during_call",
     "scare_tactic",
     "banking_during_session",
     "payment_during_session",
@@ -99,6 +109,24 @@ def after_call(kind: str, mins: float) -> Evidence:
     )
 
 
+def during_call_not_in_contacts(mins: float) -> Evidence:
+    """An unknown call the phone itself checked against the person's contacts."""
+    return Evidence(
+        "during_call_not_in_contacts",
+        f"It started during a call from a number that is not in your contacts "
+        f"({_fmt(mins)} min into the call).",
+        (("minutes", _fmt(mins)),),
+    )
+
+
+def after_call_not_in_contacts(mins: float) -> Evidence:
+    return Evidence(
+        "after_call_not_in_contacts",
+        f"It started {_fmt(mins)} min after a call from a number that is not in your contacts.",
+        (("minutes", _fmt(mins)),),
+    )
+
+
 def after_scareware(mins: float, pattern: str) -> Evidence:
     return Evidence(
         "after_scareware_page",
@@ -147,6 +175,27 @@ def session_active(tool: str) -> Evidence:
         "session_active",
         f"Someone is connected to this computer through {tool} right now.",
         (("tool", tool),),
+    )
+
+
+def call_during_session(tool: str, caller: str) -> Evidence:
+    """A call from an unknown / unverified caller began while someone was connected."""
+    who = "an unknown caller" if caller == "unknown" else "a caller we cannot identify"
+    return Evidence(
+        "call_during_session",
+        f"A call from {who} began while someone was connected to this computer through {tool}.",
+        (("tool", tool), ("caller", caller)),
+    )
+
+
+def session_during_call(tool: str, caller: str, mins: float) -> Evidence:
+    """Someone connected through the tool while a call from such a caller was going on."""
+    who = "an unknown caller" if caller == "unknown" else "a caller we cannot identify"
+    return Evidence(
+        "session_during_call",
+        f"Someone connected to this computer through {tool} during a call from {who} "
+        f"({_fmt(mins)} min into the call).",
+        (("tool", tool), ("caller", caller), ("minutes", _fmt(mins))),
     )
 
 

@@ -42,6 +42,7 @@ class _Call:
     caller: CallerKind
     source: str
     end: float | None = None
+    contacts_checked: bool = False
 
     def effective_end(self) -> float:
         return self.end if self.end is not None else self.start + MAX_CALL_SECONDS
@@ -80,7 +81,9 @@ class Timeline:
         for call in self._calls:
             if call.source == event.source and call.end is None:
                 call.end = max(event.at, call.start)
-        self._calls.append(_Call(event.at, event.caller, event.source))
+        self._calls.append(
+            _Call(event.at, event.caller, event.source, contacts_checked=event.contacts_checked)
+        )
 
     def call_ended(self, event: CallEnded) -> None:
         """End the source's open call, else the latest open call (started elsewhere)."""
@@ -117,6 +120,15 @@ class Timeline:
         out.sort(key=lambda c: TRIGGER_PRIORITY.index(c.trigger))
         return out
 
+    def ongoing_call(self, moment: float) -> tuple[CallerKind, float] | None:
+        """The latest unknown / unverified call going on at ``moment``: (caller, its start)."""
+        for call in reversed(self._calls):
+            if call.caller is CallerKind.KNOWN:
+                continue
+            if call.start - SKEW_SECONDS <= moment <= call.effective_end():
+                return call.caller, call.start
+        return None
+
     def known_call_covers(self, moment: float, rules: Rules) -> bool:
         """A call from a contact was going on at ``moment`` or ended within the call window."""
         window = rules.call_window_minutes * 60.0
@@ -137,11 +149,18 @@ class Timeline:
             unknown = call.caller is CallerKind.UNKNOWN
             trigger = Trigger.UNKNOWN_CALL if unknown else Trigger.UNVERIFIED_CALL
             kind = "unknown" if unknown else "unverified"
+            checked = unknown and call.contacts_checked
             if call.end is None or moment <= call.end:
-                evidence = ev.during_call(kind, ev.minutes(moment - call.start))
+                mins = ev.minutes(moment - call.start)
+                evidence = ev.during_call_not_in_contacts(mins) if checked else ev.during_call(
+                    kind, mins
+                )
                 rule = "tool_during_unknown_call" if unknown else "tool_after_unverified_call"
             else:
-                evidence = ev.after_call(kind, ev.minutes(moment - call.end))
+                mins = ev.minutes(moment - call.end)
+                evidence = ev.after_call_not_in_contacts(mins) if checked else ev.after_call(
+                    kind, mins
+                )
                 rule = f"tool_after_{kind}_call"
             return Context(trigger, call.start, (evidence,), rule)
         return None

@@ -119,7 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             time.sleep(0.05)
         stop.set()
 
-    watcher = threading.Thread(target=finish_when_closed, name="preview-finish", daemon=True)
+    watcher = threading.Thread(
+        target=finish_when_closed, name="ratwatch-preview-finish", daemon=True
+    )
     watcher.start()
     try:
         presenter.serve(verdicts, on_outcome, stop)

@@ -29,7 +29,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.demo.stack import AgentChild, CollectorChild, DemoError
+from agent.demo.stack import AgentChild, CollectorChild, DashboardChild
+from agent.errors import DemoError
 
 Echo = Callable[[str], None]
 # AnyDesk's catalogue ports: a connection to one of them is what the session sensor sees.
@@ -44,6 +45,7 @@ class DemoOptions:
 
     dialog: str = "console"  # "console" (answered by the demo) or "tk" (the person clicks)
     keep: bool = False  # keep the work directory for inspection
+    dashboard: bool = False  # open the analysts' dashboard and wait for Enter before cleaning up
     think_seconds: float = 1.5  # how long the "person" reads before answering
     upload_seconds: float = 3.0
 
@@ -67,7 +69,7 @@ class _Props:
 def tool_process_name() -> str:
     """The name AnyDesk runs under on this OS (from the catalogue)."""
     from agent.catalogue.loader import load_catalogue
-    from agent.identify.tools import current_os
+    from agent.platform import current_os
 
     tool = load_catalogue().tool("anydesk")
     names = tool.names_for(current_os()) if tool is not None else ()
@@ -151,6 +153,7 @@ def run_demo(options: DemoOptions, echo: Echo) -> None:
         props = _Props()
         env = _child_env(work)
         collector = CollectorChild(work / "collector", env=env)
+        dashboard = DashboardChild(work / "dashboard", env=env)
         agent = AgentChild(
             work / "pc",
             "",
@@ -178,13 +181,38 @@ def run_demo(options: DemoOptions, echo: Echo) -> None:
             echo("")
             echo("Only these counts left the 'PC': a day, the tool id, what came before, how far")
             echo("it got and what the person chose. No names, numbers, paths or addresses.")
+            _show_dashboard(options, echo, collector, dashboard)
         finally:
             props.close()
             agent.stop()
+            dashboard.stop()
             collector.stop()
         where = f"kept {work}" if options.keep else f"removed {work}"
-        echo(f"Cleaned up: agent and collector stopped, stand-ins gone, {where}.")
+        echo(f"Cleaned up: agent, collector and dashboard stopped, stand-ins gone, {where}.")
         echo(f"Demo finished in {time.monotonic() - started:.0f} s.")
+
+
+def _show_dashboard(
+    options: DemoOptions, echo: Echo, collector: CollectorChild, dashboard: DashboardChild
+) -> None:
+    """Start the analysts' dashboard on the demo's collector and check it shows the count."""
+    import datetime as dt
+
+    url = dashboard.start(collector.address)
+    month = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m")
+    shown = dashboard.count_shown(collector.analyst_token, "AnyDesk", month)
+    echo("")
+    echo(f"The analysts' dashboard shows the same count (AnyDesk {shown}) at {url}?period={month}")
+    echo(f"      (sign in with the demo's analyst token {collector.analyst_token})")
+    if not options.dashboard:
+        echo("      (run the demo with --dashboard to open it in a browser and look around)")
+        return
+    import webbrowser
+
+    with contextlib.suppress(webbrowser.Error):
+        webbrowser.open(f"{url}signin")
+    with contextlib.suppress(EOFError):
+        input("Press Enter to stop everything and clean up ... ")
 
 
 @dataclass

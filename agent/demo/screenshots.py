@@ -27,7 +27,8 @@ from agent.config import AgentConfig, AgentSection, DialogSection
 from agent.control.actions import ToolActions
 from agent.demo.preview import sample_verdict
 from agent.demo.xvfb import VirtualDisplay
-from agent.dialog.tk import TkPresenter, WarningView
+from agent.dialog.tk import TkPresenter
+from agent.dialog.tk_view import WarningView
 from agent.verdict import Level, Outcome, Verdict
 
 SHOTS: tuple[tuple[str, Level, bool], ...] = (
@@ -90,7 +91,7 @@ def _shoot_one(state: Path, lang: str, verdict: Verdict, pause: bool, path: Path
         # Show the countdown part-way (a believable moment), then capture.
         clock_start[0] = 12.0
         presenter.refresh()
-        if pause and view.session.phase.value == "warning":
+        if pause and view.warning.phase.value == "warning":
             view.button("pause").invoke()
             return
 

@@ -23,13 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from agent.errors import AgentError
+from agent.errors import DemoError
 
 LISTENING = re.compile(r"listening on (\S+:\d+)")
-
-
-class DemoError(AgentError):
-    """A child program of the demo did not start or answer in time."""
 
 
 def free_port() -> int:
@@ -121,7 +117,10 @@ class CollectorChild:
             env={**os.environ, **self.env},
         )
         if out.returncode != 0 or not out.stdout.strip():
-            raise DemoError(f"could not create a {role} token: {out.stderr.strip()}")
+            raise DemoError(
+                f"could not create a {role} token: {out.stderr.strip()}",
+                program="ratwatch-collector",
+            )
         return out.stdout.strip().splitlines()[-1]
 
     def start(self, timeout: float = 30.0) -> str:
@@ -144,9 +143,15 @@ class CollectorChild:
             if LISTENING.search(text):
                 return self.address
             if self.proc.poll() is not None:
-                raise DemoError(f"the collector exited with status {self.proc.returncode}:\n{text}")
+                raise DemoError(
+                    f"the collector exited with status {self.proc.returncode}:\n{text}",
+                    program="ratwatch-collector",
+                )
             if time.monotonic() > deadline:
-                raise DemoError(f"the collector did not start within {timeout:.0f} s")
+                raise DemoError(
+                    f"the collector did not start within {timeout:.0f} s",
+                    program="ratwatch-collector",
+                )
             time.sleep(0.05)
 
     def kill(self) -> None:
@@ -193,8 +198,87 @@ class CollectorChild:
             env={**os.environ, **self.env, "RATWATCH_ANALYST_TOKEN": self.analyst_token},
         )
         if out.returncode != 0:
-            raise DemoError(f"ratwatch-collector stats failed: {out.stderr.strip()}")
+            raise DemoError(
+                f"ratwatch-collector stats failed: {out.stderr.strip()}",
+                program="ratwatch-collector",
+            )
         return out.stdout
+
+
+DASHBOARD_ON = re.compile(r"dashboard on (https?://\S+/)")
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@dataclass
+class DashboardChild:
+    """``ratwatch-collector dashboard`` on a free loopback port, in front of a collector."""
+
+    workdir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    url: str = ""
+    proc: subprocess.Popen[bytes] | None = None
+    _log_fh: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "dashboard.log"
+
+    def start(self, collector: str, timeout: float = 30.0) -> str:
+        """Start it and wait until it listens; returns its URL."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._log_fh = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "collector", "dashboard", "--collector", collector,
+             "--listen", "127.0.0.1:0"],
+            stdout=self._log_fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **self.env},
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.log_path.read_bytes().decode("utf-8", "replace")
+            found = DASHBOARD_ON.search(text)
+            if found:
+                self.url = found.group(1)
+                return self.url
+            if self.proc.poll() is not None:
+                raise DemoError(f"the dashboard exited with status {self.proc.returncode}:\n{text}")
+            if time.monotonic() > deadline:
+                raise DemoError(f"the dashboard did not start within {timeout:.0f} s")
+            time.sleep(0.05)
+
+    def count_shown(self, token: str, tool_name: str, period: str) -> int:
+        """Sign in as the analyst would and read ``tool_name``'s count off the overview."""
+        import http.cookiejar
+        import urllib.parse
+        import urllib.request
+
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        with opener.open(self.url + "signin", timeout=30) as resp:
+            form = resp.read().decode("utf-8")
+        csrf = CSRF_FIELD.search(form)
+        if csrf is None:
+            raise DemoError("the dashboard's sign-in page has no CSRF field")
+        body = urllib.parse.urlencode({"token": token, "csrf_token": csrf.group(1)}).encode()
+        with opener.open(self.url + "signin", data=body, timeout=30):
+            pass
+        with opener.open(f"{self.url}?period={period}", timeout=60) as resp:
+            page = resp.read().decode("utf-8")
+        row = re.search(rf'<th scope="row">{re.escape(tool_name)}</th><td>(\d+)</td>', page)
+        if row is None:
+            raise DemoError(f"the dashboard's overview does not show {tool_name}")
+        return int(row.group(1))
+
+    def stop(self) -> int | None:
+        """Clean stop (SIGTERM)."""
+        status = _stop(self.proc, 15.0)
+        if self._log_fh is not None:
+            self._log_fh.close()
+            self._log_fh = None
+        return status
 
 
 @dataclass
@@ -286,7 +370,9 @@ class AgentChild:
             stdin=subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
         )
-        self._reader = threading.Thread(target=self._read, name="demo-agent-output", daemon=True)
+        self._reader = threading.Thread(
+            target=self._read, name="ratwatch-demo-agent-output", daemon=True
+        )
         self._reader.start()
         self.wait_for(r"ratwatch agent running", timeout, since=0)
 
@@ -319,9 +405,14 @@ class AgentChild:
             if self.proc is not None and self.proc.poll() is not None:
                 time.sleep(0.2)  # let the reader drain the last lines
                 tail = "\n".join(self._lines[-40:])
-                raise DemoError(f"the agent exited with status {self.proc.returncode}:\n{tail}")
+                raise DemoError(
+                    f"the agent exited with status {self.proc.returncode}:\n{tail}",
+                    program="ratwatch-agent",
+                )
             time.sleep(0.05)
-        raise DemoError(f"the agent did not show {pattern!r} within {timeout:.0f} s")
+        raise DemoError(
+            f"the agent did not show {pattern!r} within {timeout:.0f} s", program="ratwatch-agent"
+        )
 
     def answer(self, text: str) -> None:
         """Type a line into the console warning."""
@@ -340,7 +431,10 @@ class AgentChild:
             env={**os.environ, **self.env},
         )
         if out.returncode != 0:
-            raise DemoError(f"ratwatch-agent signal {' '.join(args)} failed: {out.stderr}")
+            raise DemoError(
+                f"ratwatch-agent signal {' '.join(args)} failed: {out.stderr}",
+                program="ratwatch-agent",
+            )
 
     def stop(self) -> int | None:
         """Clean stop (SIGTERM), as the person's logout would."""

@@ -1,25 +1,48 @@
-"""Warning backends: name -> "module:class". Chosen by ``[dialog].backend``.
+"""The warning: what it says and its backends (tk / console / log), chosen by ``[dialog].backend``.
 
-Every backend class takes the ``AgentConfig``. "auto" picks tk when a display
-is available, else console when standard input is a terminal, else log.
+``DIALOGS`` maps each backend name to a lazy factory taking the ``AgentConfig``
+(the backend's module, and Tk, load only when chosen). "auto" picks tk when a
+display is available, else console when standard input is a terminal, else log.
+``lifecycle`` is one warning's life (suspension, countdown, choice, outcome),
+independent of how it is drawn; ``content``, ``i18n`` and ``helplines`` what it says.
+
+May import: ``agent.control`` (suspend / stop the tool), ``agent.correlate.evidence``
+(evidence texts) and the vocabularies.
+Imported by: the runtime and the demo.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
-from typing import cast
+from collections.abc import Callable
 
 from agent.config import AgentConfig
 from agent.dialog.base import Presenter
 from agent.errors import ConfigError
 
-DIALOGS: dict[str, str] = {
-    "console": "agent.dialog.console:ConsolePresenter",
-    "log": "agent.dialog.log:LogPresenter",
-    "tk": "agent.dialog.tk:TkPresenter",
-}
+PresenterFactory = Callable[[AgentConfig], Presenter]
+
+
+def _console(config: AgentConfig) -> Presenter:
+    from agent.dialog.console import ConsolePresenter
+
+    return ConsolePresenter(config)
+
+
+def _log(config: AgentConfig) -> Presenter:
+    from agent.dialog.log import LogPresenter
+
+    return LogPresenter(config)
+
+
+def _tk(config: AgentConfig) -> Presenter:
+    from agent.dialog.tk import TkPresenter
+
+    return TkPresenter(config)
+
+
+DIALOGS: dict[str, PresenterFactory] = {"console": _console, "log": _log, "tk": _tk}
 
 
 def _available(name: str) -> bool:
@@ -49,11 +72,9 @@ def create_presenter(config: AgentConfig, backend: str | None = None) -> Present
     if name == "auto":
         name = auto_backend()
     try:
-        target = DIALOGS[name]
+        factory = DIALOGS[name]
     except KeyError:
         raise ConfigError(
             f"dialog backend {name!r} is not available; available: {', '.join(sorted(DIALOGS))}"
         ) from None
-    module_name, _, attr = target.partition(":")
-    cls = getattr(importlib.import_module(module_name), attr)
-    return cast(Presenter, cls(config))
+    return factory(config)

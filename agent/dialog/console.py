@@ -22,7 +22,7 @@ from agent.dialog.base import OnOutcome
 from agent.dialog.content import help_content, stopped_content, trust_label, warning_content
 from agent.dialog.helplines import check_helpline
 from agent.dialog.i18n import Texts, detect_language
-from agent.dialog.lifecycle import Clock, Desk, Phase, WarningSession
+from agent.dialog.lifecycle import Clock, Desk, Phase, WarningLifecycle
 from agent.verdict import Level, Verdict
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ class ConsolePresenter:
     ) -> None:
         self.config = config
         self.clock: Clock = clock or time.monotonic
-        self.actions = actions or ToolActions(config.state_dir)
+        self.actions = actions or ToolActions.for_config(config)
         self.texts = Texts(detect_language(config.agent.language))
         check_helpline(config.dialog)
         self.input = LineInput(stdin or sys.stdin)
@@ -143,8 +143,8 @@ class ConsolePresenter:
     ) -> None:
         """Show verdicts as they arrive until ``stop_event`` is set."""
 
-        def make(verdict: Verdict) -> WarningSession:
-            return WarningSession(
+        def make(verdict: Verdict) -> WarningLifecycle:
+            return WarningLifecycle(
                 verdict,
                 section=self.config.dialog,
                 actions=self.actions,
@@ -160,73 +160,73 @@ class ConsolePresenter:
                         desk.offer(verdicts.get_nowait())
                     except queue.Empty:
                         break
-                session = desk.advance()
-                if session is None:
+                warning = desk.advance()
+                if warning is None:
                     stop_event.wait(TICK_SECONDS)
                     continue
-                self._step(session)
+                self._step(warning)
         finally:
             desk.close_all()
 
-    def _step(self, session: WarningSession) -> None:
-        key = (id(session), session.phase, session.level, len(session.verdicts))
+    def _step(self, warning: WarningLifecycle) -> None:
+        key = (id(warning), warning.phase, warning.level, len(warning.verdicts))
         if key != self._shown:
             self._shown = key
             self.input.discard_pending()
-            self._print(session)
-        if session.timed_out():
-            session.dismiss()
+            self._print(warning)
+        if warning.timed_out():
+            warning.dismiss()
             self._say(self.texts("console-ignored"))
             return
-        if session.phase is Phase.WARNING and not self._trust_announced and session.can_trust():
+        if warning.phase is Phase.WARNING and not self._trust_announced and warning.can_trust():
             self._trust_announced = True
             self._say(self.texts("console-trust-ready"))
         if self.input.closed:
-            session.abandon()  # nobody can answer any more: release the tool
+            warning.abandon()  # nobody can answer any more: release the tool
             return
         try:
             line = self.input.readline(TICK_SECONDS)
         except EOFError:
-            session.abandon()
+            warning.abandon()
             return
         if line is not None:
-            self._answer(session, line)
+            self._answer(warning, line)
 
-    def _answer(self, session: WarningSession, line: str) -> None:
-        tool = session.tool_name
-        if session.phase is Phase.WARNING:
+    def _answer(self, warning: WarningLifecycle, line: str) -> None:
+        tool = warning.tool_name
+        if warning.phase is Phase.WARNING:
             if line in ("", "1"):
-                self._stop(session)
+                self._stop(warning)
             elif line == "2":
-                session.pause()
+                warning.pause()
             elif line == "3":
-                if session.trust():
+                if warning.trust():
                     hours = f"{self.config.dialog.trust_hours:g}"
                     self._say(self.texts("console-trusted", tool=tool, hours=hours))
                 else:
-                    left = int(session.seconds_until_trust() + 0.999)
+                    left = int(warning.seconds_until_trust() + 0.999)
                     self._say(self.texts("console-trust-wait", seconds=left))
             else:
                 self._say(self.texts("console-invalid"))
-        elif session.phase is Phase.PAUSED:
+        elif warning.phase is Phase.PAUSED:
             if line in ("", "1"):
-                self._stop(session)
+                self._stop(warning)
             elif line == "2":
-                session.resume()
+                warning.resume()
                 self._say(self.texts("console-resumed", tool=tool))
             else:
                 self._say(self.texts("console-invalid"))
 
-    def _stop(self, session: WarningSession) -> None:
-        result = session.stop()
-        done = stopped_content(self.texts, session.tool_name, complete=result.ok)
+    def _stop(self, warning: WarningLifecycle) -> None:
+        result = warning.stop()
+        done = stopped_content(self.texts, warning.tool_name, complete=result.ok)
         self._say("", done.headline, done.body, "")
-        session.dismiss()  # the terminal needs no "Close": the confirmation is printed
+        warning.dismiss()  # the terminal needs no "Close": the confirmation is printed
 
-    def _print(self, session: WarningSession) -> None:
+    def _print(self, warning: WarningLifecycle) -> None:
         texts = self.texts
-        if session.phase is Phase.PAUSED:
-            help_ = help_content(self.config.dialog, texts, session.tool_name)
+        if warning.phase is Phase.PAUSED:
+            help_ = help_content(self.config.dialog, texts, warning.tool_name)
             lines = ["", RULE, help_.headline, RULE, help_.body, help_.contact]
             if help_.helpline:
                 lines.append(help_.helpline)
@@ -234,10 +234,10 @@ class ConsolePresenter:
             lines.append(texts("console-pause-choose"))
             self._say(*lines)
             return
-        if session.phase is not Phase.WARNING:
+        if warning.phase is not Phase.WARNING:
             return
-        self._trust_announced = session.can_trust()
-        content = warning_content(session.ordered_verdicts, texts, suspended=session.suspended)
+        self._trust_announced = warning.can_trust()
+        content = warning_content(warning.ordered_verdicts, texts, suspended=warning.suspended)
         alert = content.level >= Level.ALERT
         bold = "\033[1m" if self.out.isatty() else ""
         red = "\033[1;31m" if self.out.isatty() and alert else bold
@@ -251,7 +251,7 @@ class ConsolePresenter:
             "",
             f"  [1] {content.stop}",
             f"  [2] {content.pause}",
-            f"  [3] {trust_label(texts, session.seconds_until_trust())}",
+            f"  [3] {trust_label(texts, warning.seconds_until_trust())}",
             "",
             texts("console-choose"),
         ]

@@ -27,6 +27,10 @@ _PRIORITY: tuple[str, ...] = (
     "payment_during_session",
     "banking_during_session",
     "scare_tactic",
+    "call_during_session",
+    "session_during_call",
+    "during_call_not_in_contacts",
+    "after_call_not_in_contacts",
     "during_unknown_call",
     "after_unknown_call",
     "during_unverified_call",
@@ -44,6 +48,8 @@ _PRIORITY: tuple[str, ...] = (
 # Sentences that already name the tool and say it was started: with one of
 # these present, "X was just started" adds nothing.
 _NAMES_THE_START = {
+    "during_call_not_in_contacts",
+    "after_call_not_in_contacts",
     "during_unknown_call",
     "after_unknown_call",
     "during_unverified_call",
@@ -140,11 +146,19 @@ def _payment(texts: Texts, ev: Evidence, tool: str) -> str:
     return texts("ev-gift-card-during-session" if gift else "ev-payment-during-session", tool=tool)
 
 
+def _caller_in_session(texts: Texts, ev: Evidence, tool: str) -> str:
+    """call_during_session / session_during_call, worded per caller kind."""
+    caller = "unknown" if ev.param("caller") == "unknown" else "unverified"
+    msgid = "ev-" + ev.code.replace("_", "-") + "-" + caller
+    return texts(msgid, tool=tool, when=when(texts, ev.param("minutes")))
+
+
 # Codes whose parameters need more than the tool name; the rest map to
 # "ev-<code>" with {tool}.
 _SPECIAL: dict[str, Callable[[Texts, Evidence, str], str]] = {
     "after_unknown_call": _after,
     "after_unverified_call": _after,
+    "after_call_not_in_contacts": _after,
     "after_scareware_page": _after,
     "after_installer_download": _after,
     "installer_after_context": _installer_after_context,
@@ -152,6 +166,8 @@ _SPECIAL: dict[str, Callable[[Texts, Evidence, str], str]] = {
     "renamed_tool": _renamed,
     "scare_tactic": _scare_tactic,
     "payment_during_session": _payment,
+    "call_during_session": _caller_in_session,
+    "session_during_call": _caller_in_session,
 }
 
 

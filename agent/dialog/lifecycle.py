@@ -1,6 +1,6 @@
 """One warning's life, independent of how it is drawn: suspension, countdown, choice, outcome.
 
-Every backend (Tk, console, a future native box) drives a ``WarningSession``
+Every backend (Tk, console, a future native box) drives a ``WarningLifecycle``
 and a ``Desk``, so the rules are the same everywhere and are tested once:
 
 - The tool's process tree is suspended as soon as the verdict arrives (config
@@ -10,10 +10,13 @@ and a ``Desk``, so the rules are the same everywhere and are tested once:
   clock. An upgrade to ALERT restarts the countdown: there is new, worse news.
 - An ALERT cannot be dismissed by closing the window or by the timeout; the
   person must choose.
-- Each session reports exactly one outcome, for every verdict merged into it:
+- Each warning reports exactly one outcome, for every verdict merged into it:
   stop -> USER_STOPPED; pause then continue (or close) -> USER_PAUSED; pause
   then stop -> USER_STOPPED; trust -> USER_TRUSTED; close / timeout / agent
   stop -> IGNORED.
+
+("Session" in ratwatch names only a remote tool's live connection; this is a
+warning's lifecycle.)
 
 Second verdicts while a warning is open: one for the same tool merges into
 the open warning (an ALERT upgrades a WARN in place, and its evidence comes
@@ -47,7 +50,7 @@ class Phase(enum.Enum):
     CLOSED = "closed"
 
 
-class WarningSession:
+class WarningLifecycle:
     """One tool's warning from arrival to the person's choice."""
 
     def __init__(
@@ -68,16 +71,19 @@ class WarningSession:
         self.stop_result: StopResult | None = None
         self.shown_at = clock()
         self._countdown_from = self.shown_at
-        self.suspension = self._suspend(actions, verdict.pids)
+        self.suspension = self._suspend(actions, verdict)
 
-    def _suspend(self, actions: ToolActions, pids: tuple[int, ...]) -> Suspension:
+    def _suspend(self, actions: ToolActions, verdict: Verdict) -> Suspension:
+        # The tool's tree as it is when acted on, not only the verdict's pids
+        # (a wrapper may have exited since): see agent.control.actions.Suspension.
+        pids, tool = verdict.pids, verdict.tool_id
         if not self.section.suspend_tool:
-            return actions.hold(pids)
+            return actions.hold(pids, tool_id=tool)
         try:
-            return actions.suspend(pids)
+            return actions.suspend(pids, tool_id=tool)
         except ActionError as exc:
             log.warning("%s; warning shown without pausing the tool", exc)
-            return actions.hold(pids)
+            return actions.hold(pids, tool_id=tool)
 
     # -- what the backends read -------------------------------------------
 
@@ -219,37 +225,37 @@ class WarningSession:
             self._on_outcome(verdict, outcome)
 
 
-SessionFactory = Callable[[Verdict], WarningSession]
+LifecycleFactory = Callable[[Verdict], WarningLifecycle]
 
 
 class Desk:
     """Which warning is on screen, and what waits behind it."""
 
-    def __init__(self, factory: SessionFactory, on_outcome: OnOutcome) -> None:
+    def __init__(self, factory: LifecycleFactory, on_outcome: OnOutcome) -> None:
         self._factory = factory
         self._on_outcome = on_outcome
-        self.current: WarningSession | None = None
-        self.waiting: list[WarningSession] = []
+        self.current: WarningLifecycle | None = None
+        self.waiting: list[WarningLifecycle] = []
 
-    def offer(self, verdict: Verdict) -> WarningSession | None:
-        """Take a verdict; returns the session it went into (None for a NOTE)."""
+    def offer(self, verdict: Verdict) -> WarningLifecycle | None:
+        """Take a verdict; returns the warning it went into (None for a NOTE)."""
         if verdict.level < Level.WARN:
             self._on_outcome(verdict, Outcome.NO_WARNING_SHOWN)
             return None
-        for session in (self.current, *self.waiting):
-            if session is not None and session.accepts(verdict):
-                session.merge(verdict)
-                return session
-        session = self._factory(verdict)
+        for warning in (self.current, *self.waiting):
+            if warning is not None and warning.accepts(verdict):
+                warning.merge(verdict)
+                return warning
+        warning = self._factory(verdict)
         if self.current is None:
-            self.current = session
-            session.show()
+            self.current = warning
+            warning.show()
         else:
-            self.waiting.append(session)
+            self.waiting.append(warning)
             self.waiting.sort(key=lambda s: s.level, reverse=True)
-        return session
+        return warning
 
-    def advance(self) -> WarningSession | None:
+    def advance(self) -> WarningLifecycle | None:
         """Drop the finished warning and bring up the next one; returns what is on screen."""
         if self.current is not None and self.current.finished:
             self.current = None
@@ -263,6 +269,6 @@ class Desk:
         if self.current is not None:
             self.current.abandon()
             self.current = None
-        for session in self.waiting:
-            session.withdraw()
+        for warning in self.waiting:
+            warning.withdraw()
         self.waiting = []

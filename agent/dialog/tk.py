@@ -3,7 +3,7 @@
 Tk ships with Python on Windows and macOS and is one package away on Linux,
 so the same window works everywhere without a GUI toolkit dependency. A
 native Windows / macOS box can later sit beside this one in ``DIALOGS``,
-driving the same ``WarningSession``.
+driving the same ``WarningLifecycle``.
 
 This module runs the window (the loop, the queue, the person's choices); the
 drawing is in ``tk_view``. Enter chooses the focused button, by default Stop.
@@ -28,8 +28,8 @@ from agent.control.actions import ToolActions
 from agent.dialog.base import OnOutcome
 from agent.dialog.helplines import check_helpline
 from agent.dialog.i18n import Texts, detect_language
-from agent.dialog.lifecycle import Clock, Desk, WarningSession
-from agent.dialog.tk_view import ALERT_BAND, Painter, WarningView
+from agent.dialog.lifecycle import Clock, Desk, WarningLifecycle
+from agent.dialog.tk_view import Painter, WarningView
 from agent.verdict import Verdict
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class TkPresenter:
     ) -> None:
         self.config = config
         self.clock: Clock = clock or time.monotonic
-        self.actions = actions or ToolActions(config.state_dir)
+        self.actions = actions or ToolActions.for_config(config)
         self.texts = Texts(detect_language(config.agent.language))
         check_helpline(config.dialog)
         self.on_start = on_start
@@ -138,9 +138,9 @@ class TkPresenter:
             self._painter = None
             root.destroy()
 
-    def _factory(self, on_outcome: OnOutcome) -> Callable[[Verdict], WarningSession]:
-        def make(verdict: Verdict) -> WarningSession:
-            return WarningSession(
+    def _factory(self, on_outcome: OnOutcome) -> Callable[[Verdict], WarningLifecycle]:
+        def make(verdict: Verdict) -> WarningLifecycle:
+            return WarningLifecycle(
                 verdict,
                 section=self.config.dialog,
                 actions=self.actions,
@@ -174,20 +174,20 @@ class TkPresenter:
 
     # -- drawing ----------------------------------------------------------
 
-    def _show(self, session: WarningSession | None) -> None:
+    def _show(self, warning: WarningLifecycle | None) -> None:
         root = self._root
         if root is None:
             return
-        if session is None:
+        if warning is None:
             if self.view is not None:
                 self.view = None
                 for child in root.winfo_children():
                     child.destroy()
                 root.withdraw()
             return
-        key = (id(session), session.phase, session.level, len(session.verdicts), session.suspended)
+        key = (id(warning), warning.phase, warning.level, len(warning.verdicts), warning.suspended)
         if self.view is None or self.view.key != key:
-            self.view = WarningView(root, session, self.texts)
+            self.view = WarningView(root, warning, self.texts)
             self.view.key = key
             self._paint().render(self.view)
             self._keys_from = self.clock() + KEY_GUARD_SECONDS
@@ -213,20 +213,18 @@ class TkPresenter:
 
     def _choose(self, role: str, view: WarningView) -> None:
         """A button was clicked (or Enter pressed): act, then redraw or close."""
-        session = view.session
+        warning = view.warning
         if role == "stop":
-            session.stop()
+            warning.stop()
         elif role == "pause":
-            session.pause()
+            warning.pause()
         elif role == "resume":
-            session.resume()
+            warning.resume()
         elif role == "trust":
-            if not session.trust():
+            if not warning.trust():
                 return  # still counting down (the button is disabled anyway)
         elif role == "close":
-            session.dismiss()
+            warning.dismiss()
         if self._root is not None and self.view is not None:
-            self._show(self.view.session if not self.view.session.finished else None)
+            self._show(self.view.warning if not self.view.warning.finished else None)
 
-
-__all__ = ["ALERT_BAND", "POLL_MS", "TkPresenter", "WarningView"]

@@ -15,7 +15,7 @@ from tkinter import font as tkfont
 from agent.config import DialogSection
 from agent.dialog.content import help_content, stopped_content, trust_label, warning_content
 from agent.dialog.i18n import Texts
-from agent.dialog.lifecycle import Phase, WarningSession
+from agent.dialog.lifecycle import Phase, WarningLifecycle
 from agent.verdict import Level
 
 WIDTH = 860
@@ -38,9 +38,9 @@ QUIET_BG = "#EEEEEE"
 class WarningView:
     """The widgets of the warning currently on screen (tests read and drive them)."""
 
-    def __init__(self, root: tk.Tk, session: WarningSession, texts: Texts) -> None:
+    def __init__(self, root: tk.Tk, warning: WarningLifecycle, texts: Texts) -> None:
         self.root = root
-        self.session = session
+        self.warning = warning
         self.texts = texts
         self.widgets: dict[str, tk.Widget] = {}
         self.key: tuple[object, ...] = ()
@@ -92,9 +92,9 @@ class Painter:
         trust = view.widgets.get("trust")
         if not isinstance(trust, tk.Button):
             return
-        left = view.session.seconds_until_trust()
+        left = view.warning.seconds_until_trust()
         label = trust_label(view.texts, left)
-        enabled = view.session.can_trust()
+        enabled = view.warning.can_trust()
         if trust.cget("text") != label or (str(trust.cget("state")) == tk.NORMAL) != enabled:
             trust.configure(text=label, state="normal" if enabled else "disabled")
 
@@ -127,8 +127,8 @@ class Painter:
         for child in root.winfo_children():
             child.destroy()
         view.widgets.clear()
-        session = view.session
-        alert = session.level >= Level.ALERT
+        warning = view.warning
+        alert = warning.level >= Level.ALERT
         band = ALERT_BAND if alert else WARN_BAND
         band_ink = PAPER if alert else INK
         root.title(self.texts("window-title"))
@@ -138,7 +138,7 @@ class Painter:
 
         frame = tk.Frame(root, bg=PAPER)
         frame.pack(fill=tk.BOTH, expand=True)
-        content = warning_content(session.ordered_verdicts, self.texts, suspended=session.suspended)
+        content = warning_content(warning.ordered_verdicts, self.texts, suspended=warning.suspended)
         brand = tk.Label(
             frame,
             text=("\u26a0  " + content.brand),
@@ -154,9 +154,9 @@ class Painter:
         body = tk.Frame(frame, bg=PAPER, padx=40, pady=12 if self._compact else 24)
         body.pack(fill=tk.BOTH, expand=True)
 
-        if session.phase is Phase.PAUSED:
+        if warning.phase is Phase.PAUSED:
             self._render_help(view, body)
-        elif session.phase is Phase.STOPPED:
+        elif warning.phase is Phase.STOPPED:
             self._render_stopped(view, body)
         else:
             self._render_warning(view, body, alert)
@@ -222,8 +222,8 @@ class Painter:
         return button
 
     def _render_warning(self, view: WarningView, body: tk.Frame, alert: bool) -> None:
-        session = view.session
-        content = warning_content(session.ordered_verdicts, self.texts, suspended=session.suspended)
+        warning = view.warning
+        content = warning_content(warning.ordered_verdicts, self.texts, suspended=warning.suspended)
         headline_font = "headline_compact" if self._compact else "headline"
         self._label(
             view, body, "headline", content.headline, headline_font, fg=ALERT_INK if alert else INK
@@ -248,7 +248,7 @@ class Painter:
         trust.configure(state="disabled")
 
     def _render_help(self, view: WarningView, body: tk.Frame) -> None:
-        help_ = help_content(self.section, self.texts, view.session.tool_name)
+        help_ = help_content(self.section, self.texts, view.warning.tool_name)
         self._label(view, body, "headline", help_.headline, "headline")
         self._label(view, body, "help_body", help_.body, "body")
         self._label(view, body, "contact", help_.contact, "strong", gap=8)
@@ -260,9 +260,9 @@ class Painter:
         self._button(view, buttons, "resume", help_.resume)
 
     def _render_stopped(self, view: WarningView, body: tk.Frame) -> None:
-        result = view.session.stop_result
+        result = view.warning.stop_result
         done = stopped_content(
-            self.texts, view.session.tool_name, complete=result is None or result.ok
+            self.texts, view.warning.tool_name, complete=result is None or result.ok
         )
         self._label(view, body, "headline", done.headline, "headline")
         self._label(view, body, "stopped_body", done.body, "body")

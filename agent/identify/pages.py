@@ -13,7 +13,9 @@ so the most specific pattern should come first.
 A host entry ``"ing.nl"`` matches exactly that host; ``"*.ing.nl"`` matches
 ``ing.nl`` itself and every subdomain. Title phrases are case-insensitive
 substrings after Unicode normalisation (NFKC, case-folded, whitespace
-collapsed), so ``"Windows  Defender"`` and ``"WINDOWS DEFENDER"`` are the same.
+collapsed), so ``"Windows  Defender"`` and ``"WINDOWS DEFENDER"`` are the same;
+a space at a phrase's start or end is kept and means a word boundary there
+(``" my "`` matches "find my" and "on my PC", not "economy").
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from agent.catalogue.model import Catalogue, PagePattern
+from agent.identify.hosts import host_matches
 
 # Kinds in the order they are tried (see the module docstring).
 KIND_ORDER: tuple[str, ...] = ("banking", "payment", "gift_card", "scareware")
@@ -55,21 +58,6 @@ def url_host(url: str) -> str:
     return (host or "").rstrip(".").lower()
 
 
-def host_matches(host: str, entries: tuple[str, ...]) -> bool:
-    """Whether ``host`` is one of ``entries`` ("x" exact, "*.x" = x and its subdomains)."""
-    if not host:
-        return False
-    for raw in entries:
-        entry = raw.lower()
-        if entry.startswith("*."):
-            base = entry[2:]
-            if host == base or host.endswith("." + base):
-                return True
-        elif host == entry:
-            return True
-    return False
-
-
 @functools.lru_cache(maxsize=4096)
 def _regex(pattern: str) -> re.Pattern[str]:
     # The loader has already rejected invalid expressions; the cache keeps the
@@ -79,20 +67,33 @@ def _regex(pattern: str) -> re.Pattern[str]:
 
 @functools.lru_cache(maxsize=4096)
 def _phrase(phrase: str) -> str:
-    return normalise_title(phrase)
+    # A space at either end of a phrase is kept: it means a word boundary there
+    # (" my " is not in "economy", "hoe " not in "shoe"); the title is searched
+    # with a space added at both ends, so such a phrase still matches at its edges.
+    core = normalise_title(phrase)
+    if not core:
+        return ""
+    lead = " " if phrase[:1].isspace() else ""
+    trail = " " if phrase[-1:].isspace() else ""
+    return f"{lead}{core}{trail}"
+
+
+def _has_phrase(phrases: tuple[str, ...], title: str) -> bool:
+    padded = f" {title} "
+    return any((ph := _phrase(p)) and ph in padded for p in phrases)
 
 
 def _excluded(pattern: PagePattern, page: _Page) -> bool:
     if host_matches(page.host, pattern.exclude_hosts):
         return True
-    return any(_phrase(p) in page.title for p in pattern.exclude_phrases)
+    return _has_phrase(pattern.exclude_phrases, page.title)
 
 
 def _matches(pattern: PagePattern, page: _Page) -> bool:
     hit = (
         host_matches(page.host, pattern.hosts)
         or any(_regex(r).search(page.url) for r in pattern.url_regexes)
-        or (bool(page.title) and any(_phrase(p) in page.title for p in pattern.title_phrases))
+        or (bool(page.title) and _has_phrase(pattern.title_phrases, page.title))
         or (bool(page.title) and any(_regex(r).search(page.title) for r in pattern.title_regexes))
     )
     return hit and not _excluded(pattern, page)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import sys
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -35,15 +34,6 @@ from agent.events import Confidence, MatchedBy, PathClass, PeInfo, ToolMatch
 _CN = re.compile(r"(?:^|[,/]\s*)CN=([^,/]+)", re.IGNORECASE)
 # Where a renamed portable tool is run from; PE metadata is read only there.
 _PE_WORTH = frozenset({PathClass.DOWNLOADS, PathClass.TEMP, PathClass.DESKTOP, PathClass.OTHER})
-
-
-def current_os() -> str:
-    """The running OS as the catalogue names it: "windows", "macos" or "linux"."""
-    if sys.platform.startswith("win"):
-        return "windows"
-    if sys.platform == "darwin":
-        return "macos"
-    return "linux"
 
 
 def _key(name: str) -> str:

@@ -42,6 +42,16 @@ Decisions:
   takes over, the session moves to it (ended for the old pid, started for the new).
 - A process whose connections cannot be read (another user's, agent not
   elevated) shows only its process patterns; logged once.
+- Followed to its children: a tool's session is often held by a process the
+  catalogue does not name, started by one it does (a wrapper script, a
+  launcher, a service forking a per-connection process: Debian's Xspice runs
+  Xorg). A new process whose parent is a tool process, or whose grandparent
+  is, is a *helper* of that tool: its connections are the tool's evidence, and
+  ``SessionStarted`` names the helper, so a verdict's pids (and Stop) reach
+  the process that holds the session. Only the parent at the moment the
+  helper is first seen counts (a helper whose launcher already exited is
+  reparented and cannot be told apart from any other process), which is why
+  the catalogue also names the real servers (X0tigervnc beside x0vncserver).
 """
 
 from __future__ import annotations
@@ -58,10 +68,9 @@ import psutil
 from agent.catalogue.model import Catalogue
 from agent.events import Event, SessionEnded, SessionStarted
 from agent.identify.pe import PeCache
-from agent.identify.tools import current_os
-from agent.sensors.base import Emit, SensorContext
+from agent.platform import current_os, user_dirs
+from agent.sensors.base import Emit, SensorContext, SensorThread
 from agent.sensors.processes.facts import Describer, read_snapshot
-from agent.sensors.processes.sensor import backoff_seconds, log_loop_failure, user_dirs
 from agent.sensors.processes.tracker import PidWatch
 
 log = logging.getLogger(__name__)
@@ -72,6 +81,8 @@ VIA_PROCESS_RUNNING = "process_running"
 # When several processes of a tool show a session, the most exact one names it.
 _VIA_RANK = {VIA_PROCESS_PATTERN: 0, VIA_PROCESS_RUNNING: 1, VIA_CONNECTION: 2}
 DEFAULT_GRACE_SCANS = 2
+# A helper is a child (1) or grandchild (2) of a tool process.
+HELPER_DEPTH = 2
 
 
 @dataclass(frozen=True)
@@ -151,6 +162,9 @@ class SessionTracker:
         self._watch = PidWatch(pids=pids)
         self._grace = max(1, grace)
         self._tools: dict[int, _ToolProcess] = {}
+        # Children and grandchildren of tool processes: pid -> (tool id, depth). A helper
+        # stays the tool's when the process that started it exits (a wrapper).
+        self._helpers: dict[int, tuple[str, int]] = {}
         self._sessions: dict[str, _Session] = {}
         self._denied_logged = False
 
@@ -164,6 +178,7 @@ class SessionTracker:
         new, gone = self._watch.changes()
         for pid in gone:
             self._tools.pop(pid, None)
+            self._helpers.pop(pid, None)
         for pid in sorted(new):
             self._inspect(pid)
         evidence = self._evidence()
@@ -180,6 +195,14 @@ class SessionTracker:
             self._tools[pid] = _ToolProcess(
                 tool.tool_id, tool.display_name, tool.incoming_session, while_running
             )
+            return
+        parent = self._tools.get(snap.ppid)
+        if parent is not None:
+            self._helpers[pid] = (parent.tool_id, 1)
+        elif snap.ppid in self._helpers:
+            tool_id, depth = self._helpers[snap.ppid]
+            if depth < HELPER_DEPTH:
+                self._helpers[pid] = (tool_id, depth + 1)
 
     def _evidence(self) -> dict[str, dict[int, str]]:
         """tool id -> {pid: via} for every tool process showing a session right now."""
@@ -195,9 +218,18 @@ class SessionTracker:
             read = self._read_connections(pid)
             if read is not None:
                 conns[pid] = read
+        for pid in self._helpers:
+            read = self._read_connections(pid)
+            if read is not None:
+                conns[pid] = read
         if conns:
             self._connection_evidence(conns, found)
         return found
+
+    def _tool_id(self, pid: int) -> str:
+        """The tool of a tool process or helper (one of the two holds it)."""
+        proc = self._tools.get(pid)
+        return proc.tool_id if proc is not None else self._helpers[pid][0]
 
     def _read_connections(self, pid: int) -> Sequence[Connection] | None:
         try:
@@ -220,18 +252,17 @@ class SessionTracker:
         catalogue = self._catalogue()
         own: dict[str, set[tuple[str, int]]] = {}
         for pid, cs in conns.items():
-            endpoints = own.setdefault(self._tools[pid].tool_id, set())
+            endpoints = own.setdefault(self._tool_id(pid), set())
             endpoints.update((c.local_ip, c.local_port) for c in cs)
         for pid, cs in conns.items():
-            tool_id = self._tools[pid].tool_id
+            tool_id = self._tool_id(pid)
             tool = catalogue.tool(tool_id)
             if tool is None or not tool.ports:
                 continue
-            ports = set(tool.ports)
             for c in cs:
                 if c.status != psutil.CONN_ESTABLISHED or not c.remote_port:
                     continue
-                if c.remote_port not in ports and c.local_port not in ports:
+                if not (tool.has_port(c.remote_port) or tool.has_port(c.local_port)):
                     continue
                 if _is_loopback(c.remote_ip) and (c.remote_ip, c.remote_port) in own[tool_id]:
                     continue  # the tool talking to itself
@@ -249,7 +280,7 @@ class SessionTracker:
                 continue
             if session is not None:
                 session.misses += 1
-                alive = session.pid in self._tools
+                alive = session.pid in self._tools or session.pid in self._helpers
                 if not shown and alive and session.misses < self._grace:
                     continue  # maybe a reconnect: wait a scan before calling it over
                 events.append(SessionEnded(at=now, tool_id=tool_id, pid=session.pid))
@@ -288,12 +319,21 @@ class SessionSensor:
         self._period = ctx.config.sensors.session_poll_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._emit: Emit | None = None
+        self._failed = ctx.failed
 
     def start(self, emit: Emit) -> None:
         """Start scanning (the first scan runs at once)."""
         self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, args=(emit,), name="ratwatch-sessions", daemon=True
+        self._emit = emit
+        self._thread = SensorThread(
+            self.name,
+            "session scan",
+            self._scan,
+            stopped=self._stop.is_set,
+            wait=self._stop.wait,
+            period=self._period,
+            failed=self._failed,
         )
         self._thread.start()
 
@@ -304,22 +344,11 @@ class SessionSensor:
             self._thread.join()
             self._thread = None
 
-    def _run(self, emit: Emit) -> None:
-        failures = 0
-        while True:
-            pause = self._period
-            try:
-                events = self.tracker.scan()
-            except Exception as exc:  # noqa: BLE001 - runtime loop: one bad scan must not end session sensing
-                failures += 1
-                pause = backoff_seconds(self._period, failures)
-                log_loop_failure("session scan", exc, failures, pause)
-            else:
-                failures = 0
-                for event in events:
-                    emit(event)
-            if self._stop.wait(pause):
-                return
+    def _scan(self) -> None:
+        assert self._emit is not None
+        for event in self.tracker.scan():
+            self._emit(event)
+        self._stop.wait(self._period)
 
 
 def create(ctx: SensorContext) -> SessionSensor:

@@ -10,7 +10,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ratwatch_proto.limits import MAX_AGE_DAYS, MAX_ROW_COUNT, MIN_ROW_COUNT, is_slug
+from ratwatch_proto.limits import (
+    DROPPED_TOOL_ID,
+    MAX_AGE_DAYS,
+    MAX_ROW_COUNT,
+    MIN_ROW_COUNT,
+    ROW_COUNT,
+    is_slug,
+)
 
 from agent.verdict import Outcome, Stage, Trigger
 
@@ -84,5 +91,9 @@ def row_valid(row: CountRow, today: int) -> bool:
     return (
         is_slug(row.tool_id)
         and today - EXPIRE_AFTER_DAYS <= row.utc_day <= today
-        and MIN_ROW_COUNT <= row.count <= MAX_ROW_COUNT
+        and (
+            MIN_ROW_COUNT <= row.count <= MAX_ROW_COUNT
+            if row.tool_id == DROPPED_TOOL_ID
+            else row.count == ROW_COUNT
+        )
     )

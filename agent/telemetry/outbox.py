@@ -1,7 +1,9 @@
 """The outbox: anonymised counts waiting for the collector, durable in SQLite.
 
 Each ``Resolution`` becomes at most one count per (UTC day, tool, trigger) on
-this PC, so one PC cannot dominate a table. A later resolution for the same
+this PC, and at most ROWS_PER_DAY keys a day (further keys are dropped and
+counted), so one PC cannot dominate a table and every batch has the shape
+the collector accepts (ratwatch_proto.limits). A later resolution for the same
 (day, tool, trigger) while its count is still *pending* (not yet in a batch)
 updates that row instead of adding one: the **furthest stage** wins, and the
 **latest choice of the person** wins (a later "no warning shown" never
@@ -31,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ratwatch_proto.limits import MAX_BATCH_ROWS, is_reserved, is_slug
+from ratwatch_proto.limits import MAX_BATCH_ROWS, ROWS_PER_DAY, is_reserved, is_slug
 
 from agent.errors import TelemetryError
 from agent.redact import redact_home
@@ -39,25 +41,11 @@ from agent.telemetry import batches
 from agent.telemetry.counts import (
     EXPIRE_AFTER_DAYS,
     Batch,
-    CountRow,
     merge,
-    parse_version,
     utc_day,
 )
 from agent.telemetry.outbox_schema import SCHEMA, connect
 from agent.verdict import Outcome, Resolution, Stage
-
-__all__ = [
-    "EXPIRE_AFTER_DAYS",
-    "OUTBOX_FILE",
-    "Batch",
-    "CountRow",
-    "Outbox",
-    "OutboxStats",
-    "merge",
-    "parse_version",
-    "utc_day",
-]
 
 log = logging.getLogger(__name__)
 
@@ -209,13 +197,17 @@ class Outbox:
                 log.info("outbox: a verdict dated outside the collector's window was dropped")
                 return False
             claimed = db.execute(
-                "INSERT INTO claims(utc_day, tool_id, trigger) VALUES (?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
-                key,
-            ).rowcount
-            if not claimed:
+                "SELECT 1 FROM claims WHERE utc_day = ? AND tool_id = ? AND trigger = ?", key
+            ).fetchone()
+            if claimed is not None:
                 self._merge_pending(db, key, verdict.stage, resolution.outcome)
                 return False
+            if self._day_full(db, day):
+                # One PC never counts more keys a day than the collector accepts.
+                batches.add_dropped(db, 1)
+                log.info("outbox: a verdict beyond the day's %d counts was dropped", ROWS_PER_DAY)
+                return False
+            db.execute("INSERT INTO claims(utc_day, tool_id, trigger) VALUES (?, ?, ?)", key)
             db.execute(
                 "INSERT INTO counts(utc_day, tool_id, trigger, stage, outcome, count) "
                 "VALUES (?, ?, ?, ?, ?, 1)",
@@ -223,6 +215,15 @@ class Outbox:
             )
             self._enforce_bounds(db)
             return True
+
+    @staticmethod
+    def _day_full(db: sqlite3.Connection, day: int) -> bool:
+        """Whether ``day`` already has ROWS_PER_DAY claimed keys (a new key would be one more)."""
+        claimed = db.execute(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM claims WHERE utc_day = ? LIMIT ?)",
+            (day, ROWS_PER_DAY),
+        ).fetchone()[0]
+        return int(claimed) >= ROWS_PER_DAY
 
     def _merge_pending(
         self, db: sqlite3.Connection, key: tuple[int, str, str], stage: Stage, outcome: Outcome

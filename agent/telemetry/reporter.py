@@ -34,13 +34,15 @@ from agent.config import AgentConfig, TelemetrySection
 from agent.errors import TelemetryError
 from agent.redact import redact_home
 from agent.telemetry import consent
-from agent.telemetry.outbox import OUTBOX_FILE, Batch, Outbox, parse_version
+from agent.telemetry.counts import Batch, parse_version
+from agent.telemetry.outbox import OUTBOX_FILE, Outbox
 from agent.telemetry.schedule import Backoff, UploadSchedule
 
 log = logging.getLogger(__name__)
 
 # gRPC metadata key carrying the deployment token ("Bearer <token>").
 TOKEN_METADATA_KEY = "authorization"  # noqa: S105 - a header name, not a secret
+RETRY_PUSHBACK_KEY = "grpc-retry-pushback-ms"  # gRFC A6: how long a refused call should wait
 # One upload sends at most this many batches (10,000 rows need two; bisecting a refused
 # 5,000-row batch down to one bad row takes about 26): the rest waits for the next slot.
 MAX_BATCHES_PER_UPLOAD = 64
@@ -48,6 +50,18 @@ MAX_BATCHES_PER_UPLOAD = 64
 MAX_IDLE_WAIT_SECONDS = 30.0
 META_PHASE = "schedule_phase"
 META_LAST_SLOT = "last_upload_slot"
+
+
+def _pushback_seconds(trailers: object) -> float:
+    """The collector's ``grpc-retry-pushback-ms`` trailer in seconds (0 when absent or bad).
+
+    Capped at a day: a wild value from a broken collector must not stop uploads for good.
+    """
+    for key, value in trailers or ():  # type: ignore[attr-defined]
+        if key == RETRY_PUSHBACK_KEY:
+            text = value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+            return min(86_400.0, int(text) / 1000.0) if text.isdigit() else 0.0
+    return 0.0
 
 
 def to_proto(batch: Batch) -> pb.CountBatch:
@@ -128,6 +142,7 @@ class Reporter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failures = 0
+        self._pushback = 0.0  # seconds the collector last asked us to wait (0: none)
         self.uploads = 0  # successful uploads since start (for tests and the demo)
         interval = settings.upload_interval_hours * 3600.0
         if interval <= 0:
@@ -190,7 +205,10 @@ class Reporter:
             self._due = self.schedule.slot_after(slot) + self.schedule.jitter(self._rng)
         else:
             self._failures += 1
-            self._due = self._clock() + self.backoff.delay(self._failures, self._rng)
+            # A rate-limited collector says how long to wait (gRPC retry pushback):
+            # never sooner than that, so a busy office does not hammer it.
+            wait = max(self.backoff.delay(self._failures, self._rng), self._pushback)
+            self._due = self._clock() + wait
         return max(0.0, self._due - self._clock())
 
     def upload(self) -> bool:
@@ -247,6 +265,7 @@ class Reporter:
 
     def _submit(self, batch: Batch) -> grpc.StatusCode | None:
         """One Submit call; returns its status code (None when cancelled by ``stop``)."""
+        self._pushback = 0.0
         if self._channel is None:
             self._channel = self._channel_factory(self.settings)
         stub = pb_grpc.TelemetryStub(self._channel)
@@ -264,6 +283,8 @@ class Reporter:
             future.result()
         except grpc.RpcError as exc:
             status = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
+            if isinstance(exc, grpc.Call):
+                self._pushback = _pushback_seconds(exc.trailing_metadata())
             return status
         except grpc.FutureCancelledError:
             return None

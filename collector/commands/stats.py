@@ -162,11 +162,12 @@ def stats(  # noqa: PLR0917 - click passes every option
     from collector import queries
     from collector.client import Remote, query_to_proto, remote_query
     from collector.errors import CollectorError
+    from collector.known_tools import ToolPolicy
     from collector.model import Dimension, Outcome, Query, Stage, Trigger
     from collector.names import display_name
     from collector.periods import from_date
     from collector.render import RENDERERS
-    from collector.store import STORES, open_configured
+    from collector.store import open_for_command
     from collector.validate import validate_query
 
     dims = _parse_by(by)
@@ -198,13 +199,13 @@ def stats(  # noqa: PLR0917 - click passes every option
             )
         else:
             config = config_mod.load(config_path)
-            if data_dir is not None:
-                store = STORES["sqlite"](data_dir, read_only=True)
-            else:
-                store = open_configured(config, read_only=True)
+            store = open_for_command(config, data_dir, read_only=True)
             try:
                 report = queries.run(
-                    store, query, min_cell_count or config.collector.min_cell_count
+                    store,
+                    query,
+                    min_cell_count or config.collector.min_cell_count,
+                    ToolPolicy.from_config(config).visible,
                 )
             finally:
                 store.close()

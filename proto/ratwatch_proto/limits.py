@@ -37,16 +37,42 @@ RESERVED_TOOL_IDS = frozenset({DROPPED_TOOL_ID})
 # (the collector's dedupe window is derived from it).
 MAX_AGE_DAYS = 35
 
-# Rows per batch. The agent keeps at most one row per (day, tool, trigger),
-# so a month of a busy PC stays far below this; the bound caps what one
-# request can cost the collector.
-MAX_BATCH_ROWS = 5000
+# --- the shape of one PC's batch (issue 13: counts nobody can forge at scale) ---
+# The deployment token is public, so these bounds are what stops one caller
+# from passing for many PCs inside a batch; rate limits bound the batches.
 
-# A row counts 1..MAX_ROW_COUNT resolutions. One PC yields at most a handful a
-# day per key; the cap (the dropped row included) limits what one forged row
-# can add to a table.
+# The outbox keeps one count per (UTC day, tool, trigger): a later verdict for
+# the same key only updates its stage and outcome. So every counted row
+# carries exactly ROW_COUNT, a batch has at most one row per key, and the sum
+# of a column is a number of PC-days, never what one PC claims.
+ROW_COUNT = 1
+
+# Distinct (tool, trigger) keys one PC counts on one UTC day. A victim's
+# journey names one remote-access tool, sometimes two (the 2017 police
+# analysis, ../shared/CONTEXT.md), each after one trigger, rarely two: four
+# keys hold two tools each after two triggers. The outbox drops (and reports
+# as dropped) any further key of that day.
+#
+# This bound is also what one PC-day can add to a published release (issue
+# 17): the noise scale and threshold of every release grow with it
+# (collector/release_policy.py). At 32 keys a day the threshold at epsilon 1
+# was about 1,060 counts, which hides every tool of a small country's month;
+# at 4 it is about 120. So keep it as small as honest journeys allow.
+ROWS_PER_DAY = 4
+
+# The agent sends rows up to MAX_AGE_DAYS - 2 days old (clock margin), i.e.
+# MAX_AGE_DAYS - 1 distinct days. The dropped row (at most one a batch, dated
+# the day it is built, trigger NONE, stage REMOTE_TOOL_STARTED, outcome
+# NO_WARNING_SHOWN) may carry up to what the outbox could ever hold inside
+# that window, every key of every day; a larger loss goes out over several
+# batches. No other row counts more than ROW_COUNT.
 MIN_ROW_COUNT = 1
-MAX_ROW_COUNT = 10_000
+MAX_ROW_COUNT = (MAX_AGE_DAYS - 1) * ROWS_PER_DAY
+
+# Rows per batch: every day the collector accepts full, plus the dropped row.
+# A PC back after a month offline with a full outbox needs at most
+# (MAX_AGE_DAYS - 1) * ROWS_PER_DAY + 1, so it fits in one batch.
+MAX_BATCH_ROWS = (MAX_AGE_DAYS + 1) * ROWS_PER_DAY + 1
 
 # A batch id is 16 random bytes (128 bits): unique without coordination, and
 # carries nothing about the PC that made it.

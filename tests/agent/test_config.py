@@ -73,3 +73,16 @@ def test_bad_values_name_the_file_and_key(tmp_path: Path, text: str, expected: s
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load(tmp_path / "absent.toml")
+
+
+def test_phone_section_is_checked() -> None:
+    import pytest
+
+    from agent.config import from_dict
+    from agent.errors import ConfigError
+
+    assert from_dict({"phone": {"sources": ["kdeconnect"]}}).phone.sources == ("kdeconnect",)
+    with pytest.raises(ConfigError, match=r"\[phone\]\.sources: unknown source 'skype'"):
+        from_dict({"phone": {"sources": ["skype"]}})
+    with pytest.raises(ConfigError, match=r"no_contacts_after_calls must be in \[1, 100\]"):
+        from_dict({"phone": {"no_contacts_after_calls": 0}})

@@ -29,9 +29,14 @@ from ratwatch_proto import telemetry_pb2 as pb
 from ratwatch_proto import telemetry_pb2_grpc as pb_grpc
 
 from collector.auth import hash_token, new_token
+from collector.client import Remote, StatsClient
 from collector.config import CollectorConfig, from_dict
+from collector.dashboard import sample
+from collector.dashboard.app import create_app
+from collector.dashboard.serving import DashboardServer, Listen
 from collector.periods import from_date
 from collector.server import CollectorServer
+from collector.sqlite_store import SqliteStore
 
 # --- a real PostgreSQL server, started by the suite itself ---------------------
 
@@ -231,6 +236,11 @@ class Running:
     def submit(self, msg: pb.CountBatch) -> pb.SubmitReply:
         return self.telemetry().Submit(msg, metadata=self.agent_md(), timeout=10)
 
+    def submit_from(self, pcs: int, *rows: pb.CountRow, region: str = "") -> None:
+        """``pcs`` PCs each send one batch of ``rows`` (a row counts 1: many PCs make a sum)."""
+        for _ in range(pcs):
+            self.submit(batch(*rows, region=region))
+
     def query(self, *group_by: int, **kw: Any) -> pb.StatsReply:
         q = pb.StatsQuery(group_by=list(group_by) or [pb.DIMENSION_TOOL], **kw)
         return self.stats().Query(q, metadata=self.analyst_md(), timeout=10)
@@ -416,3 +426,47 @@ def wire() -> Any:
     w.row = row  # type: ignore[attr-defined]
     w.batch = batch  # type: ignore[attr-defined]
     return w
+
+
+# --- the analysts' dashboard over a seeded collector ---------------------------
+
+SEED_FIRST = dt.date(2025, 9, 1)
+SEED_LAST = dt.date(2026, 11, 20)
+
+
+@dataclass
+class Dashboard:
+    url: str
+    collector: Running
+    app: Any  # the Flask app (its test_client for tests without a browser)
+    server: DashboardServer
+    client: StatsClient
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.thread.join(10)
+        self.client.close()
+
+
+@pytest.fixture
+def dashboard(
+    tmp_path: Path, clock: Clock, start_collector: Callable[..., Running]
+) -> Iterator[Dashboard]:
+    """A collector over 15 months of sample counts, and a dashboard (plain HTTP) in front."""
+    data = tmp_path / "data0"
+    store = SqliteStore(data, clock=clock)
+    sample.seed(store, SEED_FIRST, SEED_LAST)
+    collector = start_collector(store=store)
+    client = StatsClient(Remote(collector.address, ""))
+    where = Listen("127.0.0.1:0")
+    app = create_app(client, secure_cookies=where.tls)
+    server = DashboardServer(app, where)
+    url = server.start()
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    dash = Dashboard(url, collector, app, server, client, thread)
+    try:
+        yield dash
+    finally:
+        dash.stop()

@@ -16,6 +16,10 @@ import pytest
 from ratwatch_proto import telemetry_pb2 as pb
 from ratwatch_proto import telemetry_pb2_grpc as pb_grpc
 
+from collector.known_tools import bundled_ids
+
+KNOWN = sorted(bundled_ids())  # real catalogue ids: unknown ones are held from stats
+
 
 def _token(cmd: list[str], role: str, config: Path) -> str:
     done = subprocess.run(
@@ -92,7 +96,7 @@ def test_signal_stops_cleanly_and_keeps_every_acknowledged_count(
     assert ("with 2 workers" in served.lines[0]) == (workers == "2")
 
     today = int(time.time() // 86400)
-    batches = [_batch(today, f"tool-{i % 7}", 1 + i % 5) for i in range(400)]
+    batches = [_batch(today, KNOWN[i % 7], 1) for i in range(400)]
     md = (("authorization", f"Bearer {agent}"),)
     with grpc.insecure_channel(served.address) as channel:
         stub = pb_grpc.TelemetryStub(channel)

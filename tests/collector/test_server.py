@@ -13,9 +13,13 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from ratwatch_proto import limits
 from ratwatch_proto import telemetry_pb2 as pb
 
+from collector.known_tools import bundled_ids
 from collector.sqlite_store import SqliteStore
+
+KNOWN = sorted(bundled_ids())  # real catalogue ids: unknown ones are held from stats
 
 SUBMIT = "/ratwatch.telemetry.v1.Telemetry/Submit"
 QUERY = "/ratwatch.telemetry.v1.Stats/Query"
@@ -34,11 +38,11 @@ def status_of(call: Any) -> tuple[grpc.StatusCode, str]:
 
 def test_submitted_batches_come_back_exactly(collector: Any, wire: Any) -> None:
     today = collector.clock.today
-    r1 = collector.submit(
-        wire.batch(wire.row(today, "teamviewer", 7), wire.row(today - 3, "anydesk", 5))
-    )
-    r2 = collector.submit(wire.batch(wire.row(today - 1, "teamviewer", 4)))
+    r1 = collector.submit(wire.batch(wire.row(today, "teamviewer"), wire.row(today - 3, "anydesk")))
+    r2 = collector.submit(wire.batch(wire.row(today - 1, "teamviewer")))
     assert (r1.rows_accepted, r1.duplicate, r2.rows_accepted) == (2, False, 1)
+    collector.submit_from(4, wire.row(today, "teamviewer"), wire.row(today - 3, "anydesk"))
+    collector.submit_from(5, wire.row(today - 1, "teamviewer"))
     reply = collector.query(pb.DIMENSION_TOOL)
     assert counts(reply) == {"teamviewer": 11, "anydesk": 5}
     assert reply.total == 16 and reply.suppressed_cells == 0 and reply.min_cell_count == 5
@@ -47,7 +51,8 @@ def test_submitted_batches_come_back_exactly(collector: Any, wire: Any) -> None:
 
 
 def test_replayed_batch_counts_once(collector: Any, wire: Any) -> None:
-    msg = wire.batch(wire.row(collector.clock.today, "anydesk", 6))
+    collector.submit_from(5, wire.row(collector.clock.today, "anydesk"))
+    msg = wire.batch(wire.row(collector.clock.today, "anydesk"))
     first = collector.submit(msg)
     again = collector.submit(msg)
     assert not first.duplicate and again.duplicate and again.rows_accepted == 0
@@ -59,13 +64,14 @@ def test_retry_whose_rows_aged_out_after_a_lost_ack_is_a_duplicate(
 ) -> None:
     """An agent whose ack was lost retries days later: counted once, acknowledged, not refused."""
     first_day = collector.clock.today
-    msg = wire.batch(wire.row(first_day - 34, "anydesk", 6))
+    collector.submit_from(5, wire.row(first_day - 34, "anydesk"))
+    msg = wire.batch(wire.row(first_day - 34, "anydesk"))
     assert not collector.submit(msg).duplicate
     collector.clock.now += 2 * 86400  # the row is now 36 days old
     again = collector.submit(msg)
     assert again.duplicate and again.rows_accepted == 0
     # The same rows under an id never acknowledged are still refused.
-    fresh = wire.batch(wire.row(first_day - 34, "anydesk", 6))
+    fresh = wire.batch(wire.row(first_day - 34, "anydesk"))
     code, details = status_of(lambda: collector.submit(fresh))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "utc_day" in details, details
     assert counts(collector.query(pb.DIMENSION_TOOL)) == {"anydesk": 6}
@@ -73,10 +79,10 @@ def test_retry_whose_rows_aged_out_after_a_lost_ack_is_a_duplicate(
 
 def test_region_and_enum_dimensions(collector: Any, wire: Any) -> None:
     today = collector.clock.today
-    collector.submit(
-        wire.batch(wire.row(today, "teamviewer", 5, trigger=pb.TRIGGER_SCAREWARE_PAGE), region="NL")
+    collector.submit_from(
+        5, wire.row(today, "teamviewer", trigger=pb.TRIGGER_SCAREWARE_PAGE), region="NL"
     )
-    collector.submit(wire.batch(wire.row(today, "teamviewer", 6), region="BE"))
+    collector.submit_from(6, wire.row(today, "teamviewer"), region="BE")
     reply = collector.query(pb.DIMENSION_REGION, pb.DIMENSION_TRIGGER)
     got = {(r.region, r.trigger): r.count for r in reply.rows}
     assert got == {("NL", pb.TRIGGER_SCAREWARE_PAGE): 5, ("BE", pb.TRIGGER_UNKNOWN_CALL): 6}
@@ -93,8 +99,33 @@ def _invalid_cases(today: int, wire: Any) -> list[tuple[str, pb.CountBatch, str]
         ("slug with newline", wire.batch(wire.row(today, "anydesk\n")), "rows[0].tool_id"),
         ("too old", wire.batch(good, wire.row(today - 36)), "rows[1].utc_day"),
         ("future", wire.batch(wire.row(today + 1)), "rows[0].utc_day"),
-        ("zero count", wire.batch(good, good, wire.row(today, count=0)), "rows[2].count"),
+        ("zero count", wire.batch(good, wire.row(today, "x", count=0)), "rows[1].count"),
+        ("count of 2", wire.batch(wire.row(today, count=2)), "rows[0].count"),
         ("huge count", wire.batch(wire.row(today, count=10_001)), "rows[0].count"),
+        ("two rows, one key", wire.batch(good, good), "rows[1]: a second row"),
+        (
+            "too many keys a day",
+            wire.batch(*[wire.row(today, f"t{i}") for i in range(33)]),
+            "rows: 33 rows for day",
+        ),
+        (
+            "dropped row too large",
+            wire.batch(
+                wire.row(
+                    today,
+                    "ratwatch.dropped",
+                    1089,
+                    trigger=pb.TRIGGER_NONE,
+                    outcome=pb.OUTCOME_NO_WARNING_SHOWN,
+                )
+            ),
+            "rows[0]: the reserved ratwatch.dropped",
+        ),
+        (
+            "dropped row in another shape",
+            wire.batch(wire.row(today, "ratwatch.dropped", 3)),
+            "rows[0]: the reserved ratwatch.dropped",
+        ),
         ("unknown trigger", wire.batch(wire.row(today, trigger=42)), "rows[0].trigger"),
         ("unset stage", wire.batch(wire.row(today, stage=0)), "rows[0].stage"),
         ("unknown outcome", wire.batch(wire.row(today, outcome=9)), "rows[0].outcome"),
@@ -113,14 +144,14 @@ def _invalid_cases(today: int, wire: Any) -> list[tuple[str, pb.CountBatch, str]
         ("not a country", wire.batch(good, region="EU"), "region"),
         ("CLDR pseudo-locale", wire.batch(good, region="XA"), "region"),
         ("only reserved in ISO 3166-1", wire.batch(good, region="IC"), "region"),
-        ("too many rows", wire.batch(*[good] * 5001), "rows: 5001 rows"),
+        ("too many rows", wire.batch(*[good] * 1154), "rows: 1154 rows"),
     ]
     return cases
 
 
 def test_each_invalid_batch_is_rejected_and_changes_nothing(collector: Any, wire: Any) -> None:
     today = collector.clock.today
-    collector.submit(wire.batch(wire.row(today, "teamviewer", 9)))
+    collector.submit_from(9, wire.row(today, "teamviewer"))
     before = collector.query(pb.DIMENSION_TOOL, pb.DIMENSION_DAY)
     for name, msg, field in _invalid_cases(today, wire):
         code, details = status_of(lambda msg=msg: collector.submit(msg))
@@ -134,7 +165,7 @@ def test_a_rejected_batch_id_can_be_resent_corrected(collector: Any, wire: Any) 
     today = collector.clock.today
     bid = os.urandom(16)
     status_of(lambda: collector.submit(wire.batch(wire.row(today, "x y"), batch_id=bid)))
-    assert collector.submit(wire.batch(wire.row(today, "xy", 5), batch_id=bid)).rows_accepted == 1
+    assert collector.submit(wire.batch(wire.row(today, "xy"), batch_id=bid)).rows_accepted == 1
 
 
 def test_bytes_that_are_not_a_message_get_invalid_argument(collector: Any) -> None:
@@ -173,13 +204,16 @@ def test_message_over_1_mib_is_resource_exhausted(collector: Any, wire: Any) -> 
     raw = collector.channel().unary_unary(SUBMIT)
     code, _ = status_of(lambda: raw(b"\x00" * (1024 * 1024 + 1), metadata=collector.agent_md()))
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
-    # A maximal valid batch (5000 rows) fits well inside the limit.
-    rows = [wire.row(collector.clock.today, f"tool-{i:04d}") for i in range(5000)]
-    assert collector.submit(wire.batch(*rows)).rows_accepted == 5000
+    # A maximal valid batch (every day of the window, each with all its keys) fits well inside.
+    today, days, keys = collector.clock.today, limits.MAX_AGE_DAYS + 1, limits.ROWS_PER_DAY
+    rows = [
+        wire.row(today - d, f"tool-{i:04d}-{'x' * 38}") for d in range(days) for i in range(keys)
+    ]
+    assert collector.submit(wire.batch(*rows)).rows_accepted == days * keys
 
 
 def test_tokens_and_roles(collector: Any, wire: Any) -> None:
-    msg = wire.batch(wire.row(collector.clock.today, "anydesk", 5))
+    msg = wire.batch(wire.row(collector.clock.today, "anydesk"))
     tele, stats = collector.telemetry(), collector.stats()
     query = pb.StatsQuery(group_by=[pb.DIMENSION_TOOL])
     cases = [
@@ -254,7 +288,7 @@ def test_deadline_is_honoured_while_the_write_is_slow(
 ) -> None:
     slow = SlowStore(SqliteStore(tmp_path / "slow", clock=clock), delay=1.5)
     running = start_collector(store=slow, collector={"min_cell_count": 1})
-    msg = wire.batch(wire.row(running.clock.today, "anydesk", 3))
+    msg = wire.batch(wire.row(running.clock.today, "anydesk"))
     tele = running.telemetry()
     started = time.monotonic()
     code, _ = status_of(lambda: tele.Submit(msg, metadata=running.agent_md(), timeout=0.3))
@@ -263,7 +297,7 @@ def test_deadline_is_honoured_while_the_write_is_slow(
     # The agent retries the unacknowledged batch: it is counted exactly once.
     reply = tele.Submit(msg, metadata=running.agent_md(), timeout=10)
     assert reply.duplicate
-    assert counts(running.query()) == {"anydesk": 3}
+    assert counts(running.query()) == {"anydesk": 1}
 
 
 def test_concurrent_rpcs_are_bounded(
@@ -273,15 +307,16 @@ def test_concurrent_rpcs_are_bounded(
     slow = SlowStore(SqliteStore(tmp_path / "slow", clock=clock), delay=0.3)
     small = start_collector(store=slow, collector={"max_concurrent_rpcs": 2, "min_cell_count": 1})
     raw = small.channel().unary_unary(SUBMIT)
-    rows = [wire.row(small.clock.today, f"t{i}") for i in range(20)]
+    others = [t for t in KNOWN if t != "anydesk"][: limits.ROWS_PER_DAY - 1]
+    rows = [wire.row(small.clock.today, t) for t in ["anydesk", *others]]
     payloads = [wire.batch(*rows).SerializeToString() for _ in range(60)]
     futures = [raw.future(p, metadata=small.agent_md(), timeout=30) for p in payloads]
     codes = [f.exception().code() if f.exception() else grpc.StatusCode.OK for f in futures]  # type: ignore[union-attr]
     assert grpc.StatusCode.RESOURCE_EXHAUSTED in codes
     assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}
     accepted = codes.count(grpc.StatusCode.OK)
-    reply = small.query(pb.DIMENSION_TOOL, tool_ids=["t0"])
-    assert counts(reply) == {"t0": accepted}  # exactly the acknowledged batches
+    reply = small.query(pb.DIMENSION_TOOL, tool_ids=["anydesk"])
+    assert counts(reply) == {"anydesk": accepted}  # exactly the acknowledged batches
 
 
 def test_invalid_queries_name_the_field(collector: Any) -> None:
@@ -302,7 +337,7 @@ def test_invalid_queries_name_the_field(collector: Any) -> None:
 
 def test_day_bounds_past_the_calendar_are_answered(collector: Any, wire: Any) -> None:
     """Any uint32 day is a valid bound: one past year 9999 is not an internal error."""
-    collector.submit(wire.batch(wire.row(collector.clock.today, "anydesk", 6)))
+    collector.submit_from(6, wire.row(collector.clock.today, "anydesk"))
     for group_by in (pb.DIMENSION_MONTH, pb.DIMENSION_QUARTER, pb.DIMENSION_DAY):
         for until in (2**32 - 1, 2932897):  # the largest uint32; the first day of year 10000
             reply = collector.query(pb.DIMENSION_TOOL, group_by, until_day=until)

@@ -50,20 +50,21 @@ def _submit_2017(running: Any, wire: Any) -> dict[tuple[str, str], int]:
         share = reports[i::3]
         first = from_date(month_start)
         running.clock.now = (first + 27) * 86400.0 + 3600  # validation's "today" moves along
-        for j in range(0, len(share), 7):  # one agent's upload: up to 7 reports
-            chunk = share[j : j + 7]
-            rows = [wire.row(first + rng.randrange(28), tool, 1) for tool in chunk]
-            assert running.submit(wire.batch(*rows)).rows_accepted == len(rows)
-            for tool in chunk:
-                key = (tool, month_start.strftime("%Y-%m"))
-                per_month[key] = per_month.get(key, 0) + 1
+        for tool in share:  # one victim's PC: one upload of one count
+            row = wire.row(first + rng.randrange(28), tool)
+            assert running.submit(wire.batch(row)).rows_accepted == 1
+            key = (tool, month_start.strftime("%Y-%m"))
+            per_month[key] = per_month.get(key, 0) + 1
     return per_month
 
 
 def test_2017_table_comes_back_from_stats(
     start_collector: Any, wire: Any, collector_cmd: list[str]
 ) -> None:
-    running = start_collector(collector={"min_cell_count": 1})
+    running = start_collector(
+        collector={"min_cell_count": 1},
+        tools={"allow": ["event_viewer", "pclink", "reimage_repair", "tshareii"]},
+    )
     per_month = _submit_2017(running, wire)
     base = ["--collector", running.address, "--token", running.tokens.analyst]
 
@@ -94,7 +95,8 @@ def test_small_cells_are_suppressed_in_every_format(
     collector: Any, wire: Any, collector_cmd: list[str]
 ) -> None:
     today = collector.clock.today
-    collector.submit(wire.batch(wire.row(today, "teamviewer", 40), wire.row(today, "anydesk", 3)))
+    collector.submit_from(3, wire.row(today, "teamviewer"), wire.row(today, "anydesk"))
+    collector.submit_from(37, wire.row(today, "teamviewer"))
     base = ["--collector", collector.address, "--token", collector.tokens.analyst]
     doc = json.loads(_stats(collector_cmd, *base, "--format", "json"))
     assert doc["total"] == 40 and doc["suppressed_cells"] == 1
@@ -118,13 +120,14 @@ def test_small_cells_are_suppressed_in_every_format(
 
 def test_filters_and_dates(collector: Any, wire: Any, collector_cmd: list[str]) -> None:
     today = collector.clock.today
-    collector.submit(
-        wire.batch(
-            wire.row(today - 10, "teamviewer", 6, trigger=pb.TRIGGER_SCAREWARE_PAGE),
-            wire.row(today - 2, "teamviewer", 7, outcome=pb.OUTCOME_IGNORED),
-            wire.row(today - 2, "anydesk", 8),
-        )
+    collector.submit_from(
+        6,
+        wire.row(today - 10, "teamviewer", trigger=pb.TRIGGER_SCAREWARE_PAGE),
+        wire.row(today - 2, "teamviewer", outcome=pb.OUTCOME_IGNORED),
+        wire.row(today - 2, "anydesk"),
     )
+    collector.submit_from(1, wire.row(today - 2, "teamviewer", outcome=pb.OUTCOME_IGNORED))
+    collector.submit_from(2, wire.row(today - 2, "anydesk"))
     base = ["--collector", collector.address, "--token", collector.tokens.analyst]
     since = (dt.date(1970, 1, 1) + dt.timedelta(days=today - 5)).isoformat()
 
@@ -147,7 +150,7 @@ def test_filters_and_dates(collector: Any, wire: Any, collector_cmd: list[str]) 
 def test_reads_a_data_dir_read_only(
     collector: Any, wire: Any, collector_cmd: list[str], tmp_path: Path
 ) -> None:
-    collector.submit(wire.batch(wire.row(collector.clock.today, "anydesk", 2)))
+    collector.submit_from(2, wire.row(collector.clock.today, "anydesk"))
     data_dir = collector.config.data_dir
     # While the collector runs (WAL readers see committed batches) ...
     doc = json.loads(

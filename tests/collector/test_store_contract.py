@@ -288,3 +288,69 @@ def test_grouping_matches_brute_force(
             hi,
             extra,
         )
+
+
+# --- per-token tallies: what one deployment token added, and taking it back ----
+
+
+def tbatch(token: str, *rows: TallyRow, region: str = "") -> Batch:
+    return Batch(os.urandom(16), region, tuple(rows), token=token)
+
+
+def test_token_volume_splits_counts_by_token(open_store: Callable[..., Store]) -> None:
+    store = open_store()
+    store.ingest(tbatch("tok-a", tally(DAY0 - 1, "anydesk", 2), tally(DAY0, "anydesk", 3)))
+    store.ingest(tbatch("tok-b", tally(DAY0, "anydesk", 5), tally(DAY0, "rustdesk", 1)))
+    store.ingest(tbatch("", tally(DAY0, "anydesk", 7)))  # unattributed
+    store.ingest(tbatch("tok-a", tally(DAY0 - 9, "anydesk", 4)))  # before since_day
+    assert store.token_volume(DAY0 - 1) == {
+        ("tok-a", DAY0 - 1): {"anydesk": 2},
+        ("tok-a", DAY0): {"anydesk": 3},
+        ("tok-b", DAY0): {"anydesk": 5, "rustdesk": 1},
+        ("", DAY0): {"anydesk": 7},
+    }
+
+
+def test_purge_takes_back_exactly_what_one_token_added(open_store: Callable[..., Store]) -> None:
+    store = open_store()
+    first = from_date(dt.date(2026, 10, 30))  # the purge crosses a month boundary
+    honest = [tally(first + i, "anydesk", 1 + i % 4) for i in range(6)]
+    for i in range(0, 6, 2):
+        store.ingest(tbatch("good", honest[i], honest[i + 1], region="NL"))
+    baseline = {g: by(store, *g) for g in [(Dimension.TOOL,), (Dimension.DAY,), (Dimension.MONTH,)]}
+    # The forger's cells share the honest keys and add new ones, before and after the purge day.
+    early = tbatch("bad", tally(first, "anydesk", 50), region="NL")
+    late = [
+        tbatch(
+            "bad", tally(first + 2, "anydesk", 40), tally(first + 3, "zoho_assist", 9), region="NL"
+        ),
+        tbatch("bad", tally(first + 5, "anydesk", 30), region="NL"),
+    ]
+    for b in [early, *late]:
+        store.ingest(b)
+    removed = store.purge_token("bad", first + 2)
+    assert removed == 40 + 9 + 30
+    # What is left is the baseline plus the forger's one early cell, at every grain.
+    assert by(store, Dimension.TOOL) == {
+        ("anydesk",): baseline[(Dimension.TOOL,)][("anydesk",)] + 50
+    }
+    days = dict(baseline[(Dimension.DAY,)])
+    days[(to_date(first).isoformat(),)] += 50
+    assert by(store, Dimension.DAY) == days
+    months = dict(baseline[(Dimension.MONTH,)])
+    months[(month_label(to_date(first).year * 12 + to_date(first).month - 1),)] += 50
+    assert by(store, Dimension.MONTH) == months
+    assert by(store, Dimension.TOOL, tool_ids=frozenset({"zoho_assist"})) == {}
+    # A replay of a purged batch is a duplicate: it adds nothing again.
+    assert all(store.ingest(b).duplicate for b in late)
+    assert by(store, Dimension.TOOL)[("anydesk",)] == baseline[(Dimension.TOOL,)][("anydesk",)] + 50
+    volume = store.token_volume(first)
+    assert volume[("bad", first)] == {"anydesk": 50}
+    assert not [k for k in volume if k[0] == "bad" and k[1] >= first + 2]
+    assert store.purge_token("bad", first + 2) == 0
+
+
+def test_purge_refused_by_a_read_only_store(open_store: Callable[..., Store]) -> None:
+    open_store().ingest(tbatch("bad", tally(DAY0, count=3)))
+    with pytest.raises(StoreError):
+        open_store(read_only=True).purge_token("bad", DAY0)

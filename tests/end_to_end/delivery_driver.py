@@ -19,27 +19,36 @@ import sys
 import time
 from pathlib import Path
 
+from ratwatch_proto.limits import ROWS_PER_DAY
+
 from agent.config import TelemetrySection
 from agent.telemetry.outbox import OUTBOX_FILE, Outbox
 from agent.telemetry.reporter import Reporter
 from agent.verdict import Level, Outcome, Resolution, Stage, Trigger, Verdict
 
-TOOLS = [f"tool-{i:02d}" for i in range(24)]
+# Six tools under five triggers, but only ROWS_PER_DAY of those 30 keys on
+# any one day (what one PC may send, ratwatch_proto.limits), so nothing is
+# dropped by design; the days rotate through all 30. Catalogue tools, since
+# the collector holds unknown ids from analysts.
+TOOLS = ["anydesk", "rustdesk", "screenconnect", "supremo", "teamviewer", "ultraviewer"]
+KEYS = [(tool, trigger) for tool in TOOLS for trigger in Trigger]
 DAYS_BACK = 30
 
 
 def plan(i: int, base_day: int) -> Resolution:
-    """Verdict number ``i``: spread over 30 days, 24 tools, 5 triggers, all stages and outcomes."""
+    """Verdict ``i``: spread over 30 days, 4 of the 30 keys a day, all stages and outcomes."""
     h = hashlib.sha256(str(i).encode()).digest()
     day_offset = h[0] % DAYS_BACK
-    at = (base_day - day_offset) * 86_400 + 3_600 + h[1]
+    day = base_day - day_offset
+    at = day * 86_400 + 3_600 + h[1]
+    tool, trigger = KEYS[(day * ROWS_PER_DAY + h[2] % ROWS_PER_DAY) % len(KEYS)]
     verdict = Verdict(
         verdict_id=str(i),
         at=float(at),
         level=Level.WARN,
-        tool_id=TOOLS[h[2] % len(TOOLS)],
+        tool_id=tool,
         tool_name="x",
-        trigger=list(Trigger)[h[3] % len(Trigger)],
+        trigger=trigger,
         stage=list(Stage)[h[4] % len(Stage)],
         minutes_from_trigger=1.0,
         evidence=(),

@@ -179,7 +179,8 @@ def require_no_other(*tool_ids: str, patience: float = 20.0) -> None:
     shared developer machine may not.
     """
     from agent.catalogue.loader import load_catalogue
-    from agent.identify.tools import current_os, identify_process
+    from agent.identify.tools import identify_process
+    from agent.platform import current_os
 
     catalogue = load_catalogue()
     deadline = time.monotonic() + patience
@@ -266,7 +267,8 @@ def test_tools_started_after_unknown_call_warn(
     anydesk = children.stand_in("AnyDesk.exe")
     teamviewer = children.stand_in("TeamViewer_Service.exe")
     for tool_id, proc in (("anydesk", anydesk), ("teamviewer", teamviewer)):
-        v = agent.wait_verdict(lambda v, p=proc.pid: p in v["pids"])
+        pid = proc.pid
+        v = agent.wait_verdict(lambda v: pid in v["pids"])  # noqa: B023 - used at once
         assert v["tool_id"] == tool_id
         assert (v["level"], v["trigger"], v["stage"]) == (
             "WARN",

@@ -189,7 +189,7 @@ def _tool_port(tool_id: str) -> socket.socket:
     """Listen on loopback on one of the tool's catalogue ports (the "relay")."""
     tool = CATALOGUE.tool(tool_id)
     assert tool is not None
-    for port in tool.ports:
+    for port in (p for r in tool.ports for p in range(r.low, r.high + 1)):
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             listener.bind(("127.0.0.1", port))

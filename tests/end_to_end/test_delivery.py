@@ -35,6 +35,10 @@ from ratwatch_proto.limits import DROPPED_TOOL_ID
 from agent.demo.stack import CollectorChild
 from agent.telemetry.outbox import OUTBOX_FILE
 
+# Catalogue tools (ids the collector shows); a journey uses at most
+# ratwatch_proto.limits.ROWS_PER_DAY (tool, trigger) keys a day, one PC's bound.
+DELIVERY_TOOLS = ("anydesk", "rustdesk", "screenconnect", "supremo", "teamviewer", "ultraviewer")
+
 DRIVER = Path(__file__).with_name("delivery_driver.py")
 pytestmark = pytest.mark.slow
 
@@ -241,7 +245,7 @@ class _Clock:
         return self.t
 
 
-@pytest.mark.parametrize("max_rows", [10_000, 300], ids=["roomy", "bounded"])
+@pytest.mark.parametrize("max_rows", [10_000, 20], ids=["roomy", "bounded"])
 def test_a_collector_unreachable_for_a_simulated_week(tmp_path: Path, max_rows: int) -> None:
     """Injected clock: a week of verdicts while the real collector is down, then it returns."""
     from agent.config import TelemetrySection
@@ -267,7 +271,8 @@ def test_a_collector_unreachable_for_a_simulated_week(tmp_path: Path, max_rows: 
     end = clock.t + 7 * 86_400
     while clock.t < end:
         for _ in range(4):  # a busy PC: a few verdicts every half hour
-            tool, trigger = f"tool-{rng.randrange(40):02d}", rng.choice(list(Trigger))
+            # two tools under two triggers: the ROWS_PER_DAY keys one PC counts a day
+            tool, trigger = rng.choice(DELIVERY_TOOLS[:2]), rng.choice(list(Trigger)[:2])
             v = Verdict(
                 "v", clock.t, Level.WARN, tool, tool, trigger, Stage.SESSION_ACTIVE, 1.0, ()
             )

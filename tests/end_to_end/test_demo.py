@@ -61,13 +61,21 @@ def test_the_demo_shows_the_warning_and_the_counted_table_and_cleans_up(tmp_path
     # What the analyst sees: the stand-in counted once, after an unknown call.
     rows = [line.split() for line in text.splitlines() if line.strip().startswith("AnyDesk")]
     assert rows and rows[0][1] == "unknown_call" and rows[0][4] == "1", text
+    # The analysts' dashboard, signed in with the demo's analyst token, shows that count.
+    shown = re.search(
+        r"The analysts' dashboard shows the same count \(AnyDesk 1\) at (http://127\.0\.0\.1:\d+/)",
+        text,
+    )
+    assert shown is not None, text
+    collector_at = re.search(r"listening on (127\.0\.0\.1:\d+)", text)
+    assert collector_at is not None
     # Nothing left behind.
     assert not Path(work.group(1)).exists()
     assert list(tmp.iterdir()) == [] and list(home.iterdir()) == []
     leftovers = []
     for proc in psutil.process_iter(["cmdline", "exe"]):
         joined = " ".join(proc.info["cmdline"] or []) + " " + (proc.info["exe"] or "")
-        if work.group(1) in joined:
+        if work.group(1) in joined or collector_at.group(1) in joined:
             leftovers.append(joined)
     assert leftovers == []
 

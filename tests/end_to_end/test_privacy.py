@@ -5,12 +5,13 @@ journey can carry them — the host name the agent sees (a UTS namespace when
 permitted, plus HOSTNAME/COMPUTERNAME), the user name (USER, LOGNAME, the home
 and state-dir paths), file and folder names of the stand-in tools, their
 command lines, a scareware page's title and URL, and a caller's phone number
-in an intake file — runs the real ``ratwatch-agent run`` and the real
-``ratwatch-collector serve`` with a recording TCP proxy between them, and
-asserts that no marker appears in the bytes the collector received, in any
-of its database files (including -wal and -shm), in its log, or in the
-agent's own log lines (which may reach a support desk). It also
-checks the markers really were seen on the PC (the local journal keeps
+in an intake file, and another caller's number that arrives over D-Bus from a
+KDE Connect stand-in on a real session bus (Debian's dbus-daemon) — runs the
+real ``ratwatch-agent run`` and the real ``ratwatch-collector serve`` with a
+recording TCP proxy between them, and asserts that no marker appears in the
+bytes the collector received, in any of its database files (including -wal
+and -shm), in its log, or in the agent's own log lines (which may reach a
+support desk). It also checks the markers really were seen on the PC (the local journal keeps
 them), so the test cannot pass by never looking.
 
 The second test feeds resolutions whose every free-text field carries a
@@ -21,6 +22,7 @@ checks what the reporter actually put in each field.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import random
@@ -34,6 +36,7 @@ import time
 import uuid
 from concurrent import futures
 from pathlib import Path
+from typing import Any
 
 import grpc
 from google.protobuf.descriptor import FieldDescriptor
@@ -42,7 +45,8 @@ from ratwatch_proto import telemetry_pb2_grpc as pb_grpc
 from ratwatch_proto.limits import is_slug
 
 from agent.config import TelemetrySection
-from agent.demo.stack import AgentChild, CollectorChild, DemoError
+from agent.demo.stack import AgentChild, CollectorChild
+from agent.errors import DemoError
 from agent.telemetry.outbox import OUTBOX_FILE, Outbox
 from agent.telemetry.reporter import Reporter
 from agent.verdict import Evidence, Level, Outcome, Resolution, Stage, Trigger, Verdict
@@ -55,6 +59,7 @@ MARKERS = {
     "title": "zqxtitle3307",
     "url": "zqxurl6621",
     "phone": "+31687654321",
+    "dbus_phone": "+31655598765",
 }
 
 
@@ -131,6 +136,18 @@ class RecordingProxy:
             s.close()
 
 
+def _session_bus_helpers() -> Any:
+    path = Path(__file__).resolve().parents[1] / "data" / "phone" / "session_bus.py"
+    spec = importlib.util.spec_from_file_location("phone_session_bus", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SB = _session_bus_helpers()
+
+
 def _can_set_hostname() -> bool:
     unshare = shutil.which("unshare")
     if unshare is None:
@@ -179,6 +196,16 @@ def test_no_marker_reaches_the_collector_in_a_full_scam_journey(tmp_path: Path) 
     wrapper: list[str] = []
     if _can_set_hostname():  # the host name the agent's own gethostname() returns
         wrapper = ["unshare", "--uts", "sh", "-c", f'hostname {m["host"]} && exec "$@"', "sh"]
+    if SB.dbus_daemon() is None and os.environ.get("CI"):
+        raise AssertionError("CI needs dbus-daemon (Debian package dbus) for the phone marker")
+    bus = SB.SessionBus(tmp_path) if SB.dbus_daemon() else None
+    phone = None
+    if bus is not None:
+        bus.start()
+        env["DBUS_SESSION_BUS_ADDRESS"] = bus.address
+        phone = SB.StandIn(bus)
+        phone.start()
+        phone.send(op="pair", id="pixel7", name=f"Pixel of {m['user']}")
     collector = CollectorChild(tmp_path / "collector")
     collector.start()
     proxy = RecordingProxy(collector.port)
@@ -189,13 +216,26 @@ def test_no_marker_reaches_the_collector_in_a_full_scam_journey(tmp_path: Path) 
         upload_seconds=1.5,
         env=env,
         wrapper=wrapper,
+        extra_config='[phone]\nsources = ["kdeconnect"]\n',
+    )
+    agent.write_config()
+    config = agent.config_path.read_text(encoding="utf-8")
+    agent.config_path.write_text(
+        config.replace('"downloads"]', '"downloads", "phone"]', 1), encoding="utf-8"
     )
     props: list[subprocess.Popen[bytes]] = []
     relay = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     conns: list[socket.socket] = []
     try:
+        mark = agent.mark()
         agent.start()
         inbox = agent.state_dir / "inbox"
+        if phone is not None:
+            # The person's phone rings: a caller not in the contacts, number over D-Bus.
+            agent.wait_for(r"listening on the session bus", 20, since=mark)
+            mark = agent.mark()
+            phone.send(op="ring", id="pixel7", number=m["dbus_phone"])
+            agent.wait_for(r"ringing call, caller unknown", 15, since=mark)
         # A phone app that wrongly sends the caller's number: the file is refused locally.
         _drop_intake(
             inbox,
@@ -264,6 +304,10 @@ def test_no_marker_reaches_the_collector_in_a_full_scam_journey(tmp_path: Path) 
         agent.stop()
         collector.stop()
         proxy.close()
+        if phone is not None:
+            phone.stop()
+        if bus is not None:
+            bus.stop()
 
     wire = bytes(proxy.received)
     assert b"anydesk" in wire, "the proxy did not capture the uploads"
@@ -293,6 +337,14 @@ def test_no_marker_reaches_the_collector_in_a_full_scam_journey(tmp_path: Path) 
     # The markers were really there to be leaked: the PC's own records hold them.
     local = (agent.state_dir / "journal.jsonl").read_text(encoding="utf-8")
     assert m["title"] in local and m["url"] in local
+    if phone is not None:  # the D-Bus number: seen, but not even kept on the PC
+        assert '"source": "kdeconnect"' in local
+        state = "".join(
+            f.read_text(encoding="utf-8", errors="replace")
+            for f in agent.state_dir.rglob("*")
+            if f.is_file() and f.suffix in (".json", ".jsonl", ".log")
+        )
+        assert m["dbus_phone"] not in state and m["dbus_phone"][3:] not in state
     rejected = "".join(p.read_text() for p in (inbox / "rejected").glob("*"))
     assert m["phone"] in rejected
     assert m["user"] in str(agent.state_dir)

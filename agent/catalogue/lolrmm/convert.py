@@ -56,13 +56,9 @@ from agent.catalogue.nodes import (
     check_process_name,
 )
 from agent.catalogue.schema import GENERIC_PORTS, read_file
-from agent.errors import AgentError
+from agent.errors import LolrmmError
 
 log = logging.getLogger(__name__)
-
-
-class LolrmmError(AgentError):
-    """The LOLRMM source cannot be converted (missing folder, or a bug in the output)."""
 
 
 @dataclass
@@ -302,10 +298,10 @@ def _to_yaml(entry: _Entry) -> dict[str, Any]:
 def _source_files(src_dir: Path) -> list[Path]:
     folder = src_dir / "yaml" if (src_dir / "yaml").is_dir() else src_dir
     if not folder.is_dir():
-        raise LolrmmError(f"{src_dir}: not a folder with LOLRMM YAML files")
+        raise LolrmmError(f"{src_dir}: not a folder with LOLRMM YAML files", file=str(src_dir))
     found = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
     if not found:
-        raise LolrmmError(f"{folder}: no *.yaml or *.yml files")
+        raise LolrmmError(f"{folder}: no *.yaml or *.yml files", file=str(folder))
     return found
 
 

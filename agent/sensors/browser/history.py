@@ -7,9 +7,11 @@ directory and opens *that* copy read-only (``mode=ro``; ``immutable=1`` would
 ignore the WAL and so miss the newest visits). The browser's own files are
 only ever read, never locked or written.
 
-A copy can be unusable: the browser was in the middle of a write (a hot
-rollback journal, the file changing while we copied it), or the file is
-half-written or corrupt. Every such case raises ``HistoryUnreadable`` so
+A copy can be unusable: the browser was in the middle of a write (its
+journal's header written and its lock held, the file changing while we
+copied it), or the file is half-written or corrupt. A rollback journal is
+treated as SQLite treats it (``rollback``): ignored unless hot, and a hot
+one is rolled back on the private copy. Every such case raises ``HistoryUnreadable`` so
 the sensor retries later; nothing here lets a bad file crash the agent.
 
 Two schemas are known, detected from the tables in the file itself:
@@ -29,17 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from agent.errors import SensorError
+from agent.errors import HistoryUnreadable
+from agent.sensors.browser.rollback import JournalState, journal_path, journal_state
 
 # Seconds between 1601-01-01 (Windows FILETIME / Chromium epoch) and 1970-01-01.
 CHROMIUM_EPOCH_OFFSET = 11_644_473_600
 # At most this many visits per read: a first read of a huge history, or a
 # browser that imported years of it, must not stall the sensor.
 MAX_VISITS_PER_READ = 2_000
-
-
-class HistoryUnreadable(SensorError):
-    """The history copy cannot be read now (busy, half-written, corrupt); try again later."""
 
 
 class Flavour(str, enum.Enum):
@@ -124,38 +123,54 @@ def _stat_key(path: Path) -> tuple[int, int] | None:
     return (st.st_size, st.st_mtime_ns)
 
 
-def snapshot(db_path: Path, scratch: Path) -> Path:
-    """Copy the database and its WAL into ``scratch``; return the copy's path.
+def snapshot(db_path: Path, scratch: Path) -> tuple[Path, bool]:
+    """Copy the database (with its WAL, or a hot journal) into ``scratch``.
 
-    Raises HistoryUnreadable when the browser is mid-write (a non-empty
-    rollback journal, or the files changed while we copied them) or the file
-    cannot be read at all (missing, sharing violation on Windows).
+    Returns the copy's path and whether it must be opened writable: a hot
+    journal (one SQLite would roll back, see ``rollback``) is copied beside
+    the database so that SQLite rolls the private copy back on open, as it
+    would roll back the original. A journal that is not hot is ignored, as
+    SQLite ignores it. Raises HistoryUnreadable when a writer holds the
+    database mid-write, the files changed while copied, or the file cannot
+    be read at all (missing, a folder, a sharing violation on Windows).
     """
-    journal = Path(f"{db_path}-journal")
-    if (journal_key := _stat_key(journal)) is not None and journal_key[0] > 0:
-        # Rollback-journal mode with a write in progress: the main file may hold
-        # half a transaction. The journal is truncated or deleted at commit.
-        raise HistoryUnreadable("a write is in progress (hot journal)")
+    state = journal_state(db_path)
+    if state is JournalState.WRITING:
+        raise HistoryUnreadable(
+            "a write is in progress (journal header written, lock held)", file=str(db_path)
+        )
+    if state is JournalState.SUPER:
+        # Rolling back would make SQLite touch the browser's super-journal.
+        raise HistoryUnreadable("a multi-database transaction is not finished", file=str(db_path))
+    journal = journal_path(db_path)
     wal = Path(f"{db_path}-wal")
-    before = (_stat_key(db_path), _stat_key(wal))
+    hot = state is JournalState.HOT
+    before = (_stat_key(db_path), _stat_key(wal), _stat_key(journal) if hot else None)
     if before[0] is None:
-        raise HistoryUnreadable("the database file is missing")
+        raise HistoryUnreadable("the database file is missing", file=str(db_path))
     copy = scratch / "history.sqlite"
-    copy_wal = Path(f"{copy}-wal")
-    for stale in (copy, copy_wal, Path(f"{copy}-shm")):
+    extras = {wal: Path(f"{copy}-wal"), journal: journal_path(copy)}
+    for stale in (copy, *extras.values(), Path(f"{copy}-shm")):
         stale.unlink(missing_ok=True)
     try:
         shutil.copyfile(db_path, copy)
         if before[1] is not None:
-            shutil.copyfile(wal, copy_wal)
+            shutil.copyfile(wal, extras[wal])
+        if hot:
+            shutil.copyfile(journal, extras[journal])
     except FileNotFoundError as exc:
-        raise HistoryUnreadable("the database vanished while copied") from exc
+        raise HistoryUnreadable("the database vanished while copied", file=str(db_path)) from exc
     except OSError as exc:
-        # PermissionError: a sharing violation on Windows, or no access at all.
-        raise HistoryUnreadable(f"cannot copy the database ({type(exc).__name__})") from exc
-    if (_stat_key(db_path), _stat_key(wal)) != before:
-        raise HistoryUnreadable("the database changed while copied")
-    return copy
+        # PermissionError: a sharing violation on Windows, or no access at all;
+        # IsADirectoryError: a configured path that is a folder.
+        raise HistoryUnreadable(
+            f"cannot copy the database ({type(exc).__name__})", file=str(db_path)
+        ) from exc
+    after = (_stat_key(db_path), _stat_key(wal), _stat_key(journal) if hot else None)
+    if after != before or journal_state(db_path) is not state:
+        # A writer started (or finished) meanwhile: the copy may mix two states.
+        raise HistoryUnreadable("the database changed while copied", file=str(db_path))
+    return copy, hot
 
 
 def _flavour(conn: sqlite3.Connection) -> Flavour:
@@ -180,19 +195,25 @@ def read_history(
     ``recheck`` names pages (``Visit.page_key``) whose title was empty before:
     browsers write the visit first and the title once the page has loaded.
     """
-    copy = snapshot(db_path, scratch)
+    copy, hot = snapshot(db_path, scratch)
+    # A hot journal is rolled back on open, which needs a writable (private) copy.
+    mode = "rw" if hot else "ro"
     try:
-        conn = sqlite3.connect(f"file:{quote(str(copy))}?mode=ro", uri=True, timeout=0)
+        conn = sqlite3.connect(f"file:{quote(str(copy))}?mode={mode}", uri=True, timeout=0)
     except sqlite3.Error as exc:
-        raise HistoryUnreadable(f"cannot open the copy ({type(exc).__name__})") from exc
+        raise HistoryUnreadable(
+            f"cannot open the copy ({type(exc).__name__})", file=str(db_path)
+        ) from exc
     try:
         return _read(conn, after_id=after_id, not_before=not_before, recheck=recheck)
     except sqlite3.Error as exc:
         # DatabaseError covers "file is not a database" and "malformed" images.
-        raise HistoryUnreadable(f"cannot read the copy ({type(exc).__name__}: {exc})") from exc
+        raise HistoryUnreadable(
+            f"cannot read the copy ({type(exc).__name__}: {exc})", file=str(db_path)
+        ) from exc
     finally:
         conn.close()
-        for leftover in (copy, Path(f"{copy}-wal"), Path(f"{copy}-shm")):
+        for leftover in (copy, Path(f"{copy}-wal"), Path(f"{copy}-shm"), journal_path(copy)):
             leftover.unlink(missing_ok=True)
 
 

@@ -11,11 +11,17 @@ the title and URL ride in the event for the local journal and never appear
 in a log line (log lines may be sent to a support desk).
 
 Details a real browser forces on us:
-- the title arrives after the visit (the page has to load first), so a
-  visit with an empty title is re-checked for a while when the file changes;
+- the title arrives after the visit (the page has to load first) and may
+  change again ("Loading..." first, the scary title a second later; Firefox
+  writes each change to ``moz_places.title``), so every visit that did not
+  match is re-checked for a while when the file changes, and matched again
+  whenever its title changed;
 - a locked, half-written or corrupt copy is retried with a growing delay;
 - browsers appear and profiles are created after the agent started, so the
-  default locations are looked up again every minute.
+  default locations are looked up again every minute; a configured path
+  that is missing or not a file is one warning (naming the config key and
+  entry, the path only with the home folder as ``~``), and is watched once
+  it appears.
 """
 
 from __future__ import annotations
@@ -34,11 +40,13 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
+from agent.errors import HistoryUnreadable
 from agent.events import PageKind, ScarewarePage, SensitivePage
 from agent.identify.pages import match_page
-from agent.identify.tools import current_os
-from agent.sensors.base import Emit, Sensor, SensorContext
-from agent.sensors.browser.history import HistoryUnreadable, Visit, read_history
+from agent.platform import current_os
+from agent.redact import redact_home
+from agent.sensors.base import Emit, Sensor, SensorContext, SensorThread
+from agent.sensors.browser.history import Visit, read_history
 from agent.sensors.browser.profiles import HistoryFile, default_history_files
 
 log = logging.getLogger(__name__)
@@ -47,7 +55,8 @@ SETTLE_SECONDS = 0.2  # let a burst of writes (db, wal, journal) finish before c
 RETRY_MIN_SECONDS = 0.5
 RETRY_MAX_SECONDS = 30.0
 RESCAN_SECONDS = 60.0
-TITLE_WAIT_SECONDS = 180.0  # how long a visit without a title is re-checked
+TITLE_WAIT_SECONDS = 180.0  # how long an unmatched visit's title is watched for a change
+MAX_WATCHED_TITLES = 500  # per database: heavy browsing must not grow the re-check list
 REPEAT_SECONDS = 60.0  # the same page pattern for the same URL is reported once a minute
 
 
@@ -60,6 +69,8 @@ class _Database:
     last_visit_id: int | None = None
     due: float | None = None  # monotonic time of the next read; None = wait for a change
     failures: int = 0
+    # Unmatched recent pages by page key: the visit as matched, and until when
+    # its title is watched (pages set their title after load, some twice).
     waiting_titles: dict[int, tuple[Visit, float]] = field(default_factory=dict)
 
 
@@ -98,8 +109,11 @@ class BrowserSensor:
         self._monotonic = monotonic
         section = ctx.config.browser
         self._configured = [
-            HistoryFile("", Path(p).expanduser().absolute()) for p in section.history_paths if p
+            (n, HistoryFile("", Path(p).expanduser().absolute()))
+            for n, p in enumerate(section.history_paths, start=1)
+            if p
         ]
+        self._not_files: set[int] = set()  # configured entries already warned about
         if defaults is None and section.default_profiles:
             defaults = _default_profiles
         self._defaults = defaults
@@ -120,10 +134,19 @@ class BrowserSensor:
         self._emit = emit
         self._scratch = Path(tempfile.mkdtemp(prefix="ratwatch-history-"))
         self._observer = Observer()
+        self._observer.name = "ratwatch-browser-observer"
         self._observer.daemon = True
         self._rescan()
         self._observer.start()
-        self._thread = threading.Thread(target=self._run, name="sensor-browser", daemon=True)
+        self._thread = SensorThread(
+            self.name,
+            "reading browser history",
+            self._run,
+            stopped=lambda: self._stopping,
+            wait=self._wait_unless_stopping,
+            period=1.0,
+            failed=self._ctx.failed,
+        )
         self._thread.start()
         log.info("browser sensor watching %d history database(s)", len(self._dbs))
 
@@ -142,7 +165,7 @@ class BrowserSensor:
 
     # --- discovery and change notification -----------------------------------
     def _rescan(self) -> None:
-        files = list(self._configured)
+        files = self._configured_files()
         if self._defaults is not None:
             files.extend(self._defaults())
         now = self._monotonic()
@@ -168,6 +191,29 @@ class BrowserSensor:
             self._watched_dirs.add(parent)
         self._next_rescan = now + RESCAN_SECONDS
 
+    def _configured_files(self) -> list[HistoryFile]:
+        """The configured history files that exist; one warning for each that does not."""
+        found = []
+        for n, hf in self._configured:
+            if str(hf.path) in self._dbs:
+                found.append(hf)
+                continue
+            problem = _not_a_file(hf.path)
+            if problem is None:
+                if n in self._not_files:
+                    self._not_files.discard(n)
+                    log.info("[browser].history_paths entry %d now exists; watching it", n)
+                found.append(hf)
+            elif n not in self._not_files:
+                self._not_files.add(n)
+                log.warning(
+                    "[browser].history_paths entry %d (%s) %s: not watched until it is a file",
+                    n,
+                    _shown(hf.path),
+                    problem,
+                )
+        return found
+
     def _changed(self, path: str) -> None:
         for suffix in ("-wal", "-journal"):
             if path.endswith(suffix):
@@ -183,6 +229,10 @@ class BrowserSensor:
             self._cond.notify_all()
 
     # --- the reader thread ---------------------------------------------------
+    def _wait_unless_stopping(self, seconds: float) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._stopping, timeout=seconds)
+
     def _run(self) -> None:
         while True:
             with self._cond:
@@ -238,21 +288,25 @@ class BrowserSensor:
         source = db.browser or batch.flavour.value
         for key, title in batch.titles.items():
             waiting = db.waiting_titles.get(key)
-            if waiting is not None and title:
+            if waiting is None or not title or title == waiting[0].title:
+                continue
+            visit = Visit(waiting[0].visit_id, waiting[0].at, waiting[0].url, title, key)
+            if self._check(source, visit, now):
                 del db.waiting_titles[key]
-                self._check(
-                    source,
-                    Visit(waiting[0].visit_id, waiting[0].at, waiting[0].url, title, key),
-                    now,
-                )
+            else:
+                db.waiting_titles[key] = (visit, waiting[1])
         for visit in batch.visits:
             if visit.at < now - window:
                 continue  # synced from elsewhere or imported: not happening now
-            if not self._check(source, visit, now) and not visit.title:
+            if self._check(source, visit, now):
+                db.waiting_titles.pop(visit.page_key, None)
+            else:
                 db.waiting_titles[visit.page_key] = (visit, self._monotonic() + TITLE_WAIT_SECONDS)
         mono = self._monotonic()
         for key in [k for k, (_, until) in db.waiting_titles.items() if until < mono]:
             del db.waiting_titles[key]
+        while len(db.waiting_titles) > MAX_WATCHED_TITLES:
+            del db.waiting_titles[next(iter(db.waiting_titles))]  # the oldest first
 
     def _check(self, source: str, visit: Visit, now: float) -> bool:
         """Match one visit and emit its event; True when it matched."""
@@ -289,6 +343,30 @@ class BrowserSensor:
             )
         log.info("%s page seen in %s: pattern %s", pattern.kind, source, pattern.pattern_id)
         return True
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why ``path`` cannot be a history database ("is a folder", ...), None if it can."""
+    try:
+        if path.is_file():
+            return None
+        if path.is_dir():
+            return "is a folder, not a history file"
+        if not path.exists():
+            return "does not exist"
+    except OSError as exc:
+        return f"cannot be looked at ({type(exc).__name__})"
+    return "is not a regular file"
+
+
+def _shown(path: Path) -> str:
+    """A path as a log line may show it: below the home folder as ``~/...``, else not at all.
+
+    Log lines may reach a support desk; a path outside the home folder can
+    still name the person (``/srv/profiles/alice``), so only its kind is said.
+    """
+    redacted = redact_home(str(path))
+    return redacted if redacted.startswith("~") else "a path outside the home folder"
 
 
 def _default_profiles() -> list[HistoryFile]:

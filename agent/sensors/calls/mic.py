@@ -12,9 +12,9 @@ picked from ``MIC_PROBES`` and imported only on its OS:
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -52,18 +52,27 @@ class UnsupportedProbe:
         return MicState(capturing=None)
 
 
-# OS name -> "module:factory" (a factory with no arguments returns a MicProbe).
-MIC_PROBES: dict[str, str] = {
-    "linux": "agent.sensors.calls.mic_linux:AsoundProbe",
-    "windows": "agent.sensors.calls.mic_windows:ConsentStoreProbe",
-    "macos": "agent.sensors.calls.mic:UnsupportedProbe",
+def _linux() -> MicProbe:
+    from agent.sensors.calls.mic_linux import AsoundProbe
+
+    return AsoundProbe()
+
+
+def _windows() -> MicProbe:
+    from agent.sensors.calls.mic_windows import ConsentStoreProbe
+
+    return ConsentStoreProbe()
+
+
+# OS name -> lazy factory of its MicProbe (the OS module is imported only on its OS).
+MIC_PROBES: dict[str, Callable[[], MicProbe]] = {
+    "linux": _linux,
+    "windows": _windows,
+    "macos": UnsupportedProbe,
 }
 
 
 def probe_for(os_name: str) -> MicProbe:
     """The microphone probe of ``os_name`` (an UnsupportedProbe for an unknown OS)."""
-    target = MIC_PROBES.get(os_name)
-    if target is None:
-        return UnsupportedProbe()
-    module_name, _, attr = target.partition(":")
-    return cast(MicProbe, getattr(importlib.import_module(module_name), attr)())
+    factory = MIC_PROBES.get(os_name)
+    return UnsupportedProbe() if factory is None else factory()

@@ -25,8 +25,8 @@ import psutil
 
 from agent.catalogue.model import Catalogue, Softphone
 from agent.events import CallEnded, CallerKind, CallStarted
-from agent.identify.tools import current_os
-from agent.sensors.base import Emit, Sensor, SensorContext
+from agent.platform import current_os
+from agent.sensors.base import Emit, Sensor, SensorContext, SensorThread
 from agent.sensors.calls.mic import MicProbe, MicState, UnsupportedProbe, probe_for
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,15 @@ class CallsSensor:
         if isinstance(self._probe, UnsupportedProbe):
             log.info("calls sensor: microphone state %s; relying on intake", self._probe.reason)
             return
-        self._thread = threading.Thread(target=self._run, name="sensor-calls", daemon=True)
+        self._thread = SensorThread(
+            self.name,
+            "microphone poll",
+            self._tick,
+            stopped=self._stop.is_set,
+            wait=self._stop.wait,
+            period=self._interval,
+            failed=self._ctx.failed,
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -111,10 +119,9 @@ class CallsSensor:
         if self._thread is not None:
             self._thread.join()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.poll()
-            self._stop.wait(self._interval)
+    def _tick(self) -> None:
+        self.poll()
+        self._stop.wait(self._interval)
 
     def poll(self) -> None:
         """Look once; emit when a call starts or has ended. Public for a driving test."""

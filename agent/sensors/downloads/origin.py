@@ -16,32 +16,45 @@ event only, never into a log line.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
 from urllib.parse import urlsplit
 
 from agent.catalogue.model import Tool
-from agent.identify.pages import host_matches
+from agent.identify.hosts import host_matches
 
 OriginReader = Callable[[Path], "str | None"]
 
-# OS name (as agent.identify.tools.current_os names it) -> "module:function".
-ORIGIN_READERS: dict[str, str] = {
-    "windows": "agent.sensors.downloads.origin_windows:read_origin",
-    "macos": "agent.sensors.downloads.origin_macos:read_origin",
-    "linux": "agent.sensors.downloads.origin_linux:read_origin",
+def _windows() -> OriginReader:
+    from agent.sensors.downloads.origin_windows import read_origin
+
+    return read_origin
+
+
+def _macos() -> OriginReader:
+    from agent.sensors.downloads.origin_macos import read_origin
+
+    return read_origin
+
+
+def _linux() -> OriginReader:
+    from agent.sensors.downloads.origin_linux import read_origin
+
+    return read_origin
+
+
+# OS name (as agent.platform.current_os names it) -> lazy factory of its reader.
+ORIGIN_READERS: dict[str, Callable[[], OriginReader]] = {
+    "windows": _windows,
+    "macos": _macos,
+    "linux": _linux,
 }
 
 
 def reader_for(os_name: str) -> OriginReader:
     """The origin reader of ``os_name``; one that knows nothing for an unknown OS."""
-    target = ORIGIN_READERS.get(os_name)
-    if target is None:
-        return lambda _path: None
-    module_name, _, attr = target.partition(":")
-    return cast(OriginReader, getattr(importlib.import_module(module_name), attr))
+    factory = ORIGIN_READERS.get(os_name)
+    return (lambda _path: None) if factory is None else factory()
 
 
 def origin_host(url: str | None) -> str | None:

@@ -28,8 +28,9 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from agent.events import InstallerDownloaded, PeInfo
-from agent.identify.tools import current_os, match_installer
-from agent.sensors.base import Emit, Sensor, SensorContext
+from agent.identify.tools import match_installer
+from agent.platform import current_os
+from agent.sensors.base import Emit, Sensor, SensorContext, SensorThread
 from agent.sensors.downloads.origin import OriginReader, from_vendor, origin_host, reader_for
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ class DownloadsSensor:
         """Watch the folders that exist and start the examining thread."""
         self._emit = emit
         self._observer = Observer()
+        self._observer.name = "ratwatch-downloads-observer"
         self._observer.daemon = True
         watched = 0
         for folder in self._dirs:
@@ -123,7 +125,15 @@ class DownloadsSensor:
                 continue
             watched += 1
         self._observer.start()
-        self._thread = threading.Thread(target=self._run, name="sensor-downloads", daemon=True)
+        self._thread = SensorThread(
+            self.name,
+            "examining downloads",
+            self._run,
+            stopped=lambda: self._stopping,
+            wait=self._wait_unless_stopping,
+            period=1.0,
+            failed=self._ctx.failed,
+        )
         self._thread.start()
         log.info("downloads sensor watching %d folder(s)", watched)
 
@@ -144,6 +154,10 @@ class DownloadsSensor:
         with self._cond:
             self._pending[path] = (self._monotonic() + SETTLE_SECONDS, None)
             self._cond.notify_all()
+
+    def _wait_unless_stopping(self, seconds: float) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._stopping, timeout=seconds)
 
     def _run(self) -> None:
         while True:

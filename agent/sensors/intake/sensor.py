@@ -27,7 +27,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from agent.errors import IntakeError
-from agent.sensors.base import Clock, Emit, Sensor, SensorContext
+from agent.sensors.base import Clock, Emit, FailureSink, Sensor, SensorContext, SensorThread
 from agent.sensors.intake import documents as intake
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,8 @@ class IntakeSensor:
 
     name = "intake"
 
-    def __init__(self, state_dir: Path, clock: Clock) -> None:
+    def __init__(self, state_dir: Path, clock: Clock, failed: FailureSink | None = None) -> None:
+        self._failed: FailureSink = failed or (lambda _name, _kind: None)
         self.inbox = intake.inbox_dir(state_dir)
         self.rejected_dir = self.inbox / intake.REJECTED
         self._clock = clock
@@ -78,11 +79,18 @@ class IntakeSensor:
         """Create the inbox, start watching it, then queue what is already waiting."""
         self.rejected_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._observer = Observer()
+        self._observer.name = "ratwatch-intake-observer"
         self._observer.schedule(_Handler(self.inbox, self._paths), str(self.inbox), recursive=False)
         self._observer.daemon = True
         self._observer.start()
-        self._thread = threading.Thread(
-            target=self._run, args=(emit,), name="ratwatch-intake", daemon=True
+        self._thread = SensorThread(
+            self.name,
+            "reading the inbox",
+            lambda: self._run(emit),
+            stopped=self._stop.is_set,
+            wait=self._stop.wait,
+            period=1.0,
+            failed=self._failed,
         )
         self._thread.start()
         self._rescan()
@@ -176,4 +184,4 @@ class IntakeSensor:
 
 def create(ctx: SensorContext) -> Sensor:
     """The registry's factory."""
-    return IntakeSensor(ctx.state_dir, ctx.clock)
+    return IntakeSensor(ctx.state_dir, ctx.clock, ctx.failed)

@@ -33,7 +33,7 @@ import struct
 import time
 from dataclasses import dataclass
 
-from agent.errors import SensorError
+from agent.errors import EventsLost, SensorError
 
 NETLINK_CONNECTOR = 11
 CN_IDX_PROC = 1
@@ -66,10 +66,6 @@ class ProcEvent:
 
     kind: str
     pid: int
-
-
-class EventsLost(OSError):
-    """The kernel dropped events (receive buffer overflow); resynchronise from a listing."""
 
 
 class ProcConnector:

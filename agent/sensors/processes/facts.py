@@ -23,15 +23,11 @@ from agent.events import PathClass, PeInfo, ProcessStarted, ToolMatch
 from agent.identify.pathclass import classify_path
 from agent.identify.pe import PeCache
 from agent.identify.tools import identify_process, needs_pe, scare_tactic
+from agent.sensors.processes import service_linux, service_macos, service_windows
 from agent.sensors.processes.first_seen import FirstSeen
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
-
-# Processes started this soon after boot by the service manager count as
-# "started at boot" (macOS launchd / Linux init start user agents too).
-BOOT_WINDOW_SECONDS = 300.0
-
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -81,31 +77,55 @@ def process_name(pid: int) -> str:
         return ""
 
 
+@dataclass(frozen=True)
+class ServiceProbes:
+    """How each OS tells a service start from a person's: the real readers, or test seams."""
+
+    cgroup: Callable[[int], str | None] = service_linux.read_cgroup
+    session_id: Callable[[int], int | None] = service_windows.session_id
+    procinfo: Callable[[int], str | None] = service_macos.procinfo
+
+
 def started_by_service(
     *,
     os_name: str,
+    pid: int,
     ppid: int,
     parent_name: str,
     create_time: float,
     boot_time: float,
     uid: int | None = None,
+    probes: ServiceProbes | None = None,
 ) -> bool:
     """Whether the OS service manager started this process (a long-installed tool).
 
-    Windows: the Service Control Manager (services.exe) is the parent of every
-    service and of nothing a person starts. Linux: systemd/init (pid 1) starts
-    system services; a person's programs descend from their session. macOS:
-    launchd (pid 1) is the parent of *every* app, including those a person
-    opens in Finder, so only root daemons or agents started right after boot
-    count.
+    Not "its parent is pid 1 now": a tool started with ``setsid`` from a
+    shell that exits has parent pid 1 too, and that is a person's (or a
+    scammer's) start. Per OS (each rule and its reasons in its module):
+
+    - Linux: the process's cgroup is a unit of systemd's system instance
+      (``/system.slice/...``), not a login's (``/user.slice/...``);
+      without systemd, init as the parent within minutes of boot
+      (``service_linux``);
+    - Windows: the parent is services.exe, or the process runs in session 0
+      (``service_windows``);
+    - macOS: launchd started it in the system domain (a LaunchDaemon), not a
+      person's gui/user domain (``service_macos``).
     """
+    p = probes or ServiceProbes()
     if os_name == "windows":
-        return parent_name.lower() == "services.exe"
-    if ppid != 1:
-        return False
-    if os_name == "linux":
-        return True
-    return uid == 0 or 0 <= create_time - boot_time <= BOOT_WINDOW_SECONDS
+        return service_windows.started_by_service(
+            pid=pid, parent_name=parent_name, session=p.session_id
+        )
+    if os_name == "macos":
+        return service_macos.started_by_service(pid=pid, ppid=ppid, uid=uid, info=p.procinfo)
+    return service_linux.started_by_service(
+        pid=pid,
+        ppid=ppid,
+        create_time=create_time,
+        boot_time=boot_time,
+        cgroup=p.cgroup(pid),
+    )
 
 
 @dataclass(frozen=True)
@@ -131,6 +151,7 @@ class Describer:
         pe_cache: PeCache,
         boot_time: float,
         first_seen: FirstSeen | None = None,
+        probes: ServiceProbes | None = None,
     ) -> None:
         # os_name picks the catalogue's process names (tests apply Windows names
         # to real Linux processes); host_os is where the paths and parents are real.
@@ -142,6 +163,7 @@ class Describer:
         self._pe_cache = pe_cache
         self._boot_time = boot_time
         self._first_seen = first_seen
+        self._probes = probes
 
     def identify(self, snap: Snapshot) -> Identity:
         """Path class, PE metadata (only for candidates) and the matching tool."""
@@ -188,13 +210,18 @@ class Describer:
             pe=ident.pe,
             tool=ident.tool,
             scare_tactic=tactic,
-            started_by_service=started_by_service(
+            # Asked only of remote tools (the only use; it may cost a file read or,
+            # on macOS, a launchctl run).
+            started_by_service=ident.tool is not None
+            and started_by_service(
                 os_name=self._host_os,
+                pid=snap.pid,
                 ppid=snap.ppid,
                 parent_name=parent_name,
                 create_time=snap.create_time,
                 boot_time=self._boot_time,
                 uid=snap.uid,
+                probes=self._probes,
             ),
             first_seen_days_ago=days,
         )

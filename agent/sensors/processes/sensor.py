@@ -43,15 +43,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import platformdirs
 import psutil
 
-from agent.errors import SensorError
-from agent.events import Event, PathClass
+from agent.errors import EventsLost, SensorError
+from agent.events import Event
 from agent.identify.pe import PeCache
-from agent.identify.tools import current_os
-from agent.sensors.base import Emit, SensorContext
-from agent.sensors.processes.connector_linux import EventsLost, ProcConnector
+from agent.platform import current_os, user_dirs
+from agent.sensors.base import Emit, SensorContext, SensorThread, backoff_seconds, log_loop_failure
+from agent.sensors.processes.connector_linux import ProcConnector
 from agent.sensors.processes.facts import Describer
 from agent.sensors.processes.first_seen import FirstSeen
 from agent.sensors.processes.tracker import ProcessTracker
@@ -60,37 +59,6 @@ log = logging.getLogger(__name__)
 
 _LINUX = sys.platform.startswith("linux")
 
-
-# After a failed iteration a sensor loop waits its period doubled per failure in a
-# row, up to this: an error that persists costs a log line twice a minute, and
-# detection resumes within half a minute once it clears.
-MAX_BACKOFF_SECONDS = 30.0
-
-
-def backoff_seconds(period: float, failures: int) -> float:
-    """How long a sensor loop waits after ``failures`` failed iterations in a row."""
-    return min(period * 2.0 ** min(failures, 16), max(MAX_BACKOFF_SECONDS, period))
-
-
-def log_loop_failure(what: str, exc: BaseException, failures: int, retry_in: float) -> None:
-    """Log a failed sensor iteration by exception type only (messages may hold paths)."""
-    log.error(
-        "%s failed (%s, %d in a row); retrying in %.1f s",
-        what,
-        type(exc).__name__,
-        failures,
-        retry_in,
-    )
-    # The traceback's file paths may name the user's home: debug level (-v) only.
-    log.debug("traceback of the failure above", exc_info=exc)
-
-
-def user_dirs() -> dict[PathClass, list[str]]:
-    """The OS's own (possibly localised or redirected) Downloads and Desktop folders."""
-    return {
-        PathClass.DOWNLOADS: [platformdirs.user_downloads_dir()],
-        PathClass.DESKTOP: [platformdirs.user_desktop_dir()],
-    }
 
 
 class ProcessSensor:
@@ -132,6 +100,8 @@ class ProcessSensor:
         self._emit: Emit | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._connector: ProcConnector | None = None
+        self._failed = ctx.failed
         self._wake: tuple[socket.socket, socket.socket] | None = None
 
     def start(self, emit: Emit) -> None:
@@ -147,8 +117,15 @@ class ProcessSensor:
             "kernel process events" if connector else f"polling at {1 / self._interval:g} Hz",
             known,
         )
-        self._thread = threading.Thread(
-            target=self._run, args=(connector,), name="ratwatch-processes", daemon=True
+        self._connector = connector
+        self._thread = SensorThread(
+            self.name,
+            "process sensing",
+            self._run,
+            stopped=self._stop.is_set,
+            wait=self._stop.wait,
+            period=self._interval,
+            failed=self._failed,
         )
         self._thread.start()
 
@@ -183,7 +160,9 @@ class ProcessSensor:
             )
             return None
 
-    def _run(self, connector: ProcConnector | None) -> None:
+    def _run(self) -> None:
+        # Kernel events once: after they fail (or the guard restarts this), poll.
+        connector, self._connector = self._connector, None
         if connector is not None:
             if self._run_events(connector):
                 return

@@ -18,19 +18,16 @@ from xml.etree import ElementTree as ET
 import pytest
 from click.testing import CliRunner
 
-from agent.autostart.writers import (
+from agent.autostart.base import LoginItem
+from agent.autostart.launchd import LaunchAgent
+from agent.autostart.taskscheduler import (
     TASK_NAME,
     TASK_NS,
-    LaunchAgent,
-    LoginItem,
     ScheduledTask,
-    XdgAutostart,
-    agent_argv,
-    desktop_exec,
-    parse_desktop_exec,
     split_windows_command_line,
-    writer_for,
 )
+from agent.autostart.writers import agent_argv, writer_for
+from agent.autostart.xdg import XdgAutostart, desktop_exec, parse_desktop_exec
 from agent.cli import main
 
 ITEM = LoginItem(

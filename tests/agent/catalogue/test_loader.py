@@ -151,6 +151,11 @@ def test_broken_file_reports_every_mistake_with_its_line() -> None:
             "tools[a].ports[0]",
             "too generic",
         ),
+        (TOOL_A + ", ports: ['400-500']}\n", "tools[a].ports[0]", "port 443 is too generic"),
+        (TOOL_A + ", ports: ['5999-5900']}\n", "tools[a].ports[0]", "low first"),
+        (TOOL_A + ", ports: ['5900-70000']}\n", "tools[a].ports[0]", "within 1..65535"),
+        (TOOL_A + ", ports: ['1000-9000']}\n", "tools[a].ports[0]", "more than 1000 ports"),
+        (TOOL_A + ", ports: ['vnc']}\n", "tools[a].ports[0]", "range like 5900-5999"),
         (
             TOOL_A + ", files: ['*.exe']}\n",
             "tools[a].files[0]",
@@ -376,4 +381,55 @@ def test_session_while_running_is_set_where_a_running_process_means_a_session() 
     """Only tools started for one session and closed with it; never one that runs idle."""
     catalogue = load_catalogue()
     flagged = {t.tool_id for t in catalogue.tools if t.session_while_running}
-    assert flagged == {"quick_assist", "windows_remote_assistance"}
+    # x2goagent runs only for an X2Go session (started over SSH by the client).
+    assert flagged == {"quick_assist", "windows_remote_assistance", "x2go"}
+
+
+def test_port_ranges_load_and_match(tmp_path: Path) -> None:
+    path = tmp_path / "ranges.yaml"
+    path.write_text(TOOL_A + ", ports: ['5900-5999', 5500, ' 6000 - 6001 ']}\n")
+    tool = load_files([path]).tool("a")
+    assert tool is not None
+    assert [str(r) for r in tool.ports] == ["5900-5999", "5500", "6000-6001"]
+    assert all(tool.has_port(p) for p in (5900, 5901, 5999, 5500, 6001))
+    assert not any(tool.has_port(p) for p in (5899, 6002, 5501, 0))
+
+
+# Debian 12's remote-desktop servers (apt-cache search; names from dpkg -c of each
+# package): each real process name identifies a tool, and each VNC server's
+# listener on 5900 + display is one of its ports.
+DEBIAN_SERVERS = {
+    "Xtigervnc": ("tigervnc", 5901),
+    "X0tigervnc": ("tigervnc", 5900),
+    "x0vncserver": ("tigervnc", 5900),
+    "tigervncserver": ("tigervnc", 5942),
+    "Xtightvnc": ("tightvnc", 5901),
+    "tightvncserver": ("tightvnc", 5901),
+    "x11vnc": ("x11vnc", 5900),
+    "krfb": ("krfb", 5900),
+    "vino-server": ("vino", 5900),
+    "gnome-remote-desktop-daemon": ("gnome_remote_desktop", 3389),
+    "wayvnc": ("wayvnc", 5900),
+    "xrdp": ("xrdp", 3389),
+    "freerdp-shadow-cli": ("freerdp_shadow", 3389),
+    "x2goagent": ("x2go", None),
+    "x2godesktopsharing": ("x2go_desktop_sharing", None),
+    "xpra": ("xpra", 14500),
+    "Xspice": ("xspice", 5900),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEBIAN_SERVERS))
+def test_every_debian_remote_desktop_server_is_known(name: str) -> None:
+    from agent.identify.tools import identify_process
+
+    catalogue = load_catalogue()
+    tool_id, port = DEBIAN_SERVERS[name]
+    match = identify_process(
+        catalogue, os_name="linux", name=name, exe=f"/usr/bin/{name}", cmdline=(name,), pe=None
+    )
+    assert match is not None and match.tool_id == tool_id
+    tool = catalogue.tool(tool_id)
+    assert tool is not None
+    if port is not None:
+        assert tool.has_port(port)

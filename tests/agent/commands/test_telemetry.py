@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from agent.cli import main
 from agent.telemetry.consent import opt_out_path
-from agent.telemetry.outbox import OUTBOX_FILE, Outbox, utc_day
+from agent.telemetry.counts import utc_day
+from agent.telemetry.outbox import OUTBOX_FILE, Outbox
 from agent.verdict import Level, Outcome, Resolution, Stage, Trigger, Verdict
 
 

@@ -14,13 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from agent.control.actions import (
-    ProcessRef,
-    SuspendRecord,
-    ToolActions,
-    process_tree,
-    recover_suspended,
-)
+from agent.control.actions import ToolActions, process_tree
+from agent.control.suspended import ProcessRef, SuspendRecord, recover_suspended
 from agent.errors import ActionError
 
 # A stand-in "remote tool": a parent that starts two children and then waits.
@@ -255,3 +250,97 @@ def test_no_record_means_no_suspension(tmp_path: Path, start_tool: object) -> No
     with pytest.raises(ActionError, match="not suspended"):
         ToolActions(blocked).suspend([tool.popen.pid])
     assert tool.none_stopped()
+
+
+# -- the tool's tree as it is now, not the verdict's pids ------------------------------
+
+
+@pytest.fixture
+def wrapper(tmp_path: Path) -> Iterator[tuple[Path, list[int]]]:
+    """Copies of sh named like a tool's wrapper and its server (like x0vncserver -> X0tigervnc)."""
+    import shutil
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for name in ("tool-wrapper", "tool-server"):
+        shutil.copy2(shutil.which("sh") or "/bin/sh", bindir / name)
+    started: list[int] = []
+    yield bindir, started
+    for pid in started:
+        with __import__("contextlib").suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _start_wrapper(bindir: Path, started: list[int]) -> tuple[subprocess.Popen[str], int]:
+    """The wrapper starts the server in the background, prints its pid and waits for stdin."""
+    script = f'{bindir / "tool-server"} -c "sleep 60; :" < /dev/null & echo $!; read x'
+    proc = subprocess.Popen(
+        [str(bindir / "tool-wrapper"), "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    server = int(proc.stdout.readline())
+    started.extend([proc.pid, server])
+    return proc, server
+
+
+def _exit_wrapper(proc: subprocess.Popen[str], server: int) -> None:
+    assert proc.stdin is not None
+    proc.stdin.close()
+    proc.wait(5)
+    assert _wait_for(lambda: psutil.Process(server).ppid() != proc.pid)  # reparented
+    assert not psutil.pid_exists(proc.pid)
+
+
+def _finder(bindir: Path) -> object:
+    from agent.catalogue.model import Catalogue, PeMatch, Rules, Tool
+    from agent.control.tool_processes import ToolFinder
+
+    tool = Tool(
+        tool_id="wrapped",
+        display_name="Wrapped",
+        process_names=(("linux", ("tool-wrapper", "tool-server")),),
+        file_patterns=(),
+        pe=PeMatch(),
+        signers=(),
+        domains=(),
+        ports=(),
+    )
+    catalogue = Catalogue(version=1, tools=(tool,), scare_tactics=(), pages=(), rules=Rules())
+    return ToolFinder(lambda: catalogue)
+
+
+def test_stop_reaches_the_server_a_wrapper_left_behind(
+    tmp_path: Path, wrapper: tuple[Path, list[int]]
+) -> None:
+    """The warning came while the wrapper ran; by the click it has exited."""
+    bindir, started = wrapper
+    proc, server = _start_wrapper(bindir, started)
+    held = ToolActions(tmp_path / "state").hold([proc.pid], tool_id="wrapped")
+    _exit_wrapper(proc, server)
+    result = held.stop(timeout=2)
+    assert result.ok and server in result.stopped
+    assert proc.pid not in result.stopped  # the exited pid is never acted on
+    assert _gone(server)
+
+
+def test_stop_when_the_matched_pid_was_gone_before_the_warning(
+    tmp_path: Path, wrapper: tuple[Path, list[int]]
+) -> None:
+    """The verdict names only the wrapper, already gone: the tool's processes now are found."""
+    bindir, started = wrapper
+    proc, server = _start_wrapper(bindir, started)
+    _exit_wrapper(proc, server)
+    blind = ToolActions(tmp_path / "state").hold([proc.pid], tool_id="wrapped")
+    assert blind.stop(timeout=2).stopped == ()  # the verdict's pids alone: nothing to stop
+    assert not _gone(server)
+    finder = _finder(bindir)
+    actions = ToolActions(tmp_path / "state", finder=finder)  # type: ignore[arg-type]
+    suspension = actions.suspend([proc.pid], tool_id="wrapped")
+    assert _wait_for(lambda: _status(server) == psutil.STATUS_STOPPED)
+    tree = {p.pid for p in process_tree([server])}  # the server and its sleep
+    result = suspension.stop(timeout=2)
+    assert result.ok and set(result.stopped) == tree
+    assert _gone(server)

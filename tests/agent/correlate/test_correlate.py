@@ -15,7 +15,9 @@ import pytest
 import yaml
 
 from agent.catalogue.model import Catalogue, PeMatch, Rules, Tool
-from agent.correlate.correlator import EPISODE_GRACE_SECONDS, LEVEL_NAMES, RULES, Correlator
+from agent.catalogue.rules import RULES
+from agent.correlate.correlator import LEVEL_NAMES, Correlator
+from agent.correlate.episodes import EPISODE_GRACE_SECONDS
 from agent.correlate.timeline import MAX_CALL_SECONDS, MAX_CALLS, MAX_INSTALLERS, MAX_PAGES
 from agent.events import (
     CallEnded,
@@ -499,7 +501,7 @@ def test_session_after_warning_is_a_new_verdict_once() -> None:
     assert (v.level, v.stage, v.trigger) == (Level.WARN, Stage.SESSION_ACTIVE, Trigger.UNKNOWN_CALL)
     assert v.verdict_id != warn.verdict_id
     assert v.minutes_from_trigger == 1.0
-    assert codes(v) == ["session_active", "during_unknown_call"]
+    assert codes(v) == ["session_active", "session_during_call", "during_unknown_call"]
     assert h.session() == []
     h.c.feed(SessionEnded(h.clock(), "anydesk", 1000))
     assert h.session() == []  # a reconnect is not a new stage
@@ -519,7 +521,7 @@ def test_session_with_context_on_long_installed_tool_warns() -> None:
     h.clock.advance(4 * MIN)
     v = one(h.session("teamviewer", pid=77))
     assert (v.level, v.stage, v.trigger) == (Level.WARN, Stage.SESSION_ACTIVE, Trigger.UNKNOWN_CALL)
-    assert codes(v) == ["during_unknown_call", "session_active"]
+    assert codes(v) == ["during_unknown_call", "session_active", "session_during_call"]
 
 
 def test_session_on_tool_never_seen_starting() -> None:
@@ -950,3 +952,116 @@ def test_a_process_running_session_counts_as_exact() -> None:
     h.c.feed(SessionStarted(h.clock(), "anydesk", 1000, "process_running"))
     h.clock.advance(5)
     assert one(h.tactic("netstat")).level is Level.ALERT
+
+
+def test_a_call_the_phone_checked_says_not_in_your_contacts() -> None:
+    # The phone sensor looked the caller up: during the call, and after it ended.
+    h = Harness()
+    h.c.feed(CallStarted(h.clock(), CallerKind.UNKNOWN, "kdeconnect", contacts_checked=True))
+    h.clock.advance(3 * MIN)
+    v = one(h.tool(pid=1))
+    assert (v.level, v.trigger) == (Level.WARN, Trigger.UNKNOWN_CALL)
+    assert codes(v) == ["remote_tool_started", "during_call_not_in_contacts"]
+    assert v.evidence[1].param("minutes") == "3"
+    h2 = Harness()
+    h2.c.feed(CallStarted(h2.clock(), CallerKind.UNKNOWN, "kdeconnect", contacts_checked=True))
+    h2.call_end(source="kdeconnect")  # a missed call: it rang, and ended
+    h2.clock.advance(20 * MIN)
+    v2 = one(h2.tool(pid=2))
+    assert (v2.level, v2.trigger) == (Level.WARN, Trigger.UNKNOWN_CALL)
+    assert codes(v2) == ["remote_tool_started", "after_call_not_in_contacts"]
+    assert v2.evidence[1].param("minutes") == "20"
+
+
+# -- a call while a session is active (the "refund call") ------------------------------
+
+
+def _call(h: Harness, caller: CallerKind = CallerKind.UNKNOWN) -> list[Verdict]:
+    return h.c.feed(CallStarted(h.clock(), caller, "intake"))
+
+
+def test_unknown_call_during_an_active_session_warns_then_a_scare_tactic_alerts() -> None:
+    h = Harness()
+    assert one(h.tool()).level is Level.NOTE
+    h.clock.advance(20 * MIN)
+    assert h.session() == []  # no context yet: silent
+    h.clock.advance(5 * MIN)
+    v = one(_call(h))
+    assert (v.level, v.stage, v.trigger) == (Level.WARN, Stage.SESSION_ACTIVE, Trigger.UNKNOWN_CALL)
+    assert codes(v) == ["call_during_session", "session_active"]
+    assert v.minutes_from_trigger == 0.0  # the tool came first: never negative
+    h.clock.advance(MIN)
+    alert = one(h.tactic("netstat"))
+    assert (alert.level, alert.stage) == (Level.ALERT, Stage.SCARE_TACTICS)
+    assert one(h.sensitive(PageKind.BANKING)).stage is Stage.BANKING_DURING_SESSION
+
+
+def test_unverified_call_during_a_session_warns_with_its_own_trigger() -> None:
+    h = Harness()
+    one(h.tool())
+    h.clock.advance(20 * MIN)
+    h.session()
+    v = one(_call(h, CallerKind.UNVERIFIED))
+    assert (v.level, v.trigger) == (Level.WARN, Trigger.UNVERIFIED_CALL)
+    assert v.evidence[0].param("caller") == "unverified"
+
+
+def test_calls_that_add_nothing_during_a_session() -> None:
+    h = Harness()
+    one(h.tool())
+    h.clock.advance(20 * MIN)
+    h.session()
+    assert _call(h, CallerKind.KNOWN) == []  # a contact calling
+    h2 = Harness()
+    h2.call()
+    one(h2.tool())
+    one(h2.session())  # already warned about this session
+    h2.clock.advance(20 * MIN)
+    assert _call(h2) == []
+    h3 = Harness()
+    one(h3.tool())
+    h3.clock.advance(20 * MIN)
+    assert _call(h3) == []  # no session: nothing is connected
+
+
+def test_a_long_installed_tools_idle_connection_is_no_session_for_a_call() -> None:
+    """TeamViewer's relay connection all day must not turn every unknown call into a warning."""
+    h = Harness()
+    assert h.tool("teamviewer", pid=77, by_service=True) == []
+    h.clock.advance(60 * MIN)
+    assert h.session("teamviewer", pid=77) == []
+    h.clock.advance(10 * MIN)
+    assert _call(h) == []
+    # ... but an exact incoming-session process of it is someone connected.
+    h2 = Harness()
+    assert h2.tool("teamviewer", pid=77, by_service=True) == []
+    h2.clock.advance(60 * MIN)
+    assert h2.c.feed(SessionStarted(h2.clock(), "teamviewer", 78, "process_pattern")) == []
+    h2.clock.advance(MIN)
+    assert one(_call(h2)).stage is Stage.SESSION_ACTIVE
+
+
+def test_trusted_session_and_rule_off_give_nothing_on_a_call() -> None:
+    h = Harness()
+    one(h.tool())
+    h.clock.advance(20 * MIN)
+    h.session()
+    h.c.trust("anydesk", h.clock() + 3600)
+    assert _call(h) == []
+    h2 = Harness(levels=(("call_during_session", "none"),))
+    one(h2.tool())
+    h2.clock.advance(20 * MIN)
+    h2.session()
+    assert _call(h2) == []
+
+
+def test_a_session_that_starts_during_an_unknown_call_says_so() -> None:
+    h = Harness()
+    one(h.tool())
+    h.clock.advance(60 * MIN)  # the start is long before the call
+    h.call()
+    h.clock.advance(3 * MIN)
+    v = one(h.session())
+    assert (v.level, v.stage) == (Level.WARN, Stage.SESSION_ACTIVE)
+    during = next(e for e in v.evidence if e.code == "session_during_call")
+    assert (during.param("caller"), during.param("minutes")) == ("unknown", "3")

@@ -32,12 +32,16 @@ PARAMS: dict[str, tuple[tuple[str, str], ...]] = {
     "after_unknown_call": (("minutes", "2"),),
     "during_unverified_call": (("minutes", "1"),),
     "after_unverified_call": (("minutes", "12.5"),),
+    "during_call_not_in_contacts": (("minutes", "3"),),
+    "after_call_not_in_contacts": (("minutes", "3"),),
     "after_scareware_page": (("minutes", "0.4"), ("pattern", "ms_support_popup")),
     "after_installer_download": (("tool", "AnyDesk"), ("minutes", "1"), ("from_vendor", "no")),
     "installer_after_context": (("trigger", "unknown_call"), ("minutes", "4")),
     "known_caller": (),
     "no_context": (),
     "session_active": (("tool", "AnyDesk"),),
+    "call_during_session": (("tool", "AnyDesk"), ("caller", "unknown")),
+    "session_during_call": (("tool", "AnyDesk"), ("caller", "unverified"), ("minutes", "3")),
     "scare_tactic": (("tool", "AnyDesk"), ("tactic", "eventvwr")),
     "banking_during_session": (("tool", "AnyDesk"), ("pattern", "ing_login")),
     "payment_during_session": (("tool", "AnyDesk"), ("pattern", "x"), ("kind", "gift_card")),
@@ -100,10 +104,34 @@ def test_sentences_read_naturally_in_both_languages() -> None:
         evidence_sentence(Texts("nl"), ev, "AnyDesk")
         == "AnyDesk werd gestart 2 minuten na een telefoongesprek met een onbekend nummer."
     )
+    phone = Evidence("after_call_not_in_contacts", "", (("minutes", "3"),))
+    assert evidence_sentence(Texts("en"), phone, "AnyDesk") == (
+        "AnyDesk was started 3 minutes after a phone call from a number that is not in "
+        "your contacts."
+    )
+    assert evidence_sentence(Texts("nl"), phone, "AnyDesk") == (
+        "AnyDesk werd gestart 3 minuten na een telefoongesprek met een nummer dat niet in "
+        "uw contacten staat."
+    )
     assert when(Texts("en"), "1") == "1 minute"
     assert when(Texts("nl"), "0.3") == "minder dan een minuut"
     installer = Evidence("after_installer_download", "", PARAMS["after_installer_download"])
     assert "maker's own website" in evidence_sentence(Texts("en"), installer, "AnyDesk")
+
+
+def test_a_call_and_a_session_at_once_have_their_own_sentences() -> None:
+    call = Evidence("call_during_session", "", (("tool", "x11vnc"), ("caller", "unknown")))
+    assert evidence_sentence(Texts("en"), call, "x11vnc") == (
+        "A phone call from an unknown number began while someone is connected to your "
+        "computer through x11vnc."
+    )
+    assert evidence_sentence(Texts("nl"), call, "x11vnc") == (
+        "Er begon een telefoongesprek met een onbekend nummer terwijl er iemand via x11vnc "
+        "met uw computer verbonden is."
+    )
+    session = Evidence("session_during_call", "", (("caller", "unverified"), ("minutes", "2")))
+    assert "during a call on this computer" in evidence_sentence(Texts("en"), session, "VNC")
+    assert "tijdens een gesprek op deze computer" in evidence_sentence(Texts("nl"), session, "VNC")
 
 
 def test_every_scare_tactic_in_the_catalogue_has_a_plain_name(repo: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 from agent.config import DialogSection
 from agent.control.actions import ToolActions
 from agent.demo.preview import sample_verdict
-from agent.dialog.lifecycle import Desk, Phase, WarningSession
+from agent.dialog.lifecycle import Desk, Phase, WarningLifecycle
 from agent.verdict import Level, Outcome, Verdict
 
 
@@ -65,8 +65,8 @@ class Harness:
     def on_outcome(self, verdict: Verdict, outcome: Outcome) -> None:
         self.outcomes.append((verdict, outcome))
 
-    def session(self, verdict: Verdict) -> WarningSession:
-        return WarningSession(
+    def warning(self, verdict: Verdict) -> WarningLifecycle:
+        return WarningLifecycle(
             verdict,
             section=self.section,
             actions=self.actions,
@@ -75,42 +75,42 @@ class Harness:
         )
 
     def desk(self) -> Desk:
-        return Desk(self.session, self.on_outcome)
+        return Desk(self.warning, self.on_outcome)
 
 
 def test_tool_is_suspended_while_shown_and_resumed_on_trust(tmp_path: Path, tool_pid: int) -> None:
     h = Harness(tmp_path)
     verdict = sample_verdict(Level.WARN, [tool_pid])
-    session = h.session(verdict)
-    assert session.suspended and _stopped(tool_pid)
+    warning = h.warning(verdict)
+    assert warning.suspended and _stopped(tool_pid)
 
     h.clock.now += 29.9
-    assert not session.trust()  # the countdown still runs
-    assert session.seconds_until_trust() == pytest.approx(0.1)
+    assert not warning.trust()  # the countdown still runs
+    assert warning.seconds_until_trust() == pytest.approx(0.1)
     h.clock.now += 0.1
-    assert session.trust()
+    assert warning.trust()
 
     assert _running(tool_pid)
     assert h.outcomes == [(verdict, Outcome.USER_TRUSTED)]
-    assert session.finished
+    assert warning.finished
 
 
 def test_suspend_off_leaves_the_tool_running(tmp_path: Path, tool_pid: int) -> None:
     h = Harness(tmp_path, suspend_tool=False)
-    session = h.session(sample_verdict(Level.WARN, [tool_pid]))
-    assert not session.suspended
+    warning = h.warning(sample_verdict(Level.WARN, [tool_pid]))
+    assert not warning.suspended
     assert _running(tool_pid)
-    assert session.stop().ok  # Stop still works
+    assert warning.stop().ok  # Stop still works
     assert h.outcomes[0][1] is Outcome.USER_STOPPED
 
 
 def test_pause_then_resume_is_paused_and_pause_then_stop_is_stopped(tmp_path: Path) -> None:
     h = Harness(tmp_path)
-    first = h.session(sample_verdict(Level.WARN))
+    first = h.warning(sample_verdict(Level.WARN))
     first.pause()
     assert first.phase is Phase.PAUSED and first.outcome is None
     first.resume()
-    second = h.session(sample_verdict(Level.WARN))
+    second = h.warning(sample_verdict(Level.WARN))
     second.pause()
     second.stop()
     assert [o for _, o in h.outcomes] == [Outcome.USER_PAUSED, Outcome.USER_STOPPED]
@@ -123,8 +123,8 @@ def test_warn_times_out_as_ignored_but_an_alert_cannot_be_snoozed(
     tmp_path: Path, tool_pid: int
 ) -> None:
     h = Harness(tmp_path, timeout_seconds=120)
-    warn = h.session(sample_verdict(Level.WARN))
-    alert = h.session(sample_verdict(Level.ALERT, [tool_pid]))
+    warn = h.warning(sample_verdict(Level.WARN))
+    alert = h.warning(sample_verdict(Level.ALERT, [tool_pid]))
     h.clock.now += 121
     assert warn.timed_out() and warn.dismiss()
     assert not alert.timed_out()
@@ -137,17 +137,17 @@ def test_alert_upgrades_the_open_warning_and_restarts_the_countdown(tmp_path: Pa
     h = Harness(tmp_path)
     desk = h.desk()
     warn = sample_verdict(Level.WARN)
-    session = desk.offer(warn)
-    assert session is desk.current
-    session.pause()
+    warning = desk.offer(warn)
+    assert warning is not None and warning is desk.current
+    warning.pause()
     h.clock.now += 25
     alert = sample_verdict(Level.ALERT)
-    assert desk.offer(alert) is session
-    assert session.level is Level.ALERT
-    assert session.phase is Phase.WARNING  # the worse news is shown, also over the help panel
-    assert session.ordered_verdicts[0] is alert
-    assert session.seconds_until_trust() == 30
-    session.stop()
+    assert desk.offer(alert) is warning
+    assert warning.level is Level.ALERT
+    assert warning.phase is Phase.WARNING  # the worse news is shown, also over the help panel
+    assert warning.ordered_verdicts[0] is alert
+    assert warning.seconds_until_trust() == 30
+    warning.stop()
     # One choice answers both verdicts.
     assert h.outcomes == [(warn, Outcome.USER_STOPPED), (alert, Outcome.USER_STOPPED)]
 

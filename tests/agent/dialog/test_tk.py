@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 import pytest
@@ -28,10 +29,14 @@ from agent.control.actions import ToolActions
 from agent.demo.preview import sample_verdict
 from agent.demo.xvfb import VirtualDisplay
 from agent.dialog import DIALOGS, create_presenter
-from agent.dialog.tk import ALERT_BAND, KEY_GUARD_SECONDS, TkPresenter, WarningView
+from agent.dialog.tk import KEY_GUARD_SECONDS, TkPresenter
+from agent.dialog.tk_view import ALERT_BAND, WarningView
 from agent.verdict import Level, Outcome, Verdict
 
-tk = pytest.importorskip("tkinter")
+if TYPE_CHECKING:
+    import tkinter as tk
+else:
+    tk = pytest.importorskip("tkinter")
 
 Step = Callable[[TkPresenter], bool]
 
@@ -77,7 +82,7 @@ class ToolTree:
         self.pids = [self.popen.pid, int(self.popen.stdout.readline())]
 
     def statuses(self) -> set[str]:
-        out = set()
+        out: set[str] = set()
         for pid in self.pids:
             try:
                 out.add(psutil.Process(pid).status())
@@ -159,7 +164,10 @@ def drive(
             return
         root.after(20, lambda: tick(root))
 
-    presenter.on_start = lambda root: root.after(20, lambda: tick(root))
+    def begin(root: tk.Tk) -> None:
+        root.after(20, lambda: tick(root))
+
+    presenter.on_start = begin
     presenter.serve(inbox, lambda v, o: outcomes.append((v, o)), stop)
     if errors:
         raise errors[0]
@@ -255,7 +263,7 @@ def test_appears_within_a_second_in_the_right_language(
         p_inbox = inbox
         original_serve(inbox, on_outcome, stop)
 
-    presenter.serve = serve_with  # type: ignore[method-assign]
+    presenter.serve = serve_with  # type: ignore[method-assign,assignment]
     outcomes = drive(presenter, [], [idle_then_send, appeared, keyboard_on_stop, press_escape])
 
     assert float(seen["latency"]) < 1.0, seen["latency"]  # type: ignore[arg-type]
@@ -314,7 +322,7 @@ def test_enter_chooses_stop_the_focused_default(
         view = view_of(p)
         view.root.event_generate("<Return>")
         view.root.update()
-        assert not view.session.finished
+        assert not view.warning.finished
         assert psutil.Process(tool.popen.pid).status() == psutil.STATUS_STOPPED  # held, alive
         return True
 
@@ -402,7 +410,7 @@ def test_countdown_holds_trust_disabled_for_30_seconds(
         p.refresh()
         seen["at29"] = (trust.cget("text"), str(trust.cget("state")))
         click(view, "trust")  # disabled: nothing happens
-        seen["outcome_after_early_click"] = view.session.outcome
+        seen["outcome_after_early_click"] = view.warning.outcome
         return True
 
     def unlocked(p: TkPresenter) -> bool:
@@ -442,14 +450,14 @@ def test_alert_is_red_cannot_be_closed_and_upgrades_an_open_warning(
 
     def upgraded(p: TkPresenter) -> bool:
         view = view_of(p)
-        if view.session.level is not Level.ALERT:
+        if view.warning.level is not Level.ALERT:
             return False
         seen["headline"] = view.text("headline")
         seen["advice"] = view.text("advice")
         seen["band"] = view.widgets["brand"].cget("bg")
         view.root.event_generate("<Escape>")  # refused for an ALERT
         view.root.protocol("WM_DELETE_WINDOW")  # the close handler exists...
-        seen["after_escape"] = view.session.outcome
+        seen["after_escape"] = view.warning.outcome
         seen["visible"] = bool(view.root.winfo_viewable())
         click(view, "stop")
         return True
@@ -460,7 +468,7 @@ def test_alert_is_red_cannot_be_closed_and_upgrades_an_open_warning(
         inbox.append(q)
         original(q, on_outcome, stop)
 
-    presenter.serve = serve_with  # type: ignore[method-assign]
+    presenter.serve = serve_with  # type: ignore[method-assign,assignment]
     outcomes = drive(presenter, [warn], [warn_shown_then_alert, upgraded])
 
     assert seen["warn_band"] != ALERT_BAND
@@ -743,16 +751,16 @@ def test_a_second_tool_waits_its_turn(display: str, tmp_path: Path, tool: ToolTr
     def first_shown(p: TkPresenter) -> bool:
         if not shown(p):
             return False
-        seen.append(view_of(p).session.tool_name)
+        seen.append(view_of(p).warning.tool_name)
         assert tool.wait_for({psutil.STATUS_STOPPED})  # held while it waits
         click(view_of(p), "stop")
         click(view_of(p), "close")
         return True
 
     def second_shown(p: TkPresenter) -> bool:
-        if not shown(p) or view_of(p).session.tool_name != "TeamViewer":
+        if not shown(p) or view_of(p).warning.tool_name != "TeamViewer":
             return False
-        seen.append(view_of(p).session.tool_name)
+        seen.append(view_of(p).warning.tool_name)
         click(view_of(p), "pause")
         click(view_of(p), "resume")
         return True

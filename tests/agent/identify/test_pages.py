@@ -8,7 +8,8 @@ import pytest
 
 from agent.catalogue.loader import load_catalogue
 from agent.catalogue.model import Catalogue, PagePattern, Rules
-from agent.identify.pages import host_matches, match_page, normalise_title
+from agent.identify.hosts import host_matches
+from agent.identify.pages import match_page, normalise_title
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "pages"
 
@@ -140,6 +141,51 @@ def test_news_about_scareware_is_excluded_but_the_phrase_alone_is_not(
         )
         is None
     )
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Best apple pie recipe - call us 0800 123 4567 for catering",
+        "Windows and doors - call 0800 555 1234 for a free quote",
+        "Tandarts Amsterdam - bel 020 123 4567",
+        "Call +1-888-555-0199 to order your cake",
+        "Apple Store - support - opening hours 020 555 0000",
+    ],
+)
+def test_a_phone_number_alone_never_makes_a_title_scareware(
+    catalogue: Catalogue, title: str
+) -> None:
+    hit = match_page(catalogue, title=title, url="http://shop.example/")
+    assert hit is None or hit.kind != "scareware"
+
+
+@pytest.mark.parametrize(
+    ("title", "pattern_id"),
+    [
+        ("Your device is under attack", "scareware-alarm-en"),
+        ("Uw computer loopt gevaar", "scareware-alarm-nl"),
+        ("SCHLIESSEN SIE DIESE SEITE NICHT", "scareware-alarm-de"),  # ß folds to ss
+        ("Alerte Windows Defender : virus détecté", "scareware-alarm-fr"),
+        ("Your PC ran into a problem and needs to restart", "scareware-fake-bsod"),
+        ("Windows Support: call 0800 048 5599", "scareware-phone-in-title"),
+    ],
+)
+def test_generic_alarm_titles_without_a_kit_phrase(
+    catalogue: Catalogue, title: str, pattern_id: str
+) -> None:
+    hit = match_page(catalogue, title=title, url="http://203.0.113.9/")
+    assert hit is not None and hit.pattern_id == pattern_id
+
+
+def test_a_space_at_a_phrase_edge_is_a_word_boundary() -> None:
+    pattern = PagePattern(
+        pattern_id="x", kind="scareware", title_phrases=("blocked",), exclude_phrases=(" my ",)
+    )
+    cat = Catalogue(version=1, tools=(), scare_tactics=(), pages=(pattern,), rules=Rules())
+    assert match_page(cat, title="Blocked - the economy", url="") == pattern
+    assert match_page(cat, title="My account blocked", url="") is None
+    assert match_page(cat, title="Blocked: find my", url="") is None
 
 
 def test_title_normalisation_and_host_wildcards() -> None:

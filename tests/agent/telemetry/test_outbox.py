@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ratwatch_proto.limits import DROPPED_TOOL_ID
+from ratwatch_proto.limits import DROPPED_TOOL_ID, MAX_ROW_COUNT, ROWS_PER_DAY
 
 from agent.errors import TelemetryError
-from agent.telemetry.outbox import (
-    EXPIRE_AFTER_DAYS,
-    OUTBOX_FILE,
-    Outbox,
-    merge,
-    utc_day,
-)
+from agent.telemetry.counts import EXPIRE_AFTER_DAYS, merge, utc_day
+from agent.telemetry.outbox import OUTBOX_FILE, Outbox
 from agent.verdict import Level, Outcome, Resolution, Stage, Trigger, Verdict
 
 NOW = 1_790_000_000.0  # a fixed instant (2026-09); the outbox only sees this clock
@@ -62,7 +58,7 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def outbox(tmp_path: Path, clock: Clock) -> Outbox:
+def outbox(tmp_path: Path, clock: Clock) -> Iterator[Outbox]:
     box = Outbox(tmp_path / OUTBOX_FILE, clock=clock)
     yield box
     box.close()
@@ -154,8 +150,9 @@ def test_batch_ids_are_fresh_and_random(outbox: Outbox) -> None:
 
 def test_row_bound_drops_the_oldest_and_reports_how_many(tmp_path: Path, clock: Clock) -> None:
     box = Outbox(tmp_path / OUTBOX_FILE, clock=clock, max_rows=5)
-    tools = [f"tool{i}" for i in range(8)]
-    assert all(box.admit(resolution(tool=t)) for t in tools)
+    # Two days (a day holds ROWS_PER_DAY keys): tool0-3 yesterday, tool4-7 today.
+    days = [(7 - i) // ROWS_PER_DAY for i in range(8)]
+    assert all(box.admit(resolution(tool=f"tool{i}", at=NOW - days[i] * DAY)) for i in range(8))
     assert box.stats().rows == 5 and box.stats().dropped_unreported == 3
     rows = take(box)
     assert [r[1] for r in rows] == ["tool3", "tool4", "tool5", "tool6", DROPPED_TOOL_ID]
@@ -172,16 +169,18 @@ def test_row_bound_drops_the_oldest_and_reports_how_many(tmp_path: Path, clock: 
 
 
 def test_byte_bound_holds_and_every_count_is_accounted_for(tmp_path: Path, clock: Clock) -> None:
-    limit = 96 * 1024
+    limit = 64 * 1024  # the smallest bound allowed: 136 long-slug keys do not fit
     box = Outbox(tmp_path / OUTBOX_FILE, clock=clock, max_bytes=limit)
     admitted = 0
-    for i in range(3000):
+    # Every key the wire allows inside the window: ROWS_PER_DAY on each day.
+    for i in range((EXPIRE_AFTER_DAYS + 1) * ROWS_PER_DAY):
         tool = f"{i:06d}-" + "x" * 41  # the longest slug the wire allows
-        admitted += box.admit(resolution(tool=tool))
+        day = i // ROWS_PER_DAY
+        admitted += box.admit(resolution(tool=tool, at=NOW - day * DAY))
         assert box.stats().used_bytes <= limit
     stats = box.stats()
     assert stats.dropped_unreported > 0
-    assert stats.rows + stats.dropped_unreported == admitted == 3000
+    assert stats.rows + stats.dropped_unreported == admitted == MAX_ROW_COUNT
     box.close()
     # The file itself stays near the bound too (WAL folded back in by close).
     assert (tmp_path / OUTBOX_FILE).stat().st_size <= limit + 16 * 4096
@@ -327,7 +326,7 @@ def test_a_full_disk_is_reported_as_such_and_the_outbox_recovers(outbox: Outbox)
     outbox._db.execute(f"PRAGMA max_page_count = {pages}")
     with pytest.raises(sqlite3.OperationalError, match="full"):
         for i in range(500):
-            outbox.admit(resolution(f"tool{i}-{'x' * 40}"))
+            outbox.admit(resolution(f"tool{i}-{'x' * 40}", at=NOW - (1 + i // ROWS_PER_DAY) * DAY))
     outbox._db.execute("PRAGMA max_page_count = 1073741823")
     assert outbox.admit(resolution("teamviewer"))  # no transaction left open
     assert outbox.stats().rows >= 2

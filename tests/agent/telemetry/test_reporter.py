@@ -24,10 +24,11 @@ import grpc
 import pytest
 from ratwatch_proto import telemetry_pb2 as pb
 from ratwatch_proto import telemetry_pb2_grpc as pb_grpc
-from ratwatch_proto.limits import DROPPED_TOOL_ID
+from ratwatch_proto.limits import DROPPED_TOOL_ID, ROWS_PER_DAY
 
 from agent.config import TelemetrySection
-from agent.telemetry.outbox import OUTBOX_FILE, Outbox, utc_day
+from agent.telemetry.counts import utc_day
+from agent.telemetry.outbox import OUTBOX_FILE, Outbox
 from agent.telemetry.reporter import Reporter, to_proto
 from agent.verdict import Level, Outcome, Resolution, Stage, Trigger, Verdict
 
@@ -49,7 +50,7 @@ class Collected:
     """What the test server received and stored."""
 
     calls: list[pb.CountBatch] = field(default_factory=list)
-    metadata: list[dict[str, str]] = field(default_factory=list)
+    metadata: list[dict[str, str | bytes]] = field(default_factory=list)
     seen: set[bytes] = field(default_factory=set)
     tally: Counter[tuple[int, str, int, int, int]] = field(default_factory=Counter)
 
@@ -253,7 +254,7 @@ def test_backoff_grows_with_jitter_up_to_the_cap(tmp_path: Path, clock: Clock) -
 
 
 def test_a_collector_down_for_a_week_costs_only_waiting(tmp_path: Path, clock: Clock) -> None:
-    box = Outbox(tmp_path / OUTBOX_FILE, clock=clock, max_rows=300)
+    box = Outbox(tmp_path / OUTBOX_FILE, clock=clock, max_rows=20)
     servicer = Servicer()
     srv = _serve(servicer)
     port = srv.port
@@ -264,9 +265,11 @@ def test_a_collector_down_for_a_week_costs_only_waiting(tmp_path: Path, clock: C
     i = 0
     while clock.t < end:
         for _ in range(5):
-            admitted += box.admit(resolution(f"tool{i % 97}", clock.t, Trigger.SCAREWARE_PAGE))
+            # within the keys one PC counts a day (ROWS_PER_DAY): 28 keys in the week
+            tool = f"tool{i % ROWS_PER_DAY}"
+            admitted += box.admit(resolution(tool, clock.t, Trigger.SCAREWARE_PAGE))
             i += 1
-        assert box.stats().rows <= 300
+        assert box.stats().rows <= 20
         clock.t += 1800
         if clock.t >= reporter.due_at:
             reporter.step()  # fails: nobody listens
@@ -287,8 +290,8 @@ def test_a_collector_down_for_a_week_costs_only_waiting(tmp_path: Path, clock: C
 def test_a_refused_batch_is_not_retried_forever_and_the_log_holds_no_detail(
     server: Server, outbox: Outbox, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    for i in range(8):
-        outbox.admit(resolution(f"tool{i}", clock.t))
+    for i in range(8):  # over two days: a day holds ROWS_PER_DAY keys
+        outbox.admit(resolution(f"tool{i}", clock.t - (i // ROWS_PER_DAY) * 86_400))
     server.servicer.behaviour.refuse_tool = "tool5"
     reporter = make_reporter(outbox, settings(server.port), clock)
     with caplog.at_level(logging.INFO, logger="agent.telemetry.reporter"):
@@ -438,7 +441,7 @@ def test_tls_with_a_pinned_ca(tmp_path: Path, outbox: Outbox, clock: Clock) -> N
 
 
 def test_the_wire_form_holds_only_the_batch_fields() -> None:
-    from agent.telemetry.outbox import Batch, CountRow
+    from agent.telemetry.counts import Batch, CountRow
 
     batch = Batch(
         b"\x01" * 16,

@@ -113,3 +113,87 @@ class FirefoxHistory(History):
 
     def set_title(self, page_id: int, title: str) -> None:
         self.conn.execute("UPDATE moz_places SET title = ? WHERE id = ?", (title, page_id))
+
+
+# --- a writer in another process --------------------------------------------
+# SQLite's locks are POSIX record locks, which a process never sees for itself
+# (and drops when it closes any descriptor of the file): a writer holding a
+# lock has to be another process, as the browser is.
+HOLD_SCRIPT = r"""
+import sqlite3, sys, time
+path, mode = sys.argv[1], sys.argv[2]
+conn = sqlite3.connect(path, isolation_level=None)
+conn.execute("PRAGMA journal_mode=" + ("TRUNCATE" if mode == "chromium" else "DELETE"))
+if mode == "chromium":
+    # Like Chromium's History: exclusive locking, a transaction left open
+    # between commits, the journal's header still zeroed.
+    conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+    conn.execute("BEGIN")
+    conn.execute(
+        "INSERT INTO urls(url, title, last_visit_time) VALUES ('https://open.example/', 't', 0)"
+    )
+else:
+    # Pages spilled into the file before commit: the header is written and
+    # the database file holds half a transaction.
+    conn.execute("PRAGMA cache_size=1")
+    conn.execute("BEGIN EXCLUSIVE")
+    for i in range(300):
+        conn.execute(
+            "INSERT INTO urls(url, title, last_visit_time) VALUES (?, 't', 0)",
+            ("https://spill%d.example/" % i + "x" * 500,),
+        )
+    page = conn.execute(
+        "INSERT INTO urls(url, title, last_visit_time) VALUES (?, ?, 0)",
+        ("http://203.0.113.5/alert/", "Windows Defender Security Warning"),
+    ).lastrowid
+    conn.execute(
+        "INSERT INTO visits(url, visit_time) VALUES (?, ?)",
+        (page, int((time.time() + 11644473600) * 1e6)),
+    )
+print("ready", flush=True)
+if sys.stdin.readline().strip() == "commit":
+    conn.execute("COMMIT")
+    print("committed", flush=True)
+    sys.stdin.readline()
+"""
+
+
+class HeldWrite:
+    """A child process holding a write transaction on a Chromium history file.
+
+    ``mode`` "spill": the journal header is written and pages reached the
+    file (a write SQLite must not be read through); "chromium": the open
+    transaction Chromium keeps between commits (zeroed header). ``commit()``
+    commits it; ``crash()`` kills the process, leaving the journal behind.
+    """
+
+    def __init__(self, path: Path, mode: str) -> None:
+        import subprocess
+        import sys
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", HOLD_SCRIPT, str(path), mode],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None and self.proc.stdin is not None
+        line = self.proc.stdout.readline()
+        if line.strip() != "ready":
+            raise RuntimeError(f"the writer did not start: {line!r}")
+
+    def commit(self) -> None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("commit\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().strip() == "committed"
+
+    def crash(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            self.proc.wait(timeout=10)

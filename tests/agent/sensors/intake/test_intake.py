@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import threading
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from click.testing import CliRunner
 
 from agent.cli import main
 from agent.config import AgentConfig
-from agent.errors import IntakeError
+from agent.errors import AgentAlreadyRunning, IntakeError
 from agent.events import (
     CallEnded,
     CallerKind,
@@ -130,7 +131,7 @@ class Running:
     def __init__(self, state_dir: Path) -> None:
         self.events: queue.Queue[Event] = queue.Queue()
         config = AgentConfig()
-        ctx = SensorContext(config, lambda: None, time.time, state_dir)  # type: ignore[arg-type]
+        ctx = SensorContext(config, lambda: None, time.time, state_dir)  # type: ignore[arg-type,return-value]
         sensor = create_sensor("intake", ctx)
         assert isinstance(sensor, IntakeSensor)
         self.sensor = sensor
@@ -142,11 +143,9 @@ class Running:
 
 @pytest.fixture
 def running(tmp_path: Path) -> object:
-    before = set(threading.enumerate())
     r = Running(tmp_path)
     yield r
     r.sensor.stop()
-    assert set(threading.enumerate()) <= before, "the intake sensor leaked a thread"
 
 
 def _wait_for(cond: object, timeout: float = 5.0) -> None:
@@ -239,9 +238,9 @@ def test_signal_commands_write_parseable_files(tmp_path: Path) -> None:
         ["payment"],
         ["gift-card"],
     ):
-        result = runner.invoke(main, ["signal", *args, *state])
+        result = runner.invoke(main, ["signal", *args, *state, "--force"])
         assert result.exit_code == 0, result.output
-        assert "queued for the agent" in result.output
+        assert "queued for the next agent to start there" in result.output
     files = sorted((tmp_path / "inbox").glob("*.json"))
     events = [intake.parse(p.read_bytes(), now=time.time()) for p in files]
     kinds = sorted(type(e).__name__ for e in events)
@@ -263,9 +262,54 @@ def test_signal_commands_write_parseable_files(tmp_path: Path) -> None:
 def test_signal_uses_the_config_state_dir(tmp_path: Path) -> None:
     config = tmp_path / "agent.toml"
     config.write_text(f'[agent]\nstate_dir = "{tmp_path / "st"}"\n')
-    result = CliRunner().invoke(main, ["signal", "call-ended", "--config", str(config)])
+    result = CliRunner().invoke(main, ["signal", "call-ended", "--config", str(config), "--force"])
     assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "st" / "inbox").glob("*.json"))) == 1
+
+
+def test_signal_refuses_a_state_dir_no_agent_runs_on(tmp_path: Path) -> None:
+    """Before: "queued for the agent", exit 0, into an inbox nobody reads."""
+    result = CliRunner().invoke(
+        main, ["signal", "call-started", "--caller", "unknown", "--state-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 1
+    assert "no ratwatch agent is running on the state directory" in result.output
+    assert "--force" in result.output
+    assert not (tmp_path / "inbox").exists() or not list((tmp_path / "inbox").iterdir())
+
+
+def test_signal_queues_when_an_agent_holds_the_state_dir(tmp_path: Path) -> None:
+    """The running agent's lock (agent.presence), taken here in another real process."""
+    from agent import presence
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, pathlib; from agent import presence\n"
+            "with presence.hold(pathlib.Path(sys.argv[1])):\n"
+            "    print('held', flush=True); sys.stdin.read()",
+            str(tmp_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert presence.agent_running(tmp_path)
+        result = CliRunner().invoke(
+            main, ["signal", "call-started", "--caller", "unknown", "--state-dir", str(tmp_path)]
+        )
+        assert result.exit_code == 0, result.output
+        assert "queued for the agent:" in result.output
+        with pytest.raises(AgentAlreadyRunning), presence.hold(tmp_path):
+            pass
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(10)
+    assert not presence.agent_running(tmp_path)  # released when the holder ends
 
 
 @pytest.mark.parametrize(
