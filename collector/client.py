@@ -11,8 +11,8 @@ from ratwatch_proto import telemetry_pb2_grpc as pb_grpc
 
 from collector.auth import METADATA_KEY, SCHEME
 from collector.errors import CollectorError
-from collector.model import PERIODS, CellKey, Dimension, Query
-from collector.queries import Report, ReportRow
+from collector.model import PERIODS, CellKey, Dimension, Query, Release
+from collector.report import RELEASE_VIEW, Report, ReportRow
 from collector.server import MAX_REPLY_BYTES
 
 
@@ -64,22 +64,44 @@ def _key(group_by: tuple[Dimension, ...], row: pb.StatsRow) -> CellKey:
     return tuple(values)
 
 
+def _release(r: pb.Release) -> Release:
+    return Release(
+        release_id=r.release_id,
+        kind=Dimension(r.kind),
+        period=r.period,
+        first_day=r.first_day,
+        last_day=r.last_day,
+        provisional=r.provisional,
+        grid=tuple(Dimension(d) for d in r.grid),
+        epsilon=r.epsilon,
+        delta=r.delta,
+        noise_scale=r.noise_scale,
+        threshold=r.threshold,
+        noisy_total=r.noisy_total,
+        cells_checksum=r.cells_checksum,
+        source_checksum="",  # the operator's, never sent
+        source_total=0,
+        created_at=0,
+    )
+
+
 def reply_to_report(query: Query, reply: pb.StatsReply) -> Report:
     """A wire reply as the same Report a local query gives."""
     rows = tuple(
-        ReportRow(
-            _key(query.group_by, r),
-            None if r.suppressed else r.count,
-            None if r.suppressed else r.share,
-        )
+        ReportRow(_key(query.group_by, r), r.count, r.share, r.count_ci95, r.share_ci95)
         for r in reply.rows
     )
     return Report(
         group_by=query.group_by,
         rows=rows,
         total=reply.total,
-        suppressed_cells=reply.suppressed_cells,
-        min_cell_count=reply.min_cell_count,
+        view=RELEASE_VIEW,
+        suppressed=reply.suppressed,
+        release_total=reply.release_total,
+        releases=tuple(_release(r) for r in reply.releases),
+        noise_scale=reply.noise_scale,
+        threshold=reply.threshold,
+        uncovered_days=reply.uncovered_days,
     )
 
 

@@ -24,11 +24,13 @@ import platformdirs
 from ratwatch_proto.limits import MAX_BATCH_ROWS, SLUG
 
 from collector.errors import ConfigError
+from collector.release_policy import ReleaseParams
 from ratwatch_config.errors import ConfigInvalid
 from ratwatch_config.loader import LOG_LEVELS, build, read_toml, sections
 
 DEFAULT_PORT = 50051
 MAX_WORKERS = 64
+MAX_DELAY_DAYS = 35  # the oldest rows validation accepts
 # Used with fullmatch: "$" would also accept a trailing newline.
 TOKEN_HASH = re.compile(r"sha256:[0-9a-f]{64}")
 
@@ -97,6 +99,15 @@ class TokensSection:
 
 
 @dataclass(frozen=True)
+class ReleasesSection:
+    """[releases] the privacy budget and timing of the published releases (collector.releases)."""
+
+    epsilon: float = 1.0  # per release and per PC-day it covers
+    delta: float = 1e-6
+    delay_days: int = 2  # a period is released this many days after its last day
+
+
+@dataclass(frozen=True)
 class CatalogueSection:
     """[catalogue] which tool ids count: the bundled catalogue, plus a LOLRMM snapshot if set."""
 
@@ -130,6 +141,7 @@ class CollectorConfig:
     store: StoreSection = field(default_factory=StoreSection)
     metrics: MetricsSection = field(default_factory=MetricsSection)
     tokens: TokensSection = field(default_factory=TokensSection)
+    releases: ReleasesSection = field(default_factory=ReleasesSection)
     catalogue: CatalogueSection = field(default_factory=CatalogueSection)
     tools: ToolsSection = field(default_factory=ToolsSection)
     limits: LimitsSection = field(default_factory=LimitsSection)
@@ -157,6 +169,12 @@ class CollectorConfig:
 
 
 SECTIONS = sections(CollectorConfig)
+
+
+def release_params(config: CollectorConfig) -> ReleaseParams:
+    """The [releases] section as collector.releases takes it."""
+    r = config.releases
+    return ReleaseParams(epsilon=r.epsilon, delta=r.delta, delay_days=r.delay_days)
 
 
 def split_host_port(address: str) -> tuple[str, int]:
@@ -227,6 +245,15 @@ def check(config: CollectorConfig, origin: str = "") -> None:  # noqa: PLR0912 -
             f"{src}: [collector].log_level must be {', '.join(LOG_LEVELS)} (any case), "
             f"got {c.log_level!r}"
         )
+    r = config.releases
+    if not 0.01 <= r.epsilon <= 10:
+        raise ConfigError(f"{src}: [releases].epsilon must be in 0.01..10, got {r.epsilon}")
+    if not 0 < r.delta <= 1e-3:
+        raise ConfigError(f"{src}: [releases].delta must be in (0, 0.001], got {r.delta}")
+    if not 0 <= r.delay_days <= MAX_DELAY_DAYS:
+        raise ConfigError(
+            f"{src}: [releases].delay_days must be in 0..{MAX_DELAY_DAYS}, got {r.delay_days}"
+        )
     t = config.tls
     if bool(t.cert_file) != bool(t.key_file):
         raise ConfigError(f"{src}: [tls].cert_file and [tls].key_file must be set together")
@@ -239,11 +266,7 @@ def check(config: CollectorConfig, origin: str = "") -> None:  # noqa: PLR0912 -
             "(only behind a TLS-terminating proxy)"
         )
     _check_store(config.store, src)
-    if config.metrics.listen:
-        try:
-            split_host_port(config.metrics.listen)
-        except ValueError as exc:
-            raise ConfigError(f"{src}: [metrics].listen: {exc}") from None
+    _check_metrics(config.metrics, src)
     for key in ("allow", "deny"):
         for i, tool_id in enumerate(getattr(config.tools, key)):
             if not SLUG.fullmatch(tool_id):
@@ -275,6 +298,15 @@ def check(config: CollectorConfig, origin: str = "") -> None:  # noqa: PLR0912 -
                     f"{src}: [tokens].{role}[{i}] must be 'sha256:' and 64 lowercase hex "
                     "digits (create tokens with `ratwatch-collector token add`)"
                 )
+
+
+def _check_metrics(m: MetricsSection, src: str) -> None:
+    """[metrics]: an empty listen address (no endpoint) or a HOST:PORT."""
+    if m.listen:
+        try:
+            split_host_port(m.listen)
+        except ValueError as exc:
+            raise ConfigError(f"{src}: [metrics].listen: {exc}") from None
 
 
 def _check_store(s: StoreSection, src: str) -> None:

@@ -11,7 +11,7 @@ second and a tuple is the cheapest immutable value Python has.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 
@@ -129,3 +129,31 @@ class Cell(NamedTuple):
 
     key: CellKey
     count: int  # type: ignore[assignment]  # shadows tuple.count(), which nothing here calls
+
+
+@dataclass(frozen=True)
+class Release:
+    """One stored release. ``cells`` may be left empty when only the header was read."""
+
+    release_id: str
+    kind: Dimension
+    period: str
+    first_day: int
+    last_day: int
+    provisional: bool
+    grid: tuple[Dimension, ...]
+    epsilon: float
+    delta: float
+    noise_scale: float
+    threshold: int
+    noisy_total: int
+    cells_checksum: str
+    source_checksum: str  # operator only: never sent to analysts
+    source_total: int  # operator only
+    created_at: int
+    cells: tuple[tuple[CellKey, int], ...] = field(default=(), compare=False)
+
+    @property
+    def released_total(self) -> int:
+        """Sum of the released cells (needs the cells)."""
+        return sum(count for _, count in self.cells)

@@ -28,7 +28,9 @@ from __future__ import annotations
 import psycopg
 from psycopg.rows import TupleRow
 
-SCHEMA_VERSION = 3
+from collector.model import Dimension, Outcome, Stage, Trigger
+
+SCHEMA_VERSION = 4
 SLOTS = 16
 # Held while migrating: 'ratwatch' as a 64-bit integer (pg_advisory_xact_lock takes a bigint).
 LOCK_KEY = int.from_bytes(b"ratwatch", "big")
@@ -53,6 +55,84 @@ MONTH_OF_DAY = (
     "((extract(year FROM date '1970-01-01' + {day}) * 12"
     " + extract(month FROM date '1970-01-01' + {day}) - 1)::integer)"
 )
+
+READER_ROLE = "ratwatch_reader"  # may read the published schema's views, and nothing else
+
+
+def _names(column: str, enum: type[Trigger] | type[Stage] | type[Outcome] | type[Dimension]) -> str:
+    """A CASE turning an enum column into its lower-case name (fixed text, for the views)."""
+    whens = " ".join(f"WHEN {int(m)} THEN '{m.name.lower()}'" for m in enum)
+    return f"CASE {column} {whens} END"
+
+
+# Releases (collector.pg_release), append-only, and what BI tools may read:
+# the views of schema ``published`` expose releases only (no raw tally, no
+# per-token tally, not the operator's source checksum and total), and run
+# with their owner's rights, so the reader role needs no grant on any table.
+_RELEASES = f"""
+CREATE TABLE release (
+    release_id text PRIMARY KEY,
+    kind smallint NOT NULL,
+    period text NOT NULL,
+    first_day integer NOT NULL,
+    last_day integer NOT NULL,
+    provisional boolean NOT NULL,
+    grid smallint[] NOT NULL,
+    epsilon double precision NOT NULL,
+    delta double precision NOT NULL,
+    noise_scale double precision NOT NULL,
+    threshold integer NOT NULL,
+    noisy_total bigint NOT NULL,
+    cells_checksum text NOT NULL,
+    source_checksum text NOT NULL,
+    source_total bigint NOT NULL,
+    created_at bigint NOT NULL
+);
+CREATE TABLE release_cell (
+    release_id text NOT NULL REFERENCES release,
+    n integer NOT NULL,
+    tool_id text,
+    trigger smallint,
+    stage smallint,
+    outcome smallint,
+    region text,
+    count bigint NOT NULL,
+    PRIMARY KEY (release_id, n)
+);
+CREATE FUNCTION release_never_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'a release never changes and is never deleted'; END $$;
+CREATE TRIGGER release_never_changes BEFORE UPDATE OR DELETE OR TRUNCATE ON release
+    FOR EACH STATEMENT EXECUTE FUNCTION release_never_changes();
+CREATE TRIGGER release_cell_never_changes BEFORE UPDATE OR DELETE OR TRUNCATE ON release_cell
+    FOR EACH STATEMENT EXECUTE FUNCTION release_never_changes();
+CREATE SCHEMA published;
+CREATE VIEW published.releases AS
+SELECT release_id, {_names("kind", Dimension)} AS kind, period,
+       date '1970-01-01' + first_day AS first_date, date '1970-01-01' + last_day AS last_date,
+       provisional, epsilon, delta, noise_scale, threshold, noisy_total, cells_checksum,
+       to_timestamp(created_at) AS created_at
+FROM release;
+CREATE VIEW published.release_cells AS
+SELECT c.release_id, {_names("r.kind", Dimension)} AS kind, r.period,
+       date '1970-01-01' + r.first_day AS first_date, date '1970-01-01' + r.last_day AS last_date,
+       r.provisional, c.tool_id, {_names("c.trigger", Trigger)} AS trigger,
+       {_names("c.stage", Stage)} AS stage, {_names("c.outcome", Outcome)} AS outcome,
+       c.region, c.count
+FROM release_cell c JOIN release r USING (release_id);
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{READER_ROLE}') THEN
+        BEGIN
+            CREATE ROLE {READER_ROLE} NOLOGIN;
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE NOTICE 'no CREATEROLE: create role {READER_ROLE} and grant it (docs/deploy.md)';
+            RETURN;
+        END;
+    END IF;
+    GRANT USAGE ON SCHEMA published TO {READER_ROLE};
+    GRANT SELECT ON ALL TABLES IN SCHEMA published TO {READER_ROLE};
+END $$;
+"""  # noqa: S608 - fixed names and enum names
 
 # Version -> the script that brings version - 1 to it. Never edit a step
 # that has shipped: add the next one.
@@ -96,6 +176,7 @@ CREATE INDEX token_day_day ON token_day (day);
 INSERT INTO token_day (token, day, tool_id, trigger, stage, outcome, region, slot, count)
 SELECT '', day, tool_id, trigger, stage, outcome, region, slot, count FROM tally_day;
 """,
+    4: _RELEASES,
 }
 assert sorted(MIGRATIONS) == list(range(1, SCHEMA_VERSION + 1))
 

@@ -39,8 +39,9 @@ import operator
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 
 import psycopg
 import psycopg.errors
@@ -49,9 +50,9 @@ from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool, PoolTimeout
 from ratwatch_proto.limits import MAX_AGE_DAYS
 
-from collector import metrics, pg_schema, pg_tokens
+from collector import metrics, pg_release, pg_schema, pg_tokens
 from collector.errors import StoreError
-from collector.model import Batch, Cell, IngestResult, Query
+from collector.model import Batch, Cell, CellKey, IngestResult, Query, Release
 from collector.periods import month_of_day
 from collector.pg_query import run_query
 from collector.store import MAX_GROUP
@@ -333,6 +334,45 @@ class PgStore:
                 return pg_tokens.purge(conn, token, since_day)
         except (psycopg.Error, PoolTimeout) as exc:
             raise StoreError(f"{self.where}: purge failed: {_first_line(exc)}") from None
+
+    # --- releases (collector.pg_release) ---------------------------------------
+
+    @contextmanager
+    def releasing(self) -> Iterator[bool]:
+        """The release lock for one pass, on a connection held for it; False: another has it."""
+        try:
+            with self._pool.connection() as conn, pg_release.computing(conn) as mine:
+                yield mine
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StoreError(f"{self.where}: release lock: {_first_line(exc)}") from None
+
+    def put_release(self, release: Release) -> bool:
+        """Insert ``release`` once, its cells in the same transaction."""
+        if self._read_only:
+            raise StoreError("the store is read-only: releases are made by the collector")
+        try:
+            with self._pool.connection() as conn:
+                return pg_release.put(conn, release)
+        except (psycopg.Error, PoolTimeout) as exc:
+            why = _first_line(exc)
+            raise StoreError(f"{self.where}: storing release {release.release_id}: {why}") from None
+
+    def release_headers(self) -> list[Release]:
+        """Every release's header."""
+        try:
+            with self._pool.connection() as conn:
+                return pg_release.headers(conn)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StoreError(f"{self.where}: reading releases failed: {_first_line(exc)}") from None
+
+    def release_cells(self, release_id: str) -> tuple[tuple[CellKey, int], ...]:
+        """One release's cells."""
+        try:
+            with self._pool.connection() as conn:
+                return pg_release.cells(conn, release_id)
+        except (psycopg.Error, PoolTimeout) as exc:
+            why = _first_line(exc)
+            raise StoreError(f"{self.where}: reading release {release_id} failed: {why}") from None
 
     # --- lifecycle ------------------------------------------------------------
 

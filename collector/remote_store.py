@@ -14,17 +14,19 @@ its writer must not accept calls it cannot acknowledge.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 from collector import ipc
 from collector.errors import StoreError
-from collector.model import Batch, Cell, IngestResult, Query
+from collector.model import Batch, Cell, CellKey, IngestResult, Query, Release
 from collector.sqlite_store import SqliteStore
 
 _STOP = b""
@@ -82,6 +84,22 @@ class RemoteStore:
     def purge_token(self, token: str, since_day: int) -> int:
         """Not from a front end: purging runs with the collector stopped."""
         raise StoreError("a front end cannot purge; stop the collector and run token revoke")
+
+    def put_release(self, release: Release) -> bool:
+        """Refused: only the writer process computes releases (exactly once per period)."""
+        raise StoreError("releases are made by the collector's writer process, not a front end")
+
+    def releasing(self) -> AbstractContextManager[bool]:
+        """Never a front end's: the writer process makes releases."""
+        return contextlib.nullcontext(False)
+
+    def release_headers(self) -> list[Release]:
+        """Every release's header, read from the database."""
+        return self._reader.release_headers()
+
+    def release_cells(self, release_id: str) -> tuple[tuple[CellKey, int], ...]:
+        """One release's cells, read from the database."""
+        return self._reader.release_cells(release_id)
 
     def _send_loop(self) -> None:
         while True:

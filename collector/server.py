@@ -32,10 +32,11 @@ from grpc_health.v1._async import HealthServicer  # the asyncio servicer (health
 from grpc_reflection.v1alpha import reflection
 
 from collector.auth import TokenCheck
-from collector.config import CollectorConfig, is_loopback, split_host_port
+from collector.config import CollectorConfig, is_loopback, release_params, split_host_port
 from collector.errors import ConfigError
 from collector.known_tools import ToolPolicy
 from collector.ratelimit import PeerKeys, RateLimiter, limits_of
+from collector.releases import ReleaseWorker
 from collector.service import STATS, TELEMETRY, Access, StatsService, TelemetryService
 from collector.store import Store, describe_configured, open_configured
 from collector.validate import BatchValidator
@@ -89,6 +90,7 @@ class CollectorServer:
         self._server: grpc.aio.Server | None = None
         self._health = HealthServicer()
         self.address = ""
+        self.releases: ReleaseWorker | None = None  # only where this process writes the store
 
     @property
     def store(self) -> Store:
@@ -111,6 +113,9 @@ class CollectorServer:
             if self.config.store.kind == "sqlite":
                 sys.setswitchinterval(SWITCH_INTERVAL)
             self._store = open_configured(self.config, clock=self._clock)
+            self.releases = ReleaseWorker(
+                self._store, release_params(self.config), self._clock, visible=self._visible
+            )
         tokens = TokenCheck(self.config.tokens.agent, self.config.tokens.analyst)
         access = Access(tokens)
         server = grpc.aio.server(
@@ -140,7 +145,7 @@ class CollectorServer:
                     RateLimiter(limits_of(self.config)),
                     PeerKeys(self._peer_secret),
                 ).handler(),
-                StatsService(self._store, access, c.min_cell_count, self._visible).handler(),
+                StatsService(self._store, access, self._visible).handler(),
             ]
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
@@ -155,12 +160,15 @@ class CollectorServer:
                 port = server.add_secure_port(c.listen, credentials)
         except RuntimeError as exc:
             self._store.close()
+            self.releases = None
             raise ConfigError(f"cannot listen on {c.listen}: {exc} (port in use?)") from exc
         self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         await server.start()
         for name in ("", TELEMETRY, STATS):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._server = server
+        if self.releases is not None:
+            self.releases.start()
         return self.address
 
     def describe(self) -> str:
@@ -173,6 +181,8 @@ class CollectorServer:
             await self._health.enter_graceful_shutdown()
             await self._server.stop(self.config.collector.grace_seconds if grace is None else grace)
             self._server = None
+        if self.releases is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.releases.stop)
         if self._store is not None:
             # close() joins the writer after its last commit: run it off the loop.
             await asyncio.get_running_loop().run_in_executor(None, self._store.close)

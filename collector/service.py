@@ -13,6 +13,7 @@ a client "our bug" when it is theirs. ``_lenient`` hands the handler a
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -28,8 +29,9 @@ from collector import metrics, queries
 from collector.auth import AuthError, Role, TokenCheck
 from collector.errors import StoreError, ValidationError
 from collector.group_commit import GroupCommit
-from collector.model import Dimension
+from collector.model import Dimension, Release
 from collector.ratelimit import PeerKeys, RateLimiter
+from collector.report import Report
 from collector.store import MAX_GROUP, Store
 from collector.validate import BatchValidator, validate_query
 
@@ -210,13 +212,35 @@ class TelemetryService:
 _PERIOD_DIMS = (Dimension.DAY, Dimension.WEEK, Dimension.MONTH, Dimension.QUARTER)
 
 
-def report_to_proto(report: queries.Report) -> pb.StatsReply:
-    """Build the wire reply from a published report."""
+def release_to_proto(rel: Release, out: pb.Release) -> None:
+    """A release's public header (never its source checksum or total: those are the operator's)."""
+    out.release_id = rel.release_id
+    out.kind = int(rel.kind)  # type: ignore[assignment]
+    out.period = rel.period
+    out.first_day = rel.first_day
+    out.last_day = rel.last_day
+    out.provisional = rel.provisional
+    out.grid.extend(int(d) for d in rel.grid)  # type: ignore[misc]
+    out.noise_scale = rel.noise_scale
+    out.threshold = rel.threshold
+    out.epsilon = rel.epsilon
+    out.delta = rel.delta
+    out.noisy_total = rel.noisy_total
+    out.cells_checksum = rel.cells_checksum
+
+
+def report_to_proto(report: Report) -> pb.StatsReply:
+    """Build the wire reply from a release report."""
     reply = pb.StatsReply(
         total=report.total,
-        suppressed_cells=report.suppressed_cells,
-        min_cell_count=report.min_cell_count,
+        suppressed=report.suppressed,
+        release_total=report.release_total,
+        noise_scale=report.noise_scale,
+        threshold=report.threshold,
+        uncovered_days=report.uncovered_days,
     )
+    for rel in report.releases:
+        release_to_proto(rel, reply.releases.add())
     for row in report.rows:
         out = reply.rows.add()
         for dim, value in zip(report.group_by, row.key, strict=True):
@@ -232,24 +256,20 @@ def report_to_proto(report: queries.Report) -> pb.StatsReply:
                 out.outcome = int(value)  # type: ignore[assignment]
             elif dim is Dimension.REGION:
                 out.region = str(value)
-        if row.count is None:
-            out.suppressed = True
-        else:
-            out.count = row.count
-            out.share = row.share or 0.0
+        out.count = row.count or 0
+        out.share = row.share or 0.0
+        out.count_ci95 = row.count_ci95 or 0.0
+        out.share_ci95 = row.share_ci95 or 0.0
     return reply
 
 
 class StatsService:
-    """Answers analysts' grouped queries with small-cell suppression."""
+    """Answers analysts' grouped queries from releases only (collector.queries)."""
 
-    def __init__(
-        self, store: Store, access: Access, min_cell_count: int, visible: frozenset[str]
-    ) -> None:
+    def __init__(self, store: Store, access: Access, visible: frozenset[str]) -> None:
         self._store = store
         self._access = access
-        self._min_cell_count = min_cell_count
-        self._visible = visible
+        self._visible = visible  # collector.known_tools: held and denied ids are in no answer
 
     async def query(
         self, request: pb.StatsQuery | Malformed, context: grpc.aio.ServicerContext[Any, Any]
@@ -267,7 +287,7 @@ class StatsService:
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         loop = asyncio.get_running_loop()
         work = loop.run_in_executor(
-            None, queries.run, self._store, query, self._min_cell_count, self._visible
+            None, functools.partial(queries.run, self._store, query, visible=self._visible)
         )
         try:
             report = await asyncio.wait_for(work, timeout=context.time_remaining())

@@ -20,9 +20,10 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import msgpack
 
+from collector import sqlite_release
 from collector.model import RowTuple
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # Each tally is kept at two grains (day, month) and two widths: every
 # dimension, or only tool and region ("narrow"), the shape of the most
@@ -150,7 +151,12 @@ def _from_5(conn: sqlite3.Connection) -> None:
     conn.execute(_PER_DEPLOYMENT)
 
 
-_UPGRADES = {4: _from_4, 5: _from_5}
+def _from_6(conn: sqlite3.Connection) -> None:
+    """Version 7 adds the releases (collector.sqlite_release); tallies are unchanged."""
+    sqlite_release.create(conn)
+
+
+_UPGRADES = {4: _from_4, 5: _from_5, 6: _from_6}
 
 
 class SchemaError(Exception):
@@ -181,7 +187,12 @@ def prepare(conn: sqlite3.Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version == 0:
         conn.executescript(
-            _TALLIES + _SEEN + _PENDING + _PER_DEPLOYMENT + f"PRAGMA user_version={SCHEMA_VERSION};"
+            _TALLIES
+            + _SEEN
+            + _PENDING
+            + _PER_DEPLOYMENT
+            + sqlite_release.DDL
+            + f"PRAGMA user_version={SCHEMA_VERSION};"
         )
         return
     while version in _UPGRADES:

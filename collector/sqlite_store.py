@@ -41,6 +41,7 @@ collector.sqlite_query for how queries use them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import operator
@@ -50,14 +51,15 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from filelock import BaseFileLock, FileLock, Timeout
 from ratwatch_proto.limits import MAX_AGE_DAYS
 
-from collector import metrics, sqlite_schema, sqlite_tokens
+from collector import metrics, sqlite_release, sqlite_schema, sqlite_tokens
 from collector.errors import StoreError
-from collector.model import Batch, Cell, IngestResult, Query, RowTuple
+from collector.model import Batch, Cell, CellKey, IngestResult, Query, Release, RowTuple
 from collector.periods import month_of_day
 from collector.sqlite_query import run_query
 from collector.sqlite_schema import CellPacker, staged_token_rows
@@ -161,7 +163,7 @@ class SqliteStore:
     _sums: dict[_DayKey, int]
     _token_sums: dict[sqlite_tokens.TokenKey, int]  # the same cells per token
 
-    def __init__(
+    def __init__(  # noqa: PLR0915 - opening is one sequence of steps, each undone on failure
         self,
         data_dir: Path,
         *,
@@ -174,6 +176,7 @@ class SqliteStore:
         self._closed = False
         self._lock = threading.Lock()
         self._read_lock = threading.Lock()
+        self._release_lock = threading.Lock()
         self._queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         opened: list[sqlite3.Connection] = []
@@ -207,6 +210,13 @@ class SqliteStore:
             self._reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             opened.append(self._reader)
             self._reader.execute("PRAGMA query_only=ON")
+            # Releases are written rarely and apart from the tallies (never
+            # by the writer thread, whose in-memory sums they do not touch).
+            self._release_conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False
+            )
+            opened.append(self._release_conn)
+            self._release_conn.execute("PRAGMA busy_timeout=10000")
         except (sqlite3.Error, ValueError, sqlite_schema.SchemaError) as exc:
             # ValueError: staged cells an upgrade could not read.
             for conn in opened:
@@ -226,6 +236,7 @@ class SqliteStore:
         except (sqlite3.Error, ValueError) as exc:  # ValueError: unreadable staged cells
             self._conn.close()
             self._reader.close()
+            self._release_conn.close()
             self._dir_lock.release()
             raise StoreError(f"{self.path}: cannot read the staged tallies: {exc}") from exc
         self._writer = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
@@ -482,6 +493,40 @@ class SqliteStore:
         assert isinstance(removed, int)
         return removed
 
+    # --- releases -------------------------------------------------------------
+
+    def put_release(self, release: Release) -> bool:
+        """Insert ``release`` once; see collector.sqlite_release."""
+        if self._read_only:
+            raise StoreError("the store is read-only: releases are made by the collector")
+        try:
+            with self._release_lock:
+                if self._closed:
+                    raise StoreError("the store is closed")
+                return sqlite_release.put(self._release_conn, release)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: storing release {release.release_id}: {exc}") from exc
+
+    def releasing(self) -> AbstractContextManager[bool]:
+        """Always this store's: the data dir lock makes it the only writer."""
+        return contextlib.nullcontext(True)
+
+    def release_headers(self) -> list[Release]:
+        """Every release's header."""
+        try:
+            with self._read_lock:
+                return sqlite_release.headers(self._reader)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: reading releases failed: {exc}") from exc
+
+    def release_cells(self, release_id: str) -> tuple[tuple[CellKey, int], ...]:
+        """One release's cells."""
+        try:
+            with self._read_lock:
+                return sqlite_release.cells(self._reader, release_id)
+        except (sqlite3.Error, ValueError) as exc:  # ValueError: an unreadable blob
+            raise StoreError(f"{self.path}: reading release {release_id} failed: {exc}") from exc
+
     # --- lifecycle ------------------------------------------------------------
 
     def close(self) -> None:
@@ -499,5 +544,7 @@ class SqliteStore:
             except sqlite3.Error as exc:  # a reader may hold it; the WAL stays valid
                 log.warning("WAL checkpoint at close skipped: %s", exc)
             self._conn.close()
+            with self._release_lock:
+                self._release_conn.close()
             self._dir_lock.release()
         self._reader.close()

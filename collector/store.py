@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
 from collector.config import CollectorConfig
-from collector.model import Batch, Cell, IngestResult, Query
+from collector.model import Batch, Cell, CellKey, IngestResult, Query, Release
 
 
 class Store(Protocol):
@@ -59,6 +60,33 @@ class Store(Protocol):
 
         Raises StoreError on a store that cannot write (read-only, a front end).
         """
+        ...
+
+    # --- releases (collector.releases): written once, never changed ---------
+
+    def put_release(self, release: Release) -> bool:
+        """Store ``release`` unless one with its id exists; True when stored.
+
+        Raises StoreError on a store that cannot write (read-only, or a
+        front end: only the writing process computes releases).
+        """
+        ...
+
+    def releasing(self) -> AbstractContextManager[bool]:
+        """Held around a pass of the release worker; yields False while another process makes them.
+
+        With SQLite the one writing process alone makes releases (True); with
+        PostgreSQL N collectors share the database and one at a time may
+        (collector.pg_release), so that each release is computed once.
+        """
+        ...
+
+    def release_headers(self) -> list[Release]:
+        """Every stored release, without cells, in (first_day, release_id) order."""
+        ...
+
+    def release_cells(self, release_id: str) -> tuple[tuple[CellKey, int], ...]:
+        """The released cells of one release, keys in its grid's order."""
         ...
 
     def close(self) -> None:

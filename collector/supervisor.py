@@ -45,11 +45,13 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from collector.config import CollectorConfig, split_host_port
+from collector.config import CollectorConfig, release_params, split_host_port
 from collector.errors import CollectorError, ConfigError
+from collector.known_tools import ToolPolicy
 from collector.metrics import MULTIPROC_ENV, serve_metrics
 from collector.metrics import address as metrics_address
 from collector.ratelimit import RateLimiter, limits_of
+from collector.releases import ReleaseWorker
 from collector.server import announce, describe, quiet_gc
 from collector.store import open_configured
 from collector.write_hub import WriteHub
@@ -157,9 +159,18 @@ class Supervisor:
         """Serve until SIGTERM/SIGINT; raises CollectorError when it cannot start."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self._stop.set())
+        visible = ToolPolicy.from_config(self.config).visible  # before the lock: may refuse
         # SQLite: this process is the writer and takes the data dir lock.
         shared = self.config.store.kind != "sqlite"
         store = None if shared else open_configured(self.config)
+        # SQLite: releases are made here, in the one writing process: once per period,
+        # however many front ends answer queries from them; held ids never enter one.
+        # PostgreSQL: every front end runs its own worker, and the database makes
+        # each release once (collector.pg_release).
+        releases = None
+        if store is not None:
+            releases = ReleaseWorker(store, release_params(self.config), visible=visible)
+            releases.start()
         try:
             host, port = reserve_port(self.config.collector.listen)
             address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -191,6 +202,8 @@ class Supervisor:
                 if metrics is not None:
                     metrics[0].shutdown()
         finally:
+            if releases is not None:
+                releases.stop()
             if store is not None:
                 store.close()
         self.echo("stopped cleanly; every acknowledged count is on disk")

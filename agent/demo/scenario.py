@@ -174,10 +174,17 @@ def run_demo(options: DemoOptions, echo: Echo) -> None:
             n = _wait_for_tool(collector, "anydesk", 30)
             echo(f"      the collector has counted AnyDesk {n} time(s).")
             echo("")
-            echo("What an analyst sees (ratwatch-collector stats --by tool,trigger,stage,outcome):")
+            echo(
+                "The operator's raw view of this demo collector "
+                "(ratwatch-collector stats --data-dir ... --raw):"
+            )
             echo("")
-            for line in collector.stats_table().rstrip().splitlines():
+            for line in collector.raw_table().rstrip().splitlines():
                 echo(("    " + line).rstrip())
+            echo("")
+            echo("Analysts never see this raw view: they get releases, fixed tables per closed")
+            echo("period with noise and a threshold. Today is not closed, so the analysts' view")
+            echo("(ratwatch-collector stats --collector ...) has no release with this count yet.")
             echo("")
             echo("Only these counts left the 'PC': a day, the tool id, what came before, how far")
             echo("it got and what the person chose. No names, numbers, paths or addresses.")
@@ -195,14 +202,20 @@ def run_demo(options: DemoOptions, echo: Echo) -> None:
 def _show_dashboard(
     options: DemoOptions, echo: Echo, collector: CollectorChild, dashboard: DashboardChild
 ) -> None:
-    """Start the analysts' dashboard on the demo's collector and check it shows the count."""
+    """Start the analysts' dashboard on the demo's collector and say what it shows."""
     import datetime as dt
 
     url = dashboard.start(collector.address)
     month = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m")
     shown = dashboard.count_shown(collector.analyst_token, "AnyDesk", month)
     echo("")
-    echo(f"The analysts' dashboard shows the same count (AnyDesk {shown}) at {url}?period={month}")
+    if shown is None:
+        echo(
+            f"The analysts' dashboard at {url}?period={month} shows releases only: "
+            "this month has no release with today's count yet."
+        )
+    else:  # a release holds it (not in a demo: today is never released)
+        echo(f"The analysts' dashboard shows AnyDesk {shown} from releases at {url}?period={month}")
     echo(f"      (sign in with the demo's analyst token {collector.analyst_token})")
     if not options.dashboard:
         echo("      (run the demo with --dashboard to open it in a browser and look around)")

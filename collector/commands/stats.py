@@ -69,9 +69,15 @@ def _parse_by(value: str) -> list[str]:
     help="Collector config giving the data dir and min_cell_count for reading locally.",
 )
 @click.option(
+    "--raw",
+    is_flag=True,
+    help="Operator only, with --data-dir or --config: the raw tallies, NOT FOR PUBLICATION "
+    "(analysts get releases).",
+)
+@click.option(
     "--min-cell-count",
     type=click.IntRange(min=1),
-    help="Local reading only: suppress cells below this (default: the config's, 5).",
+    help="With --raw: suppress cells below this (default: the config's, 5).",
 )
 @click.option(
     "--by",
@@ -135,6 +141,7 @@ def stats(  # noqa: PLR0917 - click passes every option
     client_key: Path | None,
     data_dir: Path | None,
     config_path: Path | None,
+    raw: bool,
     min_cell_count: int | None,
     by: str,
     since: dt.datetime | None,
@@ -155,11 +162,15 @@ def stats(  # noqa: PLR0917 - click passes every option
       ratwatch-collector stats --by tool,month --since 2026-01-01 --format csv
       ratwatch-collector stats --collector collector.example:50051 --by trigger
 
-    Cells below the minimum cell count are shown suppressed (e.g. <5) and
-    left out of the total and the shares.
+    Every answer is added up from releases: fixed tables per closed period
+    with noise and a threshold, so no set of queries unmasks a small count.
+    Each count comes with its 95 % interval; cells below the threshold are
+    not listed, and their counts are in the "suppressed" figure. The
+    operator can see the raw tallies on the collector's own machine with
+    --data-dir DIR --raw (not for publication).
     """
     from collector import config as config_mod
-    from collector import queries
+    from collector import queries, raw_view
     from collector.client import Remote, query_to_proto, remote_query
     from collector.errors import CollectorError
     from collector.known_tools import ToolPolicy
@@ -185,6 +196,13 @@ def stats(  # noqa: PLR0917 - click passes every option
     )
     if since and until and since > until:
         raise click.BadParameter("--since is after --until")
+    if raw and address:
+        raise click.UsageError(
+            "--raw reads the data dir on the collector's machine; a collector serves "
+            "releases only (drop --collector, give --data-dir)"
+        )
+    if min_cell_count and not raw:
+        raise click.UsageError("--min-cell-count applies to --raw only (releases have a threshold)")
     try:
         # The collector's own query validation, also when reading a data dir
         # locally: a typo like --region UK is an error, not an empty table.
@@ -201,12 +219,13 @@ def stats(  # noqa: PLR0917 - click passes every option
             config = config_mod.load(config_path)
             store = open_for_command(config, data_dir, read_only=True)
             try:
-                report = queries.run(
-                    store,
-                    query,
-                    min_cell_count or config.collector.min_cell_count,
-                    ToolPolicy.from_config(config).visible,
-                )
+                visible = ToolPolicy.from_config(config).visible
+                if raw:
+                    report = raw_view.run(
+                        store, query, min_cell_count or config.collector.min_cell_count, visible
+                    )
+                else:
+                    report = queries.run(store, query, visible=visible)
             finally:
                 store.close()
     except CollectorError as exc:

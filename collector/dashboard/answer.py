@@ -20,11 +20,11 @@ from ratwatch_proto import telemetry_pb2 as pb
 from collector.client import reply_to_report
 from collector.model import Query
 from collector.names import display_name
-from collector.queries import Report
 from collector.render import as_csv
+from collector.report import Report
 
-# The reply fields every version has; the rows are shown, the rest are notes.
-_FIRST_VERSION = frozenset({"rows", "total", "suppressed_cells", "min_cell_count"})
+# The reply fields that are shown as such; every other set field is a note.
+_FIRST_VERSION = frozenset({"rows", "total"})
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,10 @@ def notes_of(reply: pb.StatsReply) -> tuple[Note, ...]:
                 notes.append(Note(field.name, ", ".join(_text(field, v) for v in value)))
         elif value:
             notes.append(Note(field.name, _text(field, value)))
-    notes.append(Note("min_cell_count", str(reply.min_cell_count)))
-    notes.append(Note("suppressed_cells", str(reply.suppressed_cells)))
+    if reply.releases:
+        notes.insert(0, Note("release_ids", ", ".join(r.release_id for r in reply.releases)))
+    if not reply.suppressed:
+        notes.append(Note("suppressed", "0"))
     return tuple(notes)
 
 

@@ -121,7 +121,7 @@ def _fmt_share(share: float | None) -> str:
 
 
 def _count(count: int | None, answer: Answer) -> str:
-    return f"<{answer.report.min_cell_count}" if count is None else str(count)
+    return f"<{answer.report.threshold}" if count is None else str(count)
 
 
 def tools_section(t: Texts, now: Answer, before: Answer) -> Section:

@@ -360,7 +360,8 @@ class StatsRow(_message.Message):
     REGION_FIELD_NUMBER: _builtins.int
     COUNT_FIELD_NUMBER: _builtins.int
     SHARE_FIELD_NUMBER: _builtins.int
-    SUPPRESSED_FIELD_NUMBER: _builtins.int
+    COUNT_CI95_FIELD_NUMBER: _builtins.int
+    SHARE_CI95_FIELD_NUMBER: _builtins.int
     tool_id: _builtins.str
     """Only the dimensions in group_by are set."""
     period: _builtins.str
@@ -370,11 +371,18 @@ class StatsRow(_message.Message):
     outcome: Global___Outcome.ValueType
     region: _builtins.str
     count: _builtins.int
-    """0 when suppressed."""
+    """Sum of the released (noisy, above-threshold) cells with this key."""
     share: _builtins.float
-    """count / total over published cells; 0 when suppressed."""
-    suppressed: _builtins.bool
-    """True when count < min_cell_count; the value is not disclosed."""
+    """count / release_total: the share of all counts in the releases used,
+    including those in suppressed cells.
+    """
+    count_ci95: _builtins.float
+    """Half-width of the 95 % interval of count (noise only; see the docs'
+    "About the data"): the true sum of these cells lies in count ± count_ci95
+    with at least 95 % probability.
+    """
+    share_ci95: _builtins.float
+    """Half-width of the 95 % interval of share."""
     def __init__(
         self,
         *,
@@ -386,15 +394,88 @@ class StatsRow(_message.Message):
         region: _builtins.str = ...,
         count: _builtins.int = ...,
         share: _builtins.float = ...,
-        suppressed: _builtins.bool = ...,
+        count_ci95: _builtins.float = ...,
+        share_ci95: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "outcome", b"outcome", "period", b"period", "region", b"region", "share", b"share", "stage", b"stage", "suppressed", b"suppressed", "tool_id", b"tool_id", "trigger", b"trigger"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "count_ci95", b"count_ci95", "outcome", b"outcome", "period", b"period", "region", b"region", "share", b"share", "share_ci95", b"share_ci95", "stage", b"stage", "tool_id", b"tool_id", "trigger", b"trigger"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StatsRow: _TypeAlias = StatsRow  # noqa: Y015
+
+@_typing.final
+class Release(_message.Message):
+    """One release an answer was added up from: a fixed, noisy table for one
+    period, computed once by the collector and never changed.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RELEASE_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    FIRST_DAY_FIELD_NUMBER: _builtins.int
+    LAST_DAY_FIELD_NUMBER: _builtins.int
+    PROVISIONAL_FIELD_NUMBER: _builtins.int
+    GRID_FIELD_NUMBER: _builtins.int
+    NOISE_SCALE_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    EPSILON_FIELD_NUMBER: _builtins.int
+    DELTA_FIELD_NUMBER: _builtins.int
+    NOISY_TOTAL_FIELD_NUMBER: _builtins.int
+    CELLS_CHECKSUM_FIELD_NUMBER: _builtins.int
+    release_id: _builtins.str
+    """Stable id, e.g. "month/2017-02" or, provisional, "month/2017-02/to/2017-02-14"."""
+    kind: Global___Dimension.ValueType
+    """DAY, WEEK, MONTH or QUARTER."""
+    period: _builtins.str
+    """Period label, e.g. "2017-02"."""
+    first_day: _builtins.int
+    """The days it covers (days since epoch, inclusive)."""
+    last_day: _builtins.int
+    provisional: _builtins.bool
+    """True for the running period's release of the days closed so far."""
+    noise_scale: _builtins.float
+    """Scale of the discrete Laplace noise added to every cell."""
+    threshold: _builtins.int
+    """Cells whose noisy count is below this are not released."""
+    epsilon: _builtins.float
+    """Privacy budget this release spent per contribution (one PC's counts for one day)."""
+    delta: _builtins.float
+    noisy_total: _builtins.int
+    """Noisy count of everything in the period (released cells plus suppressed)."""
+    cells_checksum: _builtins.str
+    """SHA-256 (hex) of the released cells, for integrity checks across copies."""
+    @_builtins.property
+    def grid(self) -> _containers.RepeatedScalarFieldContainer[Global___Dimension.ValueType]:
+        """The dimensions of its grid, e.g. TOOL, TRIGGER."""
+
+    def __init__(
+        self,
+        *,
+        release_id: _builtins.str = ...,
+        kind: Global___Dimension.ValueType = ...,
+        period: _builtins.str = ...,
+        first_day: _builtins.int = ...,
+        last_day: _builtins.int = ...,
+        provisional: _builtins.bool = ...,
+        grid: _abc.Iterable[Global___Dimension.ValueType] | None = ...,
+        noise_scale: _builtins.float = ...,
+        threshold: _builtins.int = ...,
+        epsilon: _builtins.float = ...,
+        delta: _builtins.float = ...,
+        noisy_total: _builtins.int = ...,
+        cells_checksum: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cells_checksum", b"cells_checksum", "delta", b"delta", "epsilon", b"epsilon", "first_day", b"first_day", "grid", b"grid", "kind", b"kind", "last_day", b"last_day", "noise_scale", b"noise_scale", "noisy_total", b"noisy_total", "period", b"period", "provisional", b"provisional", "release_id", b"release_id", "threshold", b"threshold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Release: _TypeAlias = Release  # noqa: Y015
 
 @_typing.final
 class StatsReply(_message.Message):
@@ -402,25 +483,48 @@ class StatsReply(_message.Message):
 
     ROWS_FIELD_NUMBER: _builtins.int
     TOTAL_FIELD_NUMBER: _builtins.int
-    SUPPRESSED_CELLS_FIELD_NUMBER: _builtins.int
-    MIN_CELL_COUNT_FIELD_NUMBER: _builtins.int
+    SUPPRESSED_FIELD_NUMBER: _builtins.int
+    RELEASE_TOTAL_FIELD_NUMBER: _builtins.int
+    RELEASES_FIELD_NUMBER: _builtins.int
+    NOISE_SCALE_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    UNCOVERED_DAYS_FIELD_NUMBER: _builtins.int
     total: _builtins.int
-    """Sum over published (non-suppressed) cells only."""
-    suppressed_cells: _builtins.int
-    min_cell_count: _builtins.int
+    """Sum of the listed rows."""
+    suppressed: _builtins.int
+    """Counts in cells below the threshold, over the whole of each release used
+    (not broken down by the query's filters: their keys are not released).
+    """
+    release_total: _builtins.int
+    """Sum of the releases' noisy totals: the denominator of every share."""
+    noise_scale: _builtins.float
+    """The largest noise scale and threshold among them (equal in the usual case)."""
+    threshold: _builtins.int
+    uncovered_days: _builtins.int
+    """Days in the asked range that no release covers yet (the running day, days
+    still open for late uploads, or a grid too coarse for the query's dimensions).
+    """
     @_builtins.property
     def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___StatsRow]: ...
+    @_builtins.property
+    def releases(self) -> _containers.RepeatedCompositeFieldContainer[Global___Release]:
+        """The releases added up, in period order."""
+
     def __init__(
         self,
         *,
         rows: _abc.Iterable[Global___StatsRow] | None = ...,
         total: _builtins.int = ...,
-        suppressed_cells: _builtins.int = ...,
-        min_cell_count: _builtins.int = ...,
+        suppressed: _builtins.int = ...,
+        release_total: _builtins.int = ...,
+        releases: _abc.Iterable[Global___Release] | None = ...,
+        noise_scale: _builtins.float = ...,
+        threshold: _builtins.int = ...,
+        uncovered_days: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["min_cell_count", b"min_cell_count", "rows", b"rows", "suppressed_cells", b"suppressed_cells", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["noise_scale", b"noise_scale", "release_total", b"release_total", "releases", b"releases", "rows", b"rows", "suppressed", b"suppressed", "threshold", b"threshold", "total", b"total", "uncovered_days", b"uncovered_days"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -129,7 +129,10 @@ class StatsServicer:
     """
 
     def Query(self, request, context):
-        """Grouped counts with small-cell suppression (see StatsReply).
+        """Sums of released cells only (see Release): every answer is added up from
+        fixed releases, so no combination of queries reveals more than they do.
+        Raw tallies are not served; the operator reads them on the collector's
+        machine (`ratwatch-collector stats --data-dir ... --raw`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

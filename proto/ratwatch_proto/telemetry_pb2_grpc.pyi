@@ -99,7 +99,11 @@ class StatsStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> StatsAsyncStub: ...
     Query: _grpc.UnaryUnaryMultiCallable[_telemetry_pb2.StatsQuery, _telemetry_pb2.StatsReply]
-    """Grouped counts with small-cell suppression (see StatsReply)."""
+    """Sums of released cells only (see Release): every answer is added up from
+    fixed releases, so no combination of queries reveals more than they do.
+    Raw tallies are not served; the operator reads them on the collector's
+    machine (`ratwatch-collector stats --data-dir ... --raw`).
+    """
 
 @_typing.type_check_only
 class StatsAsyncStub(StatsStub):
@@ -107,7 +111,11 @@ class StatsAsyncStub(StatsStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Query: _aio.UnaryUnaryMultiCallable[_telemetry_pb2.StatsQuery, _telemetry_pb2.StatsReply]  # type: ignore[assignment]
-    """Grouped counts with small-cell suppression (see StatsReply)."""
+    """Sums of released cells only (see Release): every answer is added up from
+    fixed releases, so no combination of queries reveals more than they do.
+    Raw tallies are not served; the operator reads them on the collector's
+    machine (`ratwatch-collector stats --data-dir ... --raw`).
+    """
 
 class StatsServicer(metaclass=_abc_1.ABCMeta):
     """Analysts query tallies. Metadata "authorization: Bearer <analyst token>"."""
@@ -118,6 +126,10 @@ class StatsServicer(metaclass=_abc_1.ABCMeta):
         request: _telemetry_pb2.StatsQuery,
         context: _ServicerContext,
     ) -> _typing.Union[_telemetry_pb2.StatsReply, _abc.Awaitable[_telemetry_pb2.StatsReply]]:
-        """Grouped counts with small-cell suppression (see StatsReply)."""
+        """Sums of released cells only (see Release): every answer is added up from
+        fixed releases, so no combination of queries reveals more than they do.
+        Raw tallies are not served; the operator reads them on the collector's
+        machine (`ratwatch-collector stats --data-dir ... --raw`).
+        """
 
 def add_StatsServicer_to_server(servicer: StatsServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -28,15 +28,19 @@ import pytest
 from ratwatch_proto import telemetry_pb2 as pb
 from ratwatch_proto import telemetry_pb2_grpc as pb_grpc
 
+from collector import releases
 from collector.auth import hash_token, new_token
 from collector.client import Remote, StatsClient
 from collector.config import CollectorConfig, from_dict
 from collector.dashboard import sample
 from collector.dashboard.app import create_app
 from collector.dashboard.serving import DashboardServer, Listen
+from collector.known_tools import ToolPolicy
+from collector.model import Dimension, Query
 from collector.periods import from_date
+from collector.release_policy import ReleaseParams
 from collector.server import CollectorServer
-from collector.sqlite_store import SqliteStore
+from collector.sqlite_store import DB_NAME, SqliteStore
 
 # --- a real PostgreSQL server, started by the suite itself ---------------------
 
@@ -245,6 +249,18 @@ class Running:
         q = pb.StatsQuery(group_by=list(group_by) or [pb.DIMENSION_TOOL], **kw)
         return self.stats().Query(q, metadata=self.analyst_md(), timeout=10)
 
+    def raw_counts(self, *group_by: Dimension, **kw: Any) -> dict[str, int]:
+        """The operator's view (raw tallies by the first dimension), from the server's own store.
+
+        The Stats API serves releases only; tests of ingest check what was
+        stored the way an operator would, on the collector's side.
+        """
+        query = Query(group_by=group_by or (Dimension.TOOL,), **kw)
+        out: dict[str, int] = {}
+        for cell in self.server.store.query(query):
+            out[str(cell.key[0])] = out.get(str(cell.key[0]), 0) + cell.count
+        return out
+
     def stop(self) -> None:
         if self._loop.is_closed():
             return
@@ -430,8 +446,16 @@ def wire() -> Any:
 
 # --- the analysts' dashboard over a seeded collector ---------------------------
 
-SEED_FIRST = dt.date(2025, 9, 1)
+SEED_FIRST = dt.date(2025, 7, 1)  # from the quarter a year before DASHBOARD_PERIOD
 SEED_LAST = dt.date(2026, 11, 20)
+# Analysts see releases only, and with one PC-day's bound of ROWS_PER_DAY rows
+# a cell needs about 1,100 counts to be released (release_policy); only a
+# quarter's release has regions. So the dashboard is shown a closed quarter
+# of a national-sized sample (800 journeys a day): its largest cells pass the
+# threshold in every chart, the tail is suppressed, as it would be in real life.
+DASHBOARD_PERIOD = "2026-Q3"
+DASHBOARD_FIRST, DASHBOARD_LAST = dt.date(2026, 7, 1), dt.date(2026, 9, 30)
+SEED_PER_DAY = 800
 
 
 @dataclass
@@ -449,14 +473,34 @@ class Dashboard:
         self.client.close()
 
 
+@pytest.fixture(scope="session")
+def seeded_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir with 17 months of sample counts and every release due on 2026-11-21.
+
+    Seeded and released once per session (about 400,000 counts); each
+    dashboard test gets its own copy of the database.
+    """
+    data = tmp_path_factory.mktemp("dashboard-seed")
+    today = Clock(from_date(dt.date(2026, 11, 21)))
+    store = SqliteStore(data, clock=today)
+    try:
+        sample.seed(store, SEED_FIRST, SEED_LAST, per_day=SEED_PER_DAY)
+        visible = ToolPolicy.from_config(CollectorConfig()).visible
+        releases.make_due(store, ReleaseParams(), today, visible=visible)
+    finally:
+        store.close()  # checkpoints the WAL: the database is one file
+    return data
+
+
 @pytest.fixture
 def dashboard(
-    tmp_path: Path, clock: Clock, start_collector: Callable[..., Running]
+    tmp_path: Path, clock: Clock, start_collector: Callable[..., Running], seeded_data: Path
 ) -> Iterator[Dashboard]:
-    """A collector over 15 months of sample counts, and a dashboard (plain HTTP) in front."""
+    """A collector over the seeded counts and their releases, and a dashboard (plain HTTP)."""
     data = tmp_path / "data0"
+    data.mkdir()
+    shutil.copy(seeded_data / DB_NAME, data / DB_NAME)
     store = SqliteStore(data, clock=clock)
-    sample.seed(store, SEED_FIRST, SEED_LAST)
     collector = start_collector(store=store)
     client = StatsClient(Remote(collector.address, ""))
     where = Listen("127.0.0.1:0")

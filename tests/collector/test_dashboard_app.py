@@ -56,7 +56,7 @@ def test_the_token_stays_out_of_cookies_urls_and_logs(
     cookie = client.get_cookie("ratwatch_session")
     assert cookie is not None and cookie.http_only and cookie.same_site == "Strict"
     assert token not in cookie.value
-    page = client.get("/?period=2026-10")
+    page = client.get("/?period=2026-Q3")
     assert page.status_code == 200
     body = page.get_data(as_text=True)
     assert token not in body
@@ -68,7 +68,7 @@ def test_the_token_stays_out_of_cookies_urls_and_logs(
 def test_sign_out_forgets_the_session(dashboard: Any) -> None:
     client = _client(dashboard)
     _sign_in(client, dashboard.collector.tokens.analyst)
-    token = _csrf(client, "/?period=2026-10")
+    token = _csrf(client, "/?period=2026-Q3")
     assert client.post("/signout").status_code == 400  # CSRF token missing
     assert client.post("/signout", data={"csrf_token": token}).status_code == 303
     assert client.get("/").status_code == 302
@@ -89,7 +89,7 @@ def test_a_bad_filter_names_the_parameter(dashboard: Any) -> None:
     assert resp.status_code == 400
     assert "period: &#39;2026-13&#39;: month must be 01..12" in resp.get_data(as_text=True)
     assert client.get("/?region=Netherlands").status_code == 400
-    assert client.get("/csv/nothing?period=2026-10").status_code == 404
+    assert client.get("/csv/nothing?period=2026-Q3").status_code == 404
 
 
 def test_periods_and_filters() -> None:
@@ -108,7 +108,7 @@ def test_periods_and_filters() -> None:
 def test_the_report_is_one_self_contained_file(dashboard: Any, tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     subprocess.run(
-        [sys.executable, "-m", "collector", "report", "--period", "2026-10", "--out", str(out),
+        [sys.executable, "-m", "collector", "report", "--period", "2026-Q3", "--out", str(out),
          "--collector", dashboard.collector.address, "--lang", "en"],
         env={**os.environ, "RATWATCH_ANALYST_TOKEN": dashboard.collector.tokens.analyst},
         check=True, capture_output=True, timeout=120,
@@ -117,8 +117,8 @@ def test_the_report_is_one_self_contained_file(dashboard: Any, tmp_path: Path) -
     assert "<script" not in html
     assert not re.search(r'(src|href)="https?:', html)
     assert html.count("<svg") >= 6
-    since, until = (dt.date(2026, 10, 1) - dt.date(1970, 1, 1)).days, None
-    until = since + 30
+    since = (dt.date(2026, 7, 1) - dt.date(1970, 1, 1)).days
+    until = (dt.date(2026, 9, 30) - dt.date(1970, 1, 1)).days
     reply = dashboard.collector.query(1, since_day=since, until_day=until)
     counts = {r.tool_id: r.count for r in reply.rows}
     named = sum(counts.values())
@@ -128,7 +128,7 @@ def test_the_report_is_one_self_contained_file(dashboard: Any, tmp_path: Path) -
 def test_the_report_prints_to_pdf(dashboard: Any, tmp_path: Path) -> None:
     out = tmp_path / "report.pdf"
     subprocess.run(
-        [sys.executable, "-m", "collector", "report", "--period", "2026-10", "--out", str(out),
+        [sys.executable, "-m", "collector", "report", "--period", "2026-Q3", "--out", str(out),
          "--collector", dashboard.collector.address, "--lang", "nl"],
         env={**os.environ, "RATWATCH_ANALYST_TOKEN": dashboard.collector.tokens.analyst},
         check=True, capture_output=True, timeout=120,
@@ -141,7 +141,7 @@ def test_the_report_prints_to_pdf(dashboard: Any, tmp_path: Path) -> None:
 def test_the_report_refuses_a_wrong_token(dashboard: Any, tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     done = subprocess.run(
-        [sys.executable, "-m", "collector", "report", "--period", "2026-10", "--out", str(out),
+        [sys.executable, "-m", "collector", "report", "--period", "2026-Q3", "--out", str(out),
          "--collector", dashboard.collector.address, "--token", "not-a-token"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip

@@ -7,10 +7,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from ratwatch_proto import telemetry_pb2 as pb
-
 from agent.catalogue.lolrmm.convert import convert
-from collector.known_tools import bundled_ids, lolrmm_ids
+from collector import releases
+from collector.config import load
+from collector.known_tools import ToolPolicy, bundled_ids, lolrmm_ids
+from collector.model import Dimension
+from collector.release_policy import ReleaseParams
+from collector.sqlite_store import SqliteStore
 
 HELD = ("support-microsoft.com.example", "invented-rat")
 
@@ -21,45 +24,46 @@ def _run(cmd: list[str], *args: str) -> str:
     return done.stdout
 
 
-def _counts(reply: pb.StatsReply) -> dict[str, int]:
-    return {r.tool_id: r.count for r in reply.rows}
-
-
 def test_unknown_ids_never_appear_in_stats_until_allowed(
     start_collector: Any, wire: Any, collector_cmd: list[str], tmp_path: Path
 ) -> None:
     running = start_collector(collector={"min_cell_count": 1})
     today = running.clock.today
     running.submit_from(3, wire.row(today, "teamviewer"), *(wire.row(today, t) for t in HELD))
-    assert _counts(running.query(pb.DIMENSION_TOOL)) == {"teamviewer": 3}
-    # Held ids are in no total, share or other grouping either.
-    by_trigger = running.query(pb.DIMENSION_TRIGGER)
-    assert by_trigger.total == 3 and [r.count for r in by_trigger.rows] == [3]
-    assert _counts(running.query(pb.DIMENSION_TOOL, tool_ids=list(HELD))) == {}
-    running.stop()
-
     config = tmp_path / "collector.toml"
     data_dir = running.config.data_dir
     config.write_text(f'[collector]\ndata_dir = "{data_dir}"\nmin_cell_count = 1\n')
+    local = ["stats", "--config", str(config), "--raw", "--format", "json"]
+
+    def table(*args: str) -> Any:
+        return json.loads(_run(collector_cmd, *local, *args))
+
+    assert {r["tool"]: r["count"] for r in table()["rows"]} == {"teamviewer": 3}
+    # Held ids are in no total, share or other grouping either.
+    by_trigger = table("--by", "trigger")
+    assert by_trigger["total"] == 3 and [r["count"] for r in by_trigger["rows"]] == [3]
+    assert table("--tool", HELD[0], "--tool", HELD[1])["rows"] == []
+    running.stop()
+
     pending = _run(collector_cmd, "tools", "pending", "--config", str(config))
     assert all(t in pending for t in HELD) and "teamviewer" not in pending
-    local = ["stats", "--config", str(config), "--format", "json"]
-    doc = json.loads(_run(collector_cmd, *local))
-    assert {r["tool"] for r in doc["rows"]} == {"teamviewer"}
-
     _run(collector_cmd, "tools", "allow", "invented-rat", "--config", str(config))
     _run(collector_cmd, "tools", "deny", "support-microsoft.com.example", "--config", str(config))
-    doc = json.loads(_run(collector_cmd, *local))
-    assert {r["tool"]: r["count"] for r in doc["rows"]} == {"teamviewer": 3, "invented-rat": 3}
+    assert {r["tool"]: r["count"] for r in table()["rows"]} == {"teamviewer": 3, "invented-rat": 3}
     assert "no tool ids are waiting" in _run(
         collector_cmd, "tools", "pending", "--config", str(config)
     )
-    # The decision survives a restart of a served collector too.
-    served = start_collector(
-        collector={"min_cell_count": 1, "data_dir": str(data_dir)},
-        tools={"allow": ["invented-rat"], "deny": ["support-microsoft.com.example"]},
-    )
-    assert _counts(served.query(pb.DIMENSION_TOOL)) == {"teamviewer": 3, "invented-rat": 3}
+    # A release is made over the visible ids only: its source holds teamviewer and
+    # the allowed id, never the denied one (analysts' answers are sums of releases).
+    store = SqliteStore(data_dir, clock=running.clock)
+    try:
+        visible = ToolPolicy.from_config(load(config)).visible
+        releases.make_due(store, ReleaseParams(), lambda: (today + 10) * 86400.0, visible=visible)
+        rid = releases.release_id(Dimension.DAY, today, today, provisional=False)
+        day = next(h for h in store.release_headers() if h.release_id == rid)
+    finally:
+        store.close()
+    assert day.source_total == 6
 
 
 def test_a_bad_tool_id_is_refused_before_the_config_is_touched(

@@ -122,6 +122,7 @@ def test_signal_stops_cleanly_and_keeps_every_acknowledged_count(
                 "stats",
                 "--data-dir",
                 str(data_dir),
+                "--raw",
                 "--min-cell-count",
                 "1",
                 "--format",

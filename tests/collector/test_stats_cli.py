@@ -58,19 +58,26 @@ def _submit_2017(running: Any, wire: Any) -> dict[tuple[str, str], int]:
     return per_month
 
 
-def test_2017_table_comes_back_from_stats(
+def test_2017_table_comes_back_from_stats_raw(
     start_collector: Any, wire: Any, collector_cmd: list[str]
 ) -> None:
+    """The operator's raw view, on the collector's machine (releases: test_releases.py)."""
     running = start_collector(
         collector={"min_cell_count": 1},
         tools={"allow": ["event_viewer", "pclink", "reimage_repair", "tshareii"]},
     )
     per_month = _submit_2017(running, wire)
-    base = ["--collector", running.address, "--token", running.tokens.analyst]
+    config = running.config.data_dir.parent / "collector-2017.toml"
+    config.write_text(  # the operator's config: its [tools] decisions apply to the raw view too
+        f'[collector]\ndata_dir = "{running.config.data_dir}"\n'
+        '[tools]\nallow = ["event_viewer", "pclink", "reimage_repair", "tshareii"]\n'
+    )
+    base = ["--config", str(config), "--raw", "--min-cell-count", "1"]
 
     doc = json.loads(_stats(collector_cmd, *base, "--by", "tool", "--format", "json"))
     total = sum(NAMED_2017.values())
     assert doc["total"] == total and doc["suppressed_cells"] == 0 and doc["min_cell_count"] == 1
+    assert doc["view"] == "raw" and doc["not_for_publication"] is True
     got = {r["tool"]: r["count"] for r in doc["rows"]}
     assert got == NAMED_2017
     shares = {r["tool"]: r["share"] for r in doc["rows"]}
@@ -86,18 +93,19 @@ def test_2017_table_comes_back_from_stats(
 
     table = _stats(collector_cmd, *base, "--by", "tool")
     lines = table.splitlines()
-    assert lines[0].split() == ["tool", "count", "share"]
-    assert lines[2].split() == ["TeamViewer", "179", f"{179 / total * 100:.1f}", "%"]
+    assert "NOT FOR PUBLICATION" in lines[0]
+    assert lines[2].split() == ["tool", "count", "share"]
+    assert lines[4].split() == ["TeamViewer", "179", f"{179 / total * 100:.1f}", "%"]
     assert f"total {total}" in table
 
 
-def test_small_cells_are_suppressed_in_every_format(
+def test_raw_small_cells_are_suppressed_in_every_format(
     collector: Any, wire: Any, collector_cmd: list[str]
 ) -> None:
     today = collector.clock.today
     collector.submit_from(3, wire.row(today, "teamviewer"), wire.row(today, "anydesk"))
     collector.submit_from(37, wire.row(today, "teamviewer"))
-    base = ["--collector", collector.address, "--token", collector.tokens.analyst]
+    base = ["--data-dir", str(collector.config.data_dir), "--raw"]
     doc = json.loads(_stats(collector_cmd, *base, "--format", "json"))
     assert doc["total"] == 40 and doc["suppressed_cells"] == 1
     hidden = next(r for r in doc["rows"] if r["tool"] == "anydesk")
@@ -110,6 +118,7 @@ def test_small_cells_are_suppressed_in_every_format(
     }
     assert "3" not in json.dumps(hidden)
     rows = list(csv.DictReader(io.StringIO(_stats(collector_cmd, *base, "--format", "csv"))))
+    assert {r["view"] for r in rows} == {"raw, not for publication"}
     assert [(r["tool_id"], r["count"], r["suppressed"]) for r in rows] == [
         ("teamviewer", "40", "false"),
         ("anydesk", "", "true"),
@@ -118,7 +127,7 @@ def test_small_cells_are_suppressed_in_every_format(
     assert "<5" in table and "1 cell(s) below 5 suppressed" in table
 
 
-def test_filters_and_dates(collector: Any, wire: Any, collector_cmd: list[str]) -> None:
+def test_raw_filters_and_dates(collector: Any, wire: Any, collector_cmd: list[str]) -> None:
     today = collector.clock.today
     collector.submit_from(
         6,
@@ -128,7 +137,7 @@ def test_filters_and_dates(collector: Any, wire: Any, collector_cmd: list[str]) 
     )
     collector.submit_from(1, wire.row(today - 2, "teamviewer", outcome=pb.OUTCOME_IGNORED))
     collector.submit_from(2, wire.row(today - 2, "anydesk"))
-    base = ["--collector", collector.address, "--token", collector.tokens.analyst]
+    base = ["--data-dir", str(collector.config.data_dir), "--raw", "--min-cell-count", "1"]
     since = (dt.date(1970, 1, 1) + dt.timedelta(days=today - 5)).isoformat()
 
     def counts(*args: str) -> dict[str, int]:
@@ -155,14 +164,19 @@ def test_reads_a_data_dir_read_only(
     # While the collector runs (WAL readers see committed batches) ...
     doc = json.loads(
         _stats(
-            collector_cmd, "--data-dir", str(data_dir), "--min-cell-count", "1", "--format", "json"
+            collector_cmd,
+            *("--data-dir", str(data_dir), "--raw", "--min-cell-count", "1", "--format", "json"),
         )
     )
     assert [(r["tool"], r["count"]) for r in doc["rows"]] == [("anydesk", 2)]
     collector.stop()
     # ... and after it stopped; the default min_cell_count (5) applies.
-    doc = json.loads(_stats(collector_cmd, "--data-dir", str(data_dir), "--format", "json"))
+    raw = ("--data-dir", str(data_dir), "--raw", "--format", "json")
+    doc = json.loads(_stats(collector_cmd, *raw))
     assert doc["suppressed_cells"] == 1 and doc["total"] == 0
+    # Without --raw the data dir answers from releases, like the API: none yet.
+    doc = json.loads(_stats(collector_cmd, "--data-dir", str(data_dir), "--format", "json"))
+    assert doc["view"] == "release" and doc["rows"] == [] and doc["releases"] == []
 
 
 def test_clear_errors(collector: Any, collector_cmd: list[str], tmp_path: Path) -> None:
@@ -184,6 +198,11 @@ def test_clear_errors(collector: Any, collector_cmd: list[str], tmp_path: Path) 
     # Reading a data dir validates like the collector does: a typo is not an empty table.
     assert "'UK' is not a region code" in fails("--data-dir", str(tmp_path), "--region", "UK")
     assert "is not a catalogue slug" in fails("--data-dir", str(tmp_path), "--tool", "Any Desk")
+    # Raw tallies never travel: a collector serves releases only.
+    assert "--raw reads the data dir" in fails(
+        "--collector", collector.address, "--token", "x", "--raw"
+    )
+    assert "--raw only" in fails("--data-dir", str(tmp_path), "--min-cell-count", "3")
 
 
 def test_display_names_come_from_the_catalogue_and_reserved_ids() -> None:

@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 from ratwatch_proto.limits import MAX_AGE_DAYS
 
+from collector import releases
 from collector.errors import StoreError
 from collector.model import Batch, Dimension, Query, TallyRow
 from collector.periods import from_date, month_label, quarter_label, to_date, week_label
+from collector.release_policy import GRIDS, ReleaseParams
 from collector.store import STORES, Store
 
 DAY0 = from_date(dt.date(2026, 11, 21))
@@ -354,3 +356,70 @@ def test_purge_refused_by_a_read_only_store(open_store: Callable[..., Store]) ->
     open_store().ingest(tbatch("bad", tally(DAY0, count=3)))
     with pytest.raises(StoreError):
         open_store(read_only=True).purge_token("bad", DAY0)
+
+
+# --- releases: written once, read back whole ------------------------------------
+
+
+def _seed_two_months(store: Store) -> None:
+    """September and October 2026: several tools, triggers, outcomes and regions."""
+    rng = random.Random(11)
+    first = from_date(dt.date(2026, 9, 1))
+    for i in range(60):
+        rows = tuple(
+            tally(
+                first + rng.randrange(61),
+                rng.choice(["teamviewer", "anydesk", "quick_assist"]),
+                rng.randrange(20, 90),
+                rng.randrange(1, 4),
+                rng.randrange(1, 3),
+                rng.randrange(1, 4),
+            )
+            for _ in range(5)
+        )
+        store.ingest(batch(*rows, region=["NL", "BE", ""][i % 3]))
+
+
+def test_releases_are_stored_once_and_read_back_whole(open_store: Callable[..., Store]) -> None:
+    clock = Clock()
+    clock.now = from_date(dt.date(2026, 11, 10)) * 86400.0 + 3600
+    store = open_store(clock=clock)
+    _seed_two_months(store)
+    with store.releasing() as mine:
+        assert mine  # one process: it may always make them
+    made = releases.make_due(store, ReleaseParams(), clock)
+    assert {"quarter/2026-Q3", "month/2026-09", "month/2026-10", "day/2026-10-31"} <= set(made)
+    headers = store.release_headers()
+    assert [h.release_id for h in headers] == sorted(
+        made, key=lambda r: (next(h.first_day for h in headers if h.release_id == r), r)
+    )
+    stored = {h.release_id: (h, store.release_cells(h.release_id)) for h in headers}
+    for header, cells in stored.values():
+        assert header.cells_checksum == releases.checksum(list(cells))
+        assert all(len(k) == len(header.grid) for k, _ in cells)
+        assert list(cells) == sorted(cells, key=lambda c: c[0])  # in the grid's key order
+    quarter, qcells = stored["quarter/2026-Q3"]
+    assert quarter.grid[-1] is Dimension.REGION and {k[-1] for k, _ in qcells} <= {"NL", "BE", ""}
+    assert all(isinstance(k[1], int) and isinstance(k[0], str) for k, _ in qcells)
+    # A second computation of a stored period is refused; nothing changes.
+    sep = stored["month/2026-09"][0]
+    again = releases.compute(
+        Dimension.MONTH,
+        sep.first_day,
+        sep.last_day,
+        False,
+        store.query(Query(group_by=GRIDS[Dimension.MONTH], since_day=sep.first_day)),
+        ReleaseParams(),
+        clock(),
+    )
+    assert not store.put_release(again)
+    assert releases.make_due(store, ReleaseParams(), clock) == []
+    store.close()
+    for reopened in (open_store(clock=clock), open_store(read_only=True, clock=clock)):
+        assert reopened.release_headers() == headers
+        assert {h: reopened.release_cells(h) for h in stored} == {
+            h: c for h, (_, c) in stored.items()
+        }
+        assert reopened.release_cells("month/1999-01") == ()
+    with pytest.raises(StoreError):
+        open_store(read_only=True, clock=clock).put_release(again)

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-STATS_ARGS = ("--min-cell-count", "1", "--format", "json")
+STATS_ARGS = ("--raw", "--min-cell-count", "1", "--format", "json")
 
 
 class Collector:
@@ -245,3 +245,58 @@ def test_a_second_collector_can_take_neither_the_data_dir_nor_the_port(
         )
         assert same_port.returncode == 1, same_port.stdout
         assert "cannot listen on" in same_port.stderr and "Traceback" not in same_port.stderr
+
+
+def test_releases_are_made_once_by_the_writer_and_served_by_every_front_end(
+    tmp_path: Path, start: Any, agent_token: str
+) -> None:
+    """Tallies of closed days in the data dir: two front ends answer from the same releases."""
+    from collector.model import Batch, TallyRow
+    from collector.sqlite_store import SqliteStore
+
+    today = int(time.time() // 86400)
+    seeded = SqliteStore(tmp_path / "data")
+    for day in range(today - 12, today - 5):
+        rows = (TallyRow(day, "teamviewer", 2, 1, 1, 400), TallyRow(day, "anydesk", 2, 1, 1, 300))
+        seeded.ingest(Batch(os.urandom(16), "NL", rows))
+    seeded.close()
+    analyst = new_token()
+    config = tmp_path / "with-analyst.toml"
+    config.write_text(
+        f'[collector]\ndata_dir = "{tmp_path / "data"}"\n'
+        f'[tokens]\nagent = ["{hash_token(agent_token)}"]\nanalyst = ["{hash_token(analyst)}"]\n'
+    )
+
+    def answers(address: str) -> set[tuple[Any, ...]]:
+        seen = set()
+        for ch in _channels(address, 6):
+            with ch:
+                reply = pb_grpc.StatsStub(ch).Query(
+                    pb.StatsQuery(
+                        group_by=[pb.DIMENSION_TOOL], since_day=today - 12, until_day=today - 6
+                    ),
+                    metadata=(("authorization", f"Bearer {analyst}"),),
+                    timeout=10,
+                )
+            seen.add(
+                (
+                    tuple(r.release_id for r in reply.releases),
+                    tuple((r.tool_id, r.count) for r in reply.rows),
+                )
+            )
+        return seen
+
+    running = start(config, "--workers", "2")
+    deadline = time.monotonic() + 30
+    got = answers(running.address)
+    while not any(ids for ids, _ in got) and time.monotonic() < deadline:
+        time.sleep(0.2)  # the writer makes them right after start
+        got = answers(running.address)
+    assert len(got) == 1, got  # every front end, every connection: the same releases
+    ((ids, rows),) = got
+    assert ids and rows and {tool for tool, _ in rows} == {"teamviewer", "anydesk"}
+    running.proc.send_signal(signal.SIGTERM)
+    _, err = running.proc.communicate(timeout=60)
+    assert err.count("released ") == 1, err  # one pass, in the writer, made them all
+    again = start(config, "--workers", "2")
+    assert answers(again.address) == got  # after a restart: unchanged, nothing recomputed

@@ -58,13 +58,17 @@ def test_the_demo_shows_the_warning_and_the_counted_table_and_cleans_up(tmp_path
     # What the person at the PC sees.
     assert "STOP — SOMEONE MAY BE TAKING OVER YOUR COMPUTER" in text
     assert "AnyDesk was started during a phone call from an unknown number." in text
-    # What the analyst sees: the stand-in counted once, after an unknown call.
+    # The table at the end: the stand-in counted once, after an unknown call, and it
+    # says which view it is (the operator's raw view; today is in no release yet).
     rows = [line.split() for line in text.splitlines() if line.strip().startswith("AnyDesk")]
     assert rows and rows[0][1] == "unknown_call" and rows[0][4] == "1", text
-    # The analysts' dashboard, signed in with the demo's analyst token, shows that count.
+    assert "The operator's raw view of this demo collector" in text
+    assert "RAW TALLIES - NOT FOR PUBLICATION" in text
+    assert "Analysts never see this raw view: they get releases" in text
+    # The analysts' dashboard, signed in with the demo's analyst token, shows releases
+    # only: today's count is in none yet, and the demo says so.
     shown = re.search(
-        r"The analysts' dashboard shows the same count \(AnyDesk 1\) at (http://127\.0\.0\.1:\d+/)",
-        text,
+        r"The analysts' dashboard at (http://127\.0\.0\.1:\d+/)\S* shows releases only", text
     )
     assert shown is not None, text
     collector_at = re.search(r"listening on (127\.0\.0\.1:\d+)", text)

@@ -165,18 +165,12 @@ def _drop_intake(inbox: Path, fact: dict[str, str]) -> None:
 
 
 def _wait_counted(collector: CollectorChild, tool: str, timeout: float) -> None:
+    """Until the collector's raw tallies (its operator's view) hold ``tool``."""
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(collector.address) as channel:
-        stub = pb_grpc.StatsStub(channel)
-        while time.monotonic() < deadline:
-            reply = stub.Query(
-                pb.StatsQuery(group_by=[pb.DIMENSION_TOOL], tool_ids=[tool]),
-                metadata=(("authorization", f"Bearer {collector.analyst_token}"),),
-                timeout=10,
-            )
-            if any(r.count for r in reply.rows):
-                return
-            time.sleep(0.3)
+    while time.monotonic() < deadline:
+        if collector.counted(tool):
+            return
+        time.sleep(0.3)
     raise AssertionError(f"{tool} never reached the collector")
 
 

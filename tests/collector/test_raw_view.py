@@ -1,11 +1,11 @@
-"""Small-cell suppression: what a published reply may and may not reveal."""
+"""The operator's raw view (not for publication): small-cell suppression within one table."""
 
 from __future__ import annotations
 
 import pytest
 
 from collector.model import Cell, Dimension, Query
-from collector.queries import publish
+from collector.raw_view import publish
 
 
 def test_totals_and_shares_cover_published_cells_only() -> None:
