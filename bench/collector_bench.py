@@ -123,8 +123,13 @@ def collector_server(data_dir: Path, workers: int) -> Iterator[str]:
     from collector.auth import hash_token
 
     config = data_dir / "bench.toml"
+    # Roomy [limits]: every client shares one loopback address and one token,
+    # which the default per-address burst (two PCs' worth) would refuse within
+    # a second; the bench measures ingest, not the rate limiter.
     config.write_text(
         f'[collector]\nmax_concurrent_rpcs = 4096\n[tokens]\nagent = ["{hash_token(TOKEN)}"]\n'
+        "[limits]\npeer_rows_per_hour = 1e12\npeer_burst_rows = 1000000000\n"
+        "token_rows_per_hour = 1e12\ntoken_burst_rows = 1000000000\n"
     )
     cmd = [sys.executable, "-m", "collector", "serve", "--config", str(config)]
     cmd += ["--data-dir", str(data_dir), "--listen", "127.0.0.1:0", "--workers", str(workers)]

@@ -164,3 +164,34 @@ def test_the_cli_shows_releases_only(released: Any, collector_cmd: list[str]) ->
     csv_text = stats("--by", "tool", "--format", "csv")
     header = csv_text.splitlines()[0].split(",")
     assert {"releases", "noise_scale", "threshold", "count_ci95"} <= set(header)
+
+
+def test_the_cli_overlapping_windows_and_adding_then_subtracting_recover_nothing(
+    released: Any, wire: Any, collector_cmd: list[str]
+) -> None:
+    """The other two attacks, as an analyst with the CLI and an agent token would run them."""
+    base = ["--collector", released.address, "--token", released.tokens.analyst]
+
+    def total(since: str, until: str, *tools: str) -> int:
+        window = ("--since", since, "--until", until)
+        done = subprocess.run(
+            [
+                *(*collector_cmd, "stats", *base, "--by", "tool", "--format", "json", *window),
+                *(a for t in tools for a in ("--tool", t)),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return int(json.loads(done.stdout)["total"])
+
+    day = dt.date(2026, 10, D - OCT + 1)
+    d, d1, end = day.isoformat(), (day + dt.timedelta(days=1)).isoformat(), "2026-10-31"
+    for hidden in HIDDEN:  # [D..end] minus [D+1..end]
+        assert total(d, end, hidden) - total(d1, end, hidden) == 0
+    before = (total(d, d), total("2026-10-01", end))
+    released.submit_from(150, wire.row(D, "supremo"), region="NL")  # a late batch: +150
+    assert released.server.releases.run_once() == []
+    assert (total(d, d), total("2026-10-01", end)) == before  # minus 150 leaves nothing
