@@ -27,6 +27,7 @@ def main(verbose: bool) -> None:
 # --- command table (keep sorted by command name) ---------------------------
 from collector.commands.audit import audit  # noqa: E402
 from collector.commands.dashboard import dashboard  # noqa: E402
+from collector.commands.db import db  # noqa: E402
 from collector.commands.report import report  # noqa: E402
 from collector.commands.serve import serve  # noqa: E402
 from collector.commands.stats import stats  # noqa: E402
@@ -35,6 +36,7 @@ from collector.commands.tools import tools  # noqa: E402
 
 main.add_command(audit)
 main.add_command(dashboard)
+main.add_command(db)
 main.add_command(report)
 main.add_command(serve)
 main.add_command(stats)

@@ -70,6 +70,26 @@ class TlsSection:
     client_ca_file: str = ""  # set = every client must present a certificate from this CA
 
 
+STORE_KINDS = ("sqlite", "postgresql")
+MAX_POOL_SIZE = 100
+
+
+@dataclass(frozen=True)
+class StoreSection:
+    """[store] which engine keeps the tallies: embedded SQLite, or a shared PostgreSQL."""
+
+    kind: str = "sqlite"  # one of STORE_KINDS
+    dsn: str = ""  # libpq connection string or URI; postgresql only
+    pool_size: int = 4  # connections per collector process; postgresql only
+
+
+@dataclass(frozen=True)
+class MetricsSection:
+    """[metrics] where the Prometheus endpoint listens; empty = no endpoint."""
+
+    listen: str = ""
+
+
 @dataclass(frozen=True)
 class TokensSection:
     """[tokens] SHA-256 hashes of the accepted tokens, one list per role."""
@@ -118,6 +138,8 @@ class CollectorConfig:
 
     collector: CollectorSection = field(default_factory=CollectorSection)
     tls: TlsSection = field(default_factory=TlsSection)
+    store: StoreSection = field(default_factory=StoreSection)
+    metrics: MetricsSection = field(default_factory=MetricsSection)
     tokens: TokensSection = field(default_factory=TokensSection)
     releases: ReleasesSection = field(default_factory=ReleasesSection)
     catalogue: CatalogueSection = field(default_factory=CatalogueSection)
@@ -243,6 +265,8 @@ def check(config: CollectorConfig, origin: str = "") -> None:  # noqa: PLR0912 -
             "set [tls].cert_file/key_file, or [collector].allow_insecure_remote = true "
             "(only behind a TLS-terminating proxy)"
         )
+    _check_store(config.store, src)
+    _check_metrics(config.metrics, src)
     for key in ("allow", "deny"):
         for i, tool_id in enumerate(getattr(config.tools, key)):
             if not SLUG.fullmatch(tool_id):
@@ -274,6 +298,50 @@ def check(config: CollectorConfig, origin: str = "") -> None:  # noqa: PLR0912 -
                     f"{src}: [tokens].{role}[{i}] must be 'sha256:' and 64 lowercase hex "
                     "digits (create tokens with `ratwatch-collector token add`)"
                 )
+
+
+def _check_metrics(m: MetricsSection, src: str) -> None:
+    """[metrics]: an empty listen address (no endpoint) or a HOST:PORT."""
+    if m.listen:
+        try:
+            split_host_port(m.listen)
+        except ValueError as exc:
+            raise ConfigError(f"{src}: [metrics].listen: {exc}") from None
+
+
+def _check_store(s: StoreSection, src: str) -> None:
+    """[store]: a known kind, and a DSN exactly when the kind needs one."""
+    if s.kind not in STORE_KINDS:
+        raise ConfigError(
+            f"{src}: [store].kind must be one of {', '.join(STORE_KINDS)}, got {s.kind!r}"
+        )
+    if not 1 <= s.pool_size <= MAX_POOL_SIZE:
+        raise ConfigError(
+            f"{src}: [store].pool_size must be in 1..{MAX_POOL_SIZE}, got {s.pool_size}"
+        )
+    if s.kind == "sqlite":
+        if s.dsn:
+            raise ConfigError(
+                f'{src}: [store].dsn is for kind = "postgresql"; SQLite lives in '
+                "[collector].data_dir"
+            )
+        return
+    if not s.dsn:
+        raise ConfigError(
+            f'{src}: [store].kind = "postgresql" needs [store].dsn, e.g. '
+            '"host=db.example dbname=ratwatch user=collector"'
+        )
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(s.dsn)
+    except psycopg.ProgrammingError:
+        # libpq's message may quote a fragment of the string, a password's included.
+        raise ConfigError(
+            f"{src}: [store].dsn is not a libpq connection string (key=value ...) "
+            "or a postgresql:// URI"
+        ) from None
 
 
 def with_overrides(

@@ -241,8 +241,12 @@ class ReleaseWorker:
 
     def run_once(self) -> list[str]:
         """One pass now, in the caller's thread (tests that move the clock); returns new ids."""
-        with self._pass:
-            made = make_due(self._store, self._params, self._clock, visible=self._visible)
+        with self._pass, self._store.releasing() as mine:  # one collector at a time
+            made = (
+                make_due(self._store, self._params, self._clock, visible=self._visible)
+                if mine
+                else []
+            )
         if made:
             log.info("released %d period(s): %s", len(made), ", ".join(made[:5]))
         return made

@@ -14,11 +14,13 @@ its writer must not accept calls it cannot acknowledge.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -86,6 +88,10 @@ class RemoteStore:
     def put_release(self, release: Release) -> bool:
         """Refused: only the writer process computes releases (exactly once per period)."""
         raise StoreError("releases are made by the collector's writer process, not a front end")
+
+    def releasing(self) -> AbstractContextManager[bool]:
+        """Never a front end's: the writer process makes releases."""
+        return contextlib.nullcontext(False)
 
     def release_headers(self) -> list[Release]:
         """Every release's header, read from the database."""

@@ -38,7 +38,7 @@ from collector.known_tools import ToolPolicy
 from collector.ratelimit import PeerKeys, RateLimiter, limits_of
 from collector.releases import ReleaseWorker
 from collector.service import STATS, TELEMETRY, Access, StatsService, TelemetryService
-from collector.store import STORES, Store
+from collector.store import Store, describe_configured, open_configured
 from collector.validate import BatchValidator
 
 log = logging.getLogger(__name__)
@@ -110,8 +110,9 @@ class CollectorServer:
         credentials = server_credentials(self.config)
         self._visible = ToolPolicy.from_config(self.config).visible
         if self._store is None:
-            sys.setswitchinterval(SWITCH_INTERVAL)
-            self._store = STORES["sqlite"](self.config.data_dir, clock=self._clock)
+            if self.config.store.kind == "sqlite":
+                sys.setswitchinterval(SWITCH_INTERVAL)
+            self._store = open_configured(self.config, clock=self._clock)
             self.releases = ReleaseWorker(
                 self._store, release_params(self.config), self._clock, visible=self._visible
             )
@@ -202,7 +203,7 @@ def describe(config: CollectorConfig, address: str) -> str:
 def announce(config: CollectorConfig, line: str, echo: Callable[[str], None]) -> None:
     """What ``serve`` prints once it is up: where it listens, its data dir, how to stop."""
     echo(f"ratwatch collector {line}")
-    echo(f"data dir: {config.data_dir.absolute()}")
+    echo(describe_configured(config))
     if not config.tokens.agent:
         echo(
             "note: no agent token configured yet, so every upload is refused; "
@@ -249,6 +250,16 @@ async def run_until_signal(config: CollectorConfig, echo: Callable[[str], None])
     """Serve until SIGTERM/SIGINT, then stop cleanly."""
     server = CollectorServer(config)
     await server.start()
+    endpoint = None
+    if config.metrics.listen:
+        from collector import metrics
+
+        try:
+            endpoint = metrics.serve_metrics(config.metrics.listen)
+        except ConfigError:
+            await server.stop(0)
+            raise
+        echo(f"metrics: http://{metrics.address(endpoint[0])}/metrics")
     quiet_gc()
     announce(config, server.describe(), echo)
     stop = asyncio.Event()
@@ -256,4 +267,6 @@ async def run_until_signal(config: CollectorConfig, echo: Callable[[str], None])
     await stop.wait()
     echo("stopping: finishing in-flight calls ...")
     await server.stop()
+    if endpoint is not None:
+        endpoint[0].shutdown()
     echo("stopped cleanly; every acknowledged count is on disk")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
+import time
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -24,7 +25,7 @@ from google.protobuf.message import DecodeError, Message
 from ratwatch_proto import telemetry_pb2 as pb
 from ratwatch_proto.limits import BATCH_ID_BYTES
 
-from collector import queries
+from collector import metrics, queries
 from collector.auth import Role, TokenCheck
 from collector.errors import AuthError, StoreError, ValidationError
 from collector.group_commit import GroupCommit
@@ -63,9 +64,20 @@ def _lenient(cls: type[M]) -> Callable[[bytes], M | Malformed]:
     return deserialize
 
 
+_REASONS = {
+    grpc.StatusCode.UNAUTHENTICATED: "unauthenticated",
+    grpc.StatusCode.PERMISSION_DENIED: "permission_denied",
+    grpc.StatusCode.INVALID_ARGUMENT: "invalid",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "deadline",
+    grpc.StatusCode.UNAVAILABLE: "unavailable",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "rate_limited",
+}
+
+
 async def _abort(
     context: grpc.aio.ServicerContext[Any, Any], code: grpc.StatusCode, details: str
 ) -> NoReturn:
+    metrics.REJECTED.labels(_REASONS.get(code, "other")).inc()
     await context.abort(code, details)
     raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
@@ -133,6 +145,7 @@ class TelemetryService:
         self, request: pb.CountBatch | Malformed, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.SubmitReply:
         """Telemetry.Submit."""
+        started = time.perf_counter()
         token = await self._access.require(context, Role.AGENT)
         if isinstance(request, Malformed):
             await _abort(
@@ -147,6 +160,7 @@ class TelemetryService:
             # again instead of refusing. Only on this error path, so the
             # hot path pays nothing for the lookup.
             if await self._known(request.batch_id):
+                metrics.BATCHES.labels("duplicate").inc()
                 return pb.SubmitReply(duplicate=True, rows_accepted=0)
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         wait = self._limiter.admit(peer, token, max(1, len(batch.rows)))
@@ -163,6 +177,14 @@ class TelemetryService:
             await _abort(context, grpc.StatusCode.UNAVAILABLE, f"not stored, retry later: {exc}")
         if result.retry_after:  # the writer's limiter, over every front end (serve --workers)
             await _rate_limited(context, result.retry_after)
+        if result.duplicate:
+            metrics.BATCHES.labels("duplicate").inc()
+        elif result.rows_accepted:
+            metrics.BATCHES.labels("new").inc()
+            metrics.ROWS.inc(result.rows_accepted)
+        else:
+            metrics.BATCHES.labels("empty").inc()
+        metrics.CALL_SECONDS.labels("submit").observe(time.perf_counter() - started)
         return pb.SubmitReply(duplicate=result.duplicate, rows_accepted=result.rows_accepted)
 
     async def _known(self, batch_id: bytes) -> bool:
@@ -253,6 +275,7 @@ class StatsService:
         self, request: pb.StatsQuery | Malformed, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.StatsReply:
         """Stats.Query."""
+        started = time.perf_counter()
         await self._access.require(context, Role.ANALYST)
         if isinstance(request, Malformed):
             await _abort(
@@ -272,6 +295,7 @@ class StatsService:
             await _abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, "query took too long")
         except StoreError as exc:
             await _abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
+        metrics.CALL_SECONDS.labels("query").observe(time.perf_counter() - started)
         return report_to_proto(report)
 
     def handler(self) -> grpc.GenericRpcHandler[Any, Any]:

@@ -41,6 +41,7 @@ collector.sqlite_query for how queries use them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import operator
@@ -50,12 +51,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from filelock import BaseFileLock, FileLock, Timeout
 from ratwatch_proto.limits import MAX_AGE_DAYS
 
-from collector import sqlite_release, sqlite_schema, sqlite_tokens
+from collector import metrics, sqlite_release, sqlite_schema, sqlite_tokens
 from collector.errors import SchemaError, StoreError
 from collector.model import Batch, Cell, CellKey, IngestResult, Query, Release, RowTuple
 from collector.periods import month_of_day
@@ -356,6 +358,7 @@ class SqliteStore:
 
     def _commit(self, items: list[_Item]) -> None:
         batches = [b for group, _ in items for b in group]
+        started = time.perf_counter()
         try:
             results = self._write(batches)
         except sqlite3.Error as exc:
@@ -367,6 +370,8 @@ class SqliteStore:
                 if fut.set_running_or_notify_cancel():
                     fut.set_exception(error)
             return
+        metrics.COMMIT_SECONDS.labels("sqlite").observe(time.perf_counter() - started)
+        metrics.COMMIT_BATCHES.labels("sqlite").observe(len(batches))
         start = 0
         for group, fut in items:
             end = start + len(group)
@@ -501,6 +506,10 @@ class SqliteStore:
                 return sqlite_release.put(self._release_conn, release)
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: storing release {release.release_id}: {exc}") from exc
+
+    def releasing(self) -> AbstractContextManager[bool]:
+        """Always this store's: the data dir lock makes it the only writer."""
+        return contextlib.nullcontext(True)
 
     def release_headers(self) -> list[Release]:
         """Every release's header."""

@@ -11,9 +11,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
+from collector.config import CollectorConfig
 from collector.model import Batch, Cell, CellKey, IngestResult, Query, Release
 
 
@@ -70,6 +72,15 @@ class Store(Protocol):
         """
         ...
 
+    def releasing(self) -> AbstractContextManager[bool]:
+        """Held around a pass of the release worker; yields False while another process makes them.
+
+        With SQLite the one writing process alone makes releases (True); with
+        PostgreSQL N collectors share the database and one at a time may
+        (collector.pg_release), so that each release is computed once.
+        """
+        ...
+
     def release_headers(self) -> list[Release]:
         """Every stored release, without cells, in (first_day, release_id) order."""
         ...
@@ -83,6 +94,8 @@ class Store(Protocol):
         ...
 
 
+# A factory takes where the store lives (SQLite: a data dir; PostgreSQL: a
+# DSN), then ``clock=`` and ``read_only=`` as keywords.
 StoreFactory = Callable[..., Store]
 
 MAX_GROUP = 2000  # batches per submit_group: bounds one commit's size and latency
@@ -96,5 +109,46 @@ def _sqlite(
     return SqliteStore(data_dir, clock=clock, read_only=read_only)
 
 
-# One entry per storage engine; the contract suite is parametrized over this.
-STORES: dict[str, StoreFactory] = {"sqlite": _sqlite}
+def _postgresql(
+    dsn: str,
+    *,
+    clock: Callable[[], float] = time.time,
+    read_only: bool = False,
+    pool_size: int = 4,
+) -> Store:
+    from collector.pg_store import PgStore
+
+    return PgStore(dsn, clock=clock, read_only=read_only, pool_size=pool_size)
+
+
+# One entry per storage engine (the [store].kind values); the contract suite
+# is parametrized over this.
+STORES: dict[str, StoreFactory] = {"sqlite": _sqlite, "postgresql": _postgresql}
+
+
+def open_configured(
+    config: CollectorConfig, *, clock: Callable[[], float] = time.time, read_only: bool = False
+) -> Store:
+    """The store ``config`` names: [store].kind, at [collector].data_dir or [store].dsn."""
+    s = config.store
+    if s.kind == "sqlite":
+        return STORES["sqlite"](config.data_dir, clock=clock, read_only=read_only)
+    return STORES[s.kind](s.dsn, clock=clock, read_only=read_only, pool_size=s.pool_size)
+
+
+def open_for_command(
+    config: CollectorConfig, data_dir: Path | None = None, *, read_only: bool = False
+) -> Store:
+    """The store an operator's command opens: ``--data-dir`` (SQLite), else the configured one."""
+    if data_dir is not None:
+        return STORES["sqlite"](data_dir, read_only=read_only)
+    return open_configured(config, read_only=read_only)
+
+
+def describe_configured(config: CollectorConfig) -> str:
+    """Where the configured store keeps its data, for the operator (no password)."""
+    if config.store.kind == "sqlite":
+        return f"data dir: {config.data_dir.absolute()}"
+    from collector.pg_store import describe_dsn
+
+    return f"database: {describe_dsn(config.store.dsn)}"

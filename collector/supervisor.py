@@ -20,6 +20,11 @@ writer, so the writer waits for them and only then commits what is queued
 and closes. A front end that dies is replaced; its unacknowledged calls are
 retried by their agents. If this process dies, the front ends lose their
 pipe and stop: nothing is acknowledged that was not committed.
+
+With the PostgreSQL store there is no writer process: the database already
+serialises N writers (collector.pg_store), so each front end opens its own
+store and commits directly, exactly as N collectors on N machines do, and
+this process only binds the port, supervises, and serves the metrics.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import ctypes
 import logging
 import multiprocessing
 import multiprocessing.connection
+import os
 import secrets
 import signal
 import socket
@@ -42,10 +48,12 @@ from typing import Any
 from collector.config import CollectorConfig, release_params, split_host_port
 from collector.errors import CollectorError, ConfigError
 from collector.known_tools import ToolPolicy
+from collector.metrics import MULTIPROC_ENV, serve_metrics
+from collector.metrics import address as metrics_address
 from collector.ratelimit import RateLimiter, limits_of
 from collector.releases import ReleaseWorker
 from collector.server import announce, describe, quiet_gc
-from collector.store import STORES
+from collector.store import open_configured
 from collector.write_hub import WriteHub
 
 log = logging.getLogger(__name__)
@@ -72,7 +80,11 @@ def reserve_port(listen: str) -> tuple[str, int]:
 
 
 def _frontend(
-    config: CollectorConfig, conn: Connection, ready: Connection, log_level: int, peer_secret: bytes
+    config: CollectorConfig,
+    conn: Connection | None,
+    ready: Connection,
+    log_level: int,
+    peer_secret: bytes,
 ) -> None:  # pragma: no cover - runs in a child process; covered by test_workers.py
     """A front-end process: serve gRPC until a signal or until the writer goes away."""
     import asyncio
@@ -97,7 +109,8 @@ def _frontend(
             loop.call_soon_threadsafe(stop.set)
 
         try:
-            store = RemoteStore(conn, config.data_dir, on_lost=on_lost)
+            # PostgreSQL: this front end writes to the database itself (store=None).
+            store = RemoteStore(conn, config.data_dir, on_lost=on_lost) if conn else None
             server = CollectorServer(config, store=store, share_port=True, peer_secret=peer_secret)
             await server.start()
         except CollectorError as exc:
@@ -128,7 +141,7 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in a child process
 @dataclass
 class _Worker:
     process: BaseProcess
-    conn: Connection  # the writer's end of its pipe
+    conn: Connection | None  # the writer's end of its pipe (None: it writes to PostgreSQL)
 
 
 class Supervisor:
@@ -147,11 +160,17 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self._stop.set())
         visible = ToolPolicy.from_config(self.config).visible  # before the lock: may refuse
-        store = STORES["sqlite"](self.config.data_dir)  # takes the data dir lock
-        # Releases are made here, in the one writing process: once per period,
+        # SQLite: this process is the writer and takes the data dir lock.
+        shared = self.config.store.kind != "sqlite"
+        store = None if shared else open_configured(self.config)
+        # SQLite: releases are made here, in the one writing process: once per period,
         # however many front ends answer queries from them; held ids never enter one.
-        releases = ReleaseWorker(store, release_params(self.config), visible=visible)
-        releases.start()
+        # PostgreSQL: every front end runs its own worker, and the database makes
+        # each release once (collector.pg_release).
+        releases = None
+        if store is not None:
+            releases = ReleaseWorker(store, release_params(self.config), visible=visible)
+            releases.start()
         try:
             host, port = reserve_port(self.config.collector.listen)
             address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -160,8 +179,13 @@ class Supervisor:
             )
             # One limiter for every front end: SO_REUSEPORT spreads one address's
             # connections over them, so only the writer sees all of its uploads.
-            hub = WriteHub(store, RateLimiter(limits_of(self.config)))
+            # PostgreSQL has no writer: each front end limits what it sees (docs/deploy.md).
+            hub = None if store is None else WriteHub(store, RateLimiter(limits_of(self.config)))
             self._peer_secret = secrets.token_bytes(32)
+            listen = self.config.metrics.listen
+            metrics = serve_metrics(listen) if listen else None
+            if metrics is not None:
+                self.echo(f"metrics: http://{metrics_address(metrics[0])}/metrics")
             try:
                 starting = [self._spawn(hub, k) for k in range(self.config.worker_count)]
                 for k, ready in enumerate(starting):
@@ -175,14 +199,21 @@ class Supervisor:
                 self.echo("stopping: finishing in-flight calls ...")
             finally:
                 self._stop_workers()
+                if metrics is not None:
+                    metrics[0].shutdown()
         finally:
-            releases.stop()
-            store.close()
+            if releases is not None:
+                releases.stop()
+            if store is not None:
+                store.close()
         self.echo("stopped cleanly; every acknowledged count is on disk")
 
-    def _spawn(self, hub: WriteHub, k: int) -> Connection:
+    def _spawn(self, hub: WriteHub | None, k: int) -> Connection:
         """Start front end ``k``; returns the pipe on which it reports ready."""
-        ours, theirs = self._ctx.Pipe()
+        ours: Connection | None = None
+        theirs: Connection | None = None
+        if hub is not None:
+            ours, theirs = self._ctx.Pipe()
         ready_r, ready_w = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(
             target=_frontend,
@@ -196,10 +227,12 @@ class Supervisor:
             name=f"ratwatch-collector-worker-{k}",
         )
         proc.start()
-        theirs.close()
+        if theirs is not None:
+            theirs.close()
         ready_w.close()
         self._workers.append(_Worker(proc, ours))
-        hub.attach(ours, str(k))
+        if hub is not None and ours is not None:
+            hub.attach(ours, str(k))
         return ready_r
 
     def _await_ready(self, k: int, ready_r: Connection) -> None:
@@ -218,7 +251,7 @@ class Supervisor:
         if status != "ready":
             raise CollectorError(str(detail))
 
-    def _watch(self, hub: WriteHub) -> None:
+    def _watch(self, hub: WriteHub | None) -> None:
         """Wait for a stop signal; replace front ends that die meanwhile."""
         while not self._stop.is_set():
             sentinels: list[Any] = [w.process.sentinel for w in self._workers]
@@ -230,7 +263,12 @@ class Supervisor:
                 self._deaths = [t for t in self._deaths if now - t < RESPAWN_WINDOW] + [now]
                 log.warning("worker %d exited with code %s", i, w.process.exitcode)
                 self._workers.remove(w)
-                w.conn.close()
+                if w.conn is not None:
+                    w.conn.close()
+                if os.environ.get(MULTIPROC_ENV) and w.process.pid is not None:
+                    from prometheus_client import multiprocess
+
+                    multiprocess.mark_process_dead(w.process.pid)  # type: ignore[no-untyped-call]
                 if len(self._deaths) > RESPAWN_LIMIT:
                     raise CollectorError(
                         f"{len(self._deaths)} workers died within {RESPAWN_WINDOW:.0f} s; "
@@ -251,7 +289,8 @@ class Supervisor:
                 log.error("worker %s did not stop in time; killing it", w.process.name)
                 w.process.kill()
                 w.process.join(5)
-            w.conn.close()
+            if w.conn is not None:
+                w.conn.close()
 
 
 def run_supervised(config: CollectorConfig, echo: Callable[[str], None]) -> None:

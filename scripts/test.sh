@@ -15,6 +15,21 @@ if ! command -v Xvfb >/dev/null 2>&1 || ! command -v xdotool >/dev/null 2>&1; th
   fi
 fi
 
+# A real PostgreSQL for the collector's PostgreSQL store tests (the suite
+# starts its own throwaway cluster as an unprivileged user).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "note: PostgreSQL missing and not root: its tests will be skipped" >&2
+  fi
+fi
+if [ -n "${CI:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "error: CI needs PostgreSQL for the collector store tests, and it could not be installed" >&2
+  exit 1
+fi
+
 if [ -n "${CI:-}" ] && ! command -v Xvfb >/dev/null 2>&1; then
   echo "error: CI needs Xvfb for the real-window tests, and it could not be installed" >&2
   exit 1

@@ -34,13 +34,13 @@ def audit(config_path: Path | None, data_dir: Path | None, days: int) -> None:
     from collector import config as config_mod
     from collector.errors import CollectorError
     from collector.periods import day_label, from_date
-    from collector.store import STORES
+    from collector.store import open_for_command
 
     last = from_date(dt.datetime.now(dt.timezone.utc).date())
     first = last - days + 1
     try:
         config = config_mod.load(config_path)
-        store = STORES["sqlite"](data_dir or config.data_dir, read_only=True)
+        store = open_for_command(config, data_dir, read_only=True)
         try:
             volumes = store.token_volume(first - audit_mod.HISTORY_DAYS)
         finally:

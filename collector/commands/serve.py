@@ -46,8 +46,6 @@ def serve(
 
     from collector import config as config_mod
     from collector.errors import CollectorError
-    from collector.server import run_loop, run_until_signal
-    from collector.supervisor import run_supervised
 
     try:
         config = config_mod.with_overrides(
@@ -57,6 +55,12 @@ def serve(
             workers=workers,
         )
         logging.getLogger().setLevel(config.collector.log_level.upper())
+        if config.metrics.listen and config.worker_count > 1:
+            _multiprocess_metrics()
+        # Imported only now: prometheus_client picks its mode when first imported.
+        from collector.server import run_loop, run_until_signal
+        from collector.supervisor import run_supervised
+
         echo = lambda line: click.echo(line, nl=True)  # noqa: E731
         if config.worker_count > 1:
             run_supervised(config, echo)
@@ -64,3 +68,21 @@ def serve(
             run_loop(run_until_signal(config, echo))
     except CollectorError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _multiprocess_metrics() -> None:
+    """Every process of a ``--workers N`` collector counts into files the supervisor sums.
+
+    The directory is private to this run (prometheus_client's multiprocess
+    mode needs a fresh one) and inherited by the front ends' environment.
+    """
+    import atexit
+    import os
+    import shutil
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="ratwatch-metrics-")
+    # prometheus_client's own variable (collector.metrics.MULTIPROC_ENV): not
+    # imported from there, since importing collector.metrics would fix the mode.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    atexit.register(shutil.rmtree, path, ignore_errors=True)

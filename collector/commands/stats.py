@@ -178,7 +178,7 @@ def stats(  # noqa: PLR0917 - click passes every option
     from collector.names import display_name
     from collector.periods import from_date
     from collector.render import RENDERERS
-    from collector.store import STORES
+    from collector.store import open_for_command
     from collector.validate import validate_query
 
     dims = _parse_by(by)
@@ -217,7 +217,7 @@ def stats(  # noqa: PLR0917 - click passes every option
             )
         else:
             config = config_mod.load(config_path)
-            store = STORES["sqlite"](data_dir or config.data_dir, read_only=True)
+            store = open_for_command(config, data_dir, read_only=True)
             try:
                 visible = ToolPolicy.from_config(config).visible
                 if raw:

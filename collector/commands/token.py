@@ -117,12 +117,12 @@ def volume(config_path: Path | None, data_dir: Path | None, since: dt.datetime |
     from collector import config as config_mod
     from collector.errors import CollectorError
     from collector.periods import day_label, from_date
-    from collector.store import STORES
+    from collector.store import open_for_command
 
     first = from_date(since.date()) if since else from_date(dt.date.today()) - 35
     try:
         config = config_mod.load(config_path)
-        store = STORES["sqlite"](data_dir or config.data_dir, read_only=True)
+        store = open_for_command(config, data_dir, read_only=True)
         try:
             volumes = store.token_volume(first)
         finally:
@@ -171,21 +171,22 @@ def rotate(config_path: Path | None, token_ref: str) -> None:
     "--purge-since",
     type=_DATE,
     help="Also remove every count ID added from this UTC day on (YYYY-MM-DD); "
-    "the collector must be stopped.",
+    "with SQLite the collector must be stopped.",
 )
 def revoke(config_path: Path | None, token_ref: str, purge_since: dt.datetime | None) -> None:
     """Stop accepting token ID; with --purge-since, take back exactly what it added."""
     from collector import config as config_mod
     from collector.errors import CollectorError
     from collector.periods import from_date
-    from collector.store import STORES
+    from collector.store import open_for_command
     from collector.tokenfile import edit_list
 
     path, role, token_hash = _find(config_path, token_ref)
     try:
         if purge_since is not None:
-            # First: if the collector runs (the data dir is locked), nothing changes.
-            store = STORES["sqlite"](config_mod.load(path).data_dir)
+            # First: SQLite refuses while the collector runs (the data dir is locked),
+            # and then nothing changes; PostgreSQL purges beside running collectors.
+            store = open_for_command(config_mod.load(path))
             try:
                 removed = store.purge_token(token_ref, from_date(purge_since.date()))
             finally:

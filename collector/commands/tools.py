@@ -36,12 +36,12 @@ def pending(config_path: Path | None, data_dir: Path | None) -> None:
     from collector.errors import CollectorError
     from collector.known_tools import ToolPolicy
     from collector.model import Dimension, Query
-    from collector.store import STORES
+    from collector.store import open_for_command
 
     try:
         config = config_mod.load(config_path)
         policy = ToolPolicy.from_config(config)
-        store = STORES["sqlite"](data_dir or config.data_dir, read_only=True)
+        store = open_for_command(config, data_dir, read_only=True)
         try:
             cells = store.query(Query(group_by=(Dimension.TOOL,)))
         finally:

@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import grp
 import os
+import pwd
+import secrets
 import shutil
+import socket
+import subprocess
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,6 +41,110 @@ from collector.periods import from_date
 from collector.release_policy import ReleaseParams
 from collector.server import CollectorServer
 from collector.sqlite_store import DB_NAME, SqliteStore
+
+# --- a real PostgreSQL server, started by the suite itself ---------------------
+
+
+def pg_bindir() -> Path | None:
+    """Where initdb and pg_ctl are: pg_config's answer, else Debian's newest version dir."""
+    found = shutil.which("pg_config")
+    if found:
+        out = subprocess.run([found, "--bindir"], capture_output=True, text=True, check=False)
+        bindir = Path(out.stdout.strip())
+        if (bindir / "initdb").is_file():
+            return bindir
+    versions = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
+    return versions[-1].parent if versions else None
+
+
+@dataclass
+class PgCluster:
+    """A throwaway PostgreSQL cluster on a free loopback port, superuser ``postgres``."""
+
+    bindir: Path
+    root: Path
+    port: int
+
+    def dsn(self, dbname: str = "postgres") -> str:
+        return f"host=127.0.0.1 port={self.port} user=postgres dbname={dbname}"
+
+    def create_database(self) -> str:
+        """A new empty database; returns its DSN."""
+        import psycopg
+
+        name = f"rw_{secrets.token_hex(6)}"
+        with psycopg.connect(self.dsn(), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.dsn(name)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """One cluster for the session: initdb + pg_ctl in a temporary dir, stopped at the end.
+
+    initdb refuses to run as root, so as root the server runs as ``nobody``
+    (in a dir under /tmp: pytest's own temp root is 0700 and root's). Under
+    CI a missing PostgreSQL fails the run; elsewhere its tests are skipped.
+    """
+    bindir = pg_bindir()
+    if bindir is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs PostgreSQL (initdb, pg_ctl): apt-get install postgresql")
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    root = Path(tempfile.mkdtemp(prefix="ratwatch-pg-"))
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        os.chown(root, pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid)
+        prefix = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    data = root / "data"
+    initdb = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
+    subprocess.run(
+        [*prefix, *initdb, "--no-sync", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+    )
+    cluster = None
+    for _ in range(3):  # the free port may be taken between the probe and the start
+        port = _free_port()
+        opts = f"-k {root} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off"
+        opts += " -c max_connections=300 -c full_page_writes=off"
+        pg_ctl = [str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-w"]
+        started = subprocess.run(
+            [*prefix, *pg_ctl, "-l", str(root / "log"), "start"],
+            capture_output=True,
+            check=False,
+        )
+        if started.returncode == 0:
+            cluster = PgCluster(bindir, root, port)
+            break
+    if cluster is None:
+        log = (root / "log").read_text(errors="replace") if (root / "log").exists() else ""
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.fail(f"PostgreSQL did not start: {log[-2000:]}")
+    try:
+        yield cluster
+    finally:
+        subprocess.run(
+            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
+            capture_output=True,
+            check=False,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_dsn(pg_cluster: PgCluster) -> str:
+    """The DSN of a fresh, empty database in the session's cluster."""
+    return pg_cluster.create_database()
 
 
 class Clock:

@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 from ratwatch_proto.limits import MAX_AGE_DAYS
 
+from collector import releases
 from collector.errors import StoreError
 from collector.model import Batch, Dimension, Query, TallyRow
 from collector.periods import from_date, month_label, quarter_label, to_date, week_label
+from collector.release_policy import GRIDS, ReleaseParams
 from collector.store import STORES, Store
 
 DAY0 = from_date(dt.date(2026, 11, 21))
@@ -30,13 +32,21 @@ class Clock:
         return self.now
 
 
+def location(request: pytest.FixtureRequest, kind: str, tmp_path: Path) -> Path | str:
+    """Where a fresh store of ``kind`` lives: a data dir, or a new PostgreSQL database."""
+    if kind == "postgresql":
+        return str(request.getfixturevalue("pg_dsn"))
+    return tmp_path
+
+
 @pytest.fixture(params=sorted(STORES))
 def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Store]]:
-    """Open (or reopen) the backend under test on tmp_path."""
+    """Open (or reopen) the backend under test in a fresh location."""
     opened: list[Store] = []
+    where = location(request, request.param, tmp_path)
 
     def open_(read_only: bool = False, clock: Callable[[], float] | None = None) -> Store:
-        store = STORES[request.param](tmp_path, clock=clock or Clock(), read_only=read_only)
+        store = STORES[request.param](where, clock=clock or Clock(), read_only=read_only)
         opened.append(store)
         return store
 
@@ -143,10 +153,13 @@ def test_read_only_store_reads_but_refuses_writes(open_store: Callable[..., Stor
         reader.submit_group([batch(tally(DAY0))])
 
 
-def test_read_only_needs_an_existing_database(tmp_path: Path) -> None:
-    for factory in STORES.values():
-        with pytest.raises(StoreError, match="no collector database"):
-            factory(tmp_path / "nothing", read_only=True)
+@pytest.mark.parametrize("kind", sorted(STORES))
+def test_read_only_needs_an_existing_database(
+    request: pytest.FixtureRequest, tmp_path: Path, kind: str
+) -> None:
+    where = location(request, kind, tmp_path)
+    with pytest.raises(StoreError, match="no collector database"):
+        STORES[kind](where / "nothing" if isinstance(where, Path) else where, read_only=True)
 
 
 def test_seen_ids_are_pruned_only_after_validation_would_refuse_a_replay(
@@ -277,3 +290,136 @@ def test_grouping_matches_brute_force(
             hi,
             extra,
         )
+
+
+# --- per-token tallies: what one deployment token added, and taking it back ----
+
+
+def tbatch(token: str, *rows: TallyRow, region: str = "") -> Batch:
+    return Batch(os.urandom(16), region, tuple(rows), token=token)
+
+
+def test_token_volume_splits_counts_by_token(open_store: Callable[..., Store]) -> None:
+    store = open_store()
+    store.ingest(tbatch("tok-a", tally(DAY0 - 1, "anydesk", 2), tally(DAY0, "anydesk", 3)))
+    store.ingest(tbatch("tok-b", tally(DAY0, "anydesk", 5), tally(DAY0, "rustdesk", 1)))
+    store.ingest(tbatch("", tally(DAY0, "anydesk", 7)))  # unattributed
+    store.ingest(tbatch("tok-a", tally(DAY0 - 9, "anydesk", 4)))  # before since_day
+    assert store.token_volume(DAY0 - 1) == {
+        ("tok-a", DAY0 - 1): {"anydesk": 2},
+        ("tok-a", DAY0): {"anydesk": 3},
+        ("tok-b", DAY0): {"anydesk": 5, "rustdesk": 1},
+        ("", DAY0): {"anydesk": 7},
+    }
+
+
+def test_purge_takes_back_exactly_what_one_token_added(open_store: Callable[..., Store]) -> None:
+    store = open_store()
+    first = from_date(dt.date(2026, 10, 30))  # the purge crosses a month boundary
+    honest = [tally(first + i, "anydesk", 1 + i % 4) for i in range(6)]
+    for i in range(0, 6, 2):
+        store.ingest(tbatch("good", honest[i], honest[i + 1], region="NL"))
+    baseline = {g: by(store, *g) for g in [(Dimension.TOOL,), (Dimension.DAY,), (Dimension.MONTH,)]}
+    # The forger's cells share the honest keys and add new ones, before and after the purge day.
+    early = tbatch("bad", tally(first, "anydesk", 50), region="NL")
+    late = [
+        tbatch(
+            "bad", tally(first + 2, "anydesk", 40), tally(first + 3, "zoho_assist", 9), region="NL"
+        ),
+        tbatch("bad", tally(first + 5, "anydesk", 30), region="NL"),
+    ]
+    for b in [early, *late]:
+        store.ingest(b)
+    removed = store.purge_token("bad", first + 2)
+    assert removed == 40 + 9 + 30
+    # What is left is the baseline plus the forger's one early cell, at every grain.
+    assert by(store, Dimension.TOOL) == {
+        ("anydesk",): baseline[(Dimension.TOOL,)][("anydesk",)] + 50
+    }
+    days = dict(baseline[(Dimension.DAY,)])
+    days[(to_date(first).isoformat(),)] += 50
+    assert by(store, Dimension.DAY) == days
+    months = dict(baseline[(Dimension.MONTH,)])
+    months[(month_label(to_date(first).year * 12 + to_date(first).month - 1),)] += 50
+    assert by(store, Dimension.MONTH) == months
+    assert by(store, Dimension.TOOL, tool_ids=frozenset({"zoho_assist"})) == {}
+    # A replay of a purged batch is a duplicate: it adds nothing again.
+    assert all(store.ingest(b).duplicate for b in late)
+    assert by(store, Dimension.TOOL)[("anydesk",)] == baseline[(Dimension.TOOL,)][("anydesk",)] + 50
+    volume = store.token_volume(first)
+    assert volume[("bad", first)] == {"anydesk": 50}
+    assert not [k for k in volume if k[0] == "bad" and k[1] >= first + 2]
+    assert store.purge_token("bad", first + 2) == 0
+
+
+def test_purge_refused_by_a_read_only_store(open_store: Callable[..., Store]) -> None:
+    open_store().ingest(tbatch("bad", tally(DAY0, count=3)))
+    with pytest.raises(StoreError):
+        open_store(read_only=True).purge_token("bad", DAY0)
+
+
+# --- releases: written once, read back whole ------------------------------------
+
+
+def _seed_two_months(store: Store) -> None:
+    """September and October 2026: several tools, triggers, outcomes and regions."""
+    rng = random.Random(11)
+    first = from_date(dt.date(2026, 9, 1))
+    for i in range(60):
+        rows = tuple(
+            tally(
+                first + rng.randrange(61),
+                rng.choice(["teamviewer", "anydesk", "quick_assist"]),
+                rng.randrange(20, 90),
+                rng.randrange(1, 4),
+                rng.randrange(1, 3),
+                rng.randrange(1, 4),
+            )
+            for _ in range(5)
+        )
+        store.ingest(batch(*rows, region=["NL", "BE", ""][i % 3]))
+
+
+def test_releases_are_stored_once_and_read_back_whole(open_store: Callable[..., Store]) -> None:
+    clock = Clock()
+    clock.now = from_date(dt.date(2026, 11, 10)) * 86400.0 + 3600
+    store = open_store(clock=clock)
+    _seed_two_months(store)
+    with store.releasing() as mine:
+        assert mine  # one process: it may always make them
+    made = releases.make_due(store, ReleaseParams(), clock)
+    assert {"quarter/2026-Q3", "month/2026-09", "month/2026-10", "day/2026-10-31"} <= set(made)
+    headers = store.release_headers()
+    assert [h.release_id for h in headers] == sorted(
+        made, key=lambda r: (next(h.first_day for h in headers if h.release_id == r), r)
+    )
+    stored = {h.release_id: (h, store.release_cells(h.release_id)) for h in headers}
+    for header, cells in stored.values():
+        assert header.cells_checksum == releases.checksum(list(cells))
+        assert all(len(k) == len(header.grid) for k, _ in cells)
+        assert list(cells) == sorted(cells, key=lambda c: c[0])  # in the grid's key order
+    quarter, qcells = stored["quarter/2026-Q3"]
+    assert quarter.grid[-1] is Dimension.REGION and {k[-1] for k, _ in qcells} <= {"NL", "BE", ""}
+    assert all(isinstance(k[1], int) and isinstance(k[0], str) for k, _ in qcells)
+    # A second computation of a stored period is refused; nothing changes.
+    sep = stored["month/2026-09"][0]
+    again = releases.compute(
+        Dimension.MONTH,
+        sep.first_day,
+        sep.last_day,
+        False,
+        store.query(Query(group_by=GRIDS[Dimension.MONTH], since_day=sep.first_day)),
+        ReleaseParams(),
+        clock(),
+    )
+    assert not store.put_release(again)
+    assert releases.make_due(store, ReleaseParams(), clock) == []
+    store.close()
+    for reopened in (open_store(clock=clock), open_store(read_only=True, clock=clock)):
+        assert reopened.release_headers() == headers
+        assert {h: reopened.release_cells(h) for h in stored} == {
+            h: c for h, (_, c) in stored.items()
+        }
+        assert reopened.release_cells("month/1999-01") == ()
+    with pytest.raises(StoreError):
+        open_store(read_only=True, clock=clock).put_release(again)
